@@ -1,0 +1,115 @@
+"""The composition root: one database, one router of all feature modules, one way in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.config import Settings
+from bot.i18n import LOCALES, translate
+from handlers import admin, menu, onboarding
+from handlers.core import Incoming, Reply
+from handlers.intents import INTENTS
+from handlers.router import Dispatcher, Router
+from models.db import Database, utcnow
+from models.people import locale_of
+from models.tables import ProcessedUpdate
+
+log = logging.getLogger("linli")
+
+Clock = Callable[[], datetime]
+
+
+def build_router() -> Router:
+    """Every feature module's router, included in one place."""
+    root = Router()
+    for module in (menu, onboarding, admin):
+        root.include(module.router)
+    return root
+
+
+class Linli:
+    """The channel-neutral bot: `handle(Incoming) -> list[Reply]`, each in one transaction."""
+
+    def __init__(self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.database_url)
+        self.clock = clock
+        self.router = build_router()
+        labels = menu.menu_labels(translate, LOCALES)
+        self.dispatcher = Dispatcher(
+            self.router,
+            translate,
+            lambda: labels,
+            main_menu=menu.main_menu,
+            extras={"invite_link": self.invite_link},
+        )
+        self._chat_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def invite_link(self, code: str) -> str:
+        """The link a QR code on a notice board carries: a Telegram deep link when known."""
+        if self.settings.telegram_bot_username:
+            return f"https://t.me/{self.settings.telegram_bot_username}?start={code}"
+        return code
+
+    def classify(self, text: str) -> str:
+        """The intent a line of text routes to (what `linli intent` prints)."""
+        name = self.dispatcher.classify(text)
+        name = "help" if name == "start" else name
+        return name if name in INTENTS else "unknown"
+
+    def _lock(self, inc: Incoming) -> asyncio.Lock:
+        key = (inc.channel, inc.chat_id)
+        lock = self._chat_locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._chat_locks[key] = lock
+        return lock
+
+    async def handle(self, inc: Incoming) -> list[Reply]:
+        """Answer one message; a redelivered one (same message id) gets nothing and changes nothing."""
+        async with self._lock(inc):
+            now = inc.received_at or self.clock()
+            try:
+                async with self.db.session() as session:
+                    if inc.message_id is not None and not await self._first_time(session, inc, now):
+                        log.info("duplicate %s update %s ignored", inc.channel, inc.message_id)
+                        return []
+                    return await self.dispatcher.dispatch(session, inc, now)
+            except Exception:
+                error_id = uuid.uuid4().hex[:8]
+                log.exception("error %s while handling %s chat %s", error_id, inc.channel, inc.chat_id)
+                locale = await self._mark_failed(inc, now)
+                return [Reply(translate(locale, "error.generic").format(id=error_id))]
+
+    async def _first_time(self, session: object, inc: Incoming, now: datetime) -> bool:
+        values = {"channel": inc.channel, "key": str(inc.message_id), "processed_at": now}
+        ins = pg_insert if not self.db.is_sqlite else sqlite_insert
+        stmt = ins(ProcessedUpdate).values(**values).on_conflict_do_nothing().returning(ProcessedUpdate.key)
+        result = await session.execute(stmt)  # type: ignore[attr-defined]
+        return result.first() is not None
+
+    async def _mark_failed(self, inc: Incoming, now: datetime) -> str:
+        """Record a failed update (so a redelivery does not repeat the error); the person's locale."""
+        try:
+            async with self.db.session() as session:
+                if inc.message_id is not None:
+                    await self._first_time(session, inc, now)
+                return await locale_of(session, inc.channel, inc.user_id)
+        except Exception:
+            log.exception("could not record failed update %s", inc.message_id)
+            return "zh"
+
+    async def close(self) -> None:
+        """Release the database."""
+        await self.db.dispose()
+

@@ -1,0 +1,148 @@
+"""Telegram through python-telegram-bot 22: Update → Incoming, Reply → Bot API calls."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.constants import MessageLimit
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
+
+from bot.app import Linli
+from bot.config import Settings
+from bot.i18n import LOCALES, translate
+from handlers.core import Incoming, Location, Media, Reply
+from handlers.menu import COMMANDS
+
+CHANNEL = "telegram"
+log = logging.getLogger("linli.telegram")
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """The channel-neutral form of an update, or None for kinds the bot ignores."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return None
+    common: dict[str, Any] = {
+        "channel": CHANNEL,
+        "chat_id": str(chat.id),
+        "user_id": str(user.id),
+        "message_id": str(update.update_id),
+        "display_name": user.full_name,
+        "language_hint": user.language_code,
+    }
+    if update.callback_query is not None:
+        return Incoming(payload=update.callback_query.data or "", **common)
+    msg = update.message
+    if msg is None:
+        return None
+    photos: tuple[Media, ...] = ()
+    if msg.photo:
+        photos = (Media(CHANNEL, msg.photo[-1].file_id, "photo"),)
+    voice = Media(CHANNEL, msg.voice.file_id, "voice") if msg.voice else None
+    location = (
+        Location(msg.location.latitude, msg.location.longitude) if msg.location is not None else None
+    )
+    return Incoming(
+        text=msg.text or msg.caption or "",
+        photos=photos,
+        voice=voice,
+        location=location,
+        **common,
+    )
+
+
+def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if reply.choices:
+        # One big button a row: easy to hit for older fingers.
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(c.label, callback_data=c.payload)] for c in reply.choices]
+        )
+    if reply.menu:
+        labels = [KeyboardButton(c.label) for c in reply.menu]
+        rows = [labels[i : i + 2] for i in range(0, len(labels), 2)]
+        return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+    return None
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+async def send_replies(bot: Any, chat_id: int | str, replies: list[Reply]) -> None:
+    """Render replies: inline buttons for choices, a reply keyboard for the main menu."""
+    for reply in replies:
+        markup = _markup(reply)
+        if reply.photo is not None:
+            caption = reply.text[: MessageLimit.CAPTION_LENGTH]
+            await bot.send_photo(chat_id, photo=reply.photo, caption=caption, reply_markup=markup)
+            continue
+        parts = _chunks(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            await bot.send_message(chat_id, part, reply_markup=markup if last else None)
+
+
+def build_application(
+    linli: Linli,
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    with_updater: bool = True,
+) -> Application:  # type: ignore[type-arg]
+    """A PTB application whose single handler hands every update to Linli."""
+    if not settings.telegram_token:
+        raise SystemExit("TELEGRAM_TOKEN is not set")
+    builder: ApplicationBuilder = (  # type: ignore[type-arg]
+        Application.builder()
+        .token(settings.telegram_token)
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_api_file_url)
+        .concurrent_updates(settings.telegram_concurrent_updates)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    if not with_updater:
+        builder = builder.updater(None)
+    app = builder.build()
+
+    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        inc = to_incoming(update)
+        if inc is None:
+            return
+        query = update.callback_query
+        if query is not None:
+            await query.answer()
+        replies = await linli.handle(inc)
+        if query is not None and replies and query.message is not None:
+            # The buttons of a pressed message are spent: remove them so nobody presses twice.
+            try:
+                await query.edit_message_reply_markup(None)
+            except TelegramError:
+                log.debug("could not remove buttons", exc_info=True)
+        await send_replies(context.bot, inc.chat_id, replies)
+
+    async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram error for update %s", getattr(update, "update_id", "?"), exc_info=context.error)
+
+    app.add_handler(TypeHandler(Update, on_update))
+    app.add_error_handler(on_error)
+    return app
+
+
+async def register_commands(app: Application) -> None:  # type: ignore[type-arg]
+    """Publish the command list: Chinese by default, English for English-language clients."""
+    for locale in LOCALES:
+        commands = [BotCommand(cmd, translate(locale, key)) for cmd, key in COMMANDS]
+        await app.bot.set_my_commands(commands, language_code=None if locale == "zh" else locale)

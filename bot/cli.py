@@ -1,0 +1,146 @@
+"""The `linli` command: console, run (polling), serve (webhooks), db upgrade, seed demo, intent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from bot.config import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Linli 邻里 community bot")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
+seed_app = typer.Typer(no_args_is_help=True, help="Load data.")
+app.add_typer(db_app, name="db")
+app.add_typer(seed_app, name="seed")
+
+
+def _setup_logging(settings: Settings, quiet: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database to the newest schema."""
+    from models.migrations import upgrade
+
+    settings = load_settings()
+    _setup_logging(settings)
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@seed_app.command("demo")
+def seed_demo() -> None:
+    """Load the demo community (Hongnan); does nothing if it is already there."""
+    from models.db import Database, utcnow
+    from models.demo import seed_demo as load
+
+    settings = load_settings()
+
+    async def go() -> bool:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                return await load(s, utcnow())
+        finally:
+            await db.dispose()
+
+    typer.echo("demo community loaded" if asyncio.run(go()) else "demo community already there")
+
+
+@app.command()
+def console(as_: Annotated[str | None, typer.Option("--as", help="start as this demo person")] = None) -> None:
+    """Chat with the bot in the terminal (also reads piped input, one message a line)."""
+    from bot.app import Linli
+    from bot.channels.console_channel import run_console
+
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+
+    async def go() -> None:
+        linli = Linli(settings)
+        try:
+            await run_console(linli, as_)
+        finally:
+            await linli.close()
+
+    asyncio.run(go())
+
+
+@app.command()
+def intent(text: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Print the intent a text routes to; with no text, one per line of standard input."""
+    from bot.app import Linli
+
+    settings = load_settings()
+    linli = Linli(settings)
+    lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
+    for line in lines:
+        typer.echo(linli.classify(line))
+
+
+@app.command()
+def run() -> None:
+    """Run on Telegram with long polling (TELEGRAM_TOKEN must be set)."""
+    from bot.app import Linli
+    from bot.channels.telegram_channel import build_application, register_commands
+    from scheduler.clock import Clock
+
+    settings = load_settings()
+    _setup_logging(settings)
+
+    async def go() -> None:
+        linli = Linli(settings)
+        telegram = build_application(linli, settings)
+        clock = Clock(linli.db, settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with telegram:
+            await register_commands(telegram)
+            await telegram.bot.delete_webhook()
+            await telegram.start()
+            assert telegram.updater is not None
+            await telegram.updater.start_polling(allowed_updates=["message", "callback_query"])
+            clock.start()
+            logging.getLogger("linli").info("polling Telegram; Ctrl-C stops")
+            await stop.wait()
+            clock.shutdown()
+            await telegram.updater.stop()
+            await telegram.stop()
+        await linli.close()
+
+    asyncio.run(go())
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve webhooks (ASGI under uvicorn); registers TELEGRAM_WEBHOOK_URL on start."""
+    import uvicorn
+
+    from bot.web import serving_app
+
+    settings = load_settings()
+    _setup_logging(settings)
+    uvicorn.run(serving_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+
+
+def main() -> None:
+    """Entry point of the `linli` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Settings, read once from the environment or `.env` (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///linli.db")
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+
+    telegram_token: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_api_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_webhook_path: str = "/webhook/telegram"
+    telegram_bot_username: str | None = None
+    telegram_concurrent_updates: int = 64
+
+    processed_update_retention_days: int = 7
+    clock_tick_seconds: int = 5
+
+
+def load_settings() -> Settings:
+    """Read the settings now (environment first, then `.env`)."""
+    return Settings()

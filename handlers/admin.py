@@ -1,0 +1,101 @@
+"""Staff tools: invitation codes with a printable QR code for the notice board."""
+
+from __future__ import annotations
+
+import io
+
+import qrcode
+from sqlalchemy import select
+
+from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
+from handlers.menu import with_menu
+from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from models.errors import DomainError
+from models.onboarding import create_invitation
+from models.tables import Grid, Role
+
+router = Router()
+
+
+def qr_png(text: str) -> bytes:
+    """A PNG QR code of `text`, large enough to print on an A4 notice."""
+    img = qrcode.make(text, box_size=12, border=4)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@router.intent("invite", "invite")
+async def invite(ctx: Context, _arg: str) -> Outcome:
+    """Managers (and grid leaders, for their grid) make invitation codes."""
+    if ctx.person is None or not ctx.is_staff:
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    return await start_flow(ctx, router.flows["invite"])
+
+
+@router.flow
+class InviteFlow(Flow):
+    """role → grid → code, link and QR image."""
+
+    name = "invite"
+
+    def _roles(self, ctx: Context) -> list[str]:
+        if ctx.has_role(Role.MANAGER):
+            return [Role.RESIDENT, Role.VOLUNTEER, Role.REPRESENTATIVE, Role.GRID_LEADER]
+        return [Role.RESIDENT, Role.VOLUNTEER]
+
+    async def start(self, ctx: Context, arg: str) -> StepResult:
+        choices = [Choice(ctx.t(f"role.{r}"), f"role:{r}") for r in self._roles(ctx)]
+        return Ask("role", [Reply(ctx.t("invite.ask_role"), [*choices, Choice(ctx.t("btn.cancel"), "cancel")])])
+
+    async def step_role(self, ctx: Context, answer: Answer) -> StepResult:
+        role = (answer.payload or "").removeprefix("role:")
+        if role not in self._roles(ctx):
+            return await self.start(ctx, "")
+        ctx.flow_data["role"] = role
+        return await self._ask_grid(ctx)
+
+    async def _grids(self, ctx: Context) -> list[Grid]:
+        assert ctx.person is not None
+        grids = list(
+            (
+                await ctx.session.execute(
+                    select(Grid).where(Grid.community_id == ctx.person.community_id).order_by(Grid.id)
+                )
+            ).scalars()
+        )
+        if ctx.has_role(Role.MANAGER):
+            return grids
+        return [g for g in grids if ctx.has_role(Role.GRID_LEADER, g.id) and (Role.GRID_LEADER.value, g.id) in ctx.roles]
+
+    async def _ask_grid(self, ctx: Context) -> StepResult:
+        choices = [Choice(g.name, f"grid:{g.id}") for g in await self._grids(ctx)]
+        return Ask("grid", [Reply(ctx.t("invite.ask_grid"), [*choices, Choice(ctx.t("btn.cancel"), "cancel")])])
+
+    async def step_grid(self, ctx: Context, answer: Answer) -> StepResult:
+        raw = (answer.payload or "").removeprefix("grid:")
+        grids = {str(g.id): g for g in await self._grids(ctx)}
+        grid = grids.get(raw)
+        if grid is None:
+            return await self._ask_grid(ctx)
+        assert ctx.person is not None
+        try:
+            invitation = await create_invitation(
+                ctx.session, ctx.person, ctx.roles, role=ctx.flow_data["role"], grid_id=grid.id, now=ctx.now
+            )
+        except DomainError as err:
+            return Done(with_menu(ctx, ctx.t(err.key)))
+        link_for = ctx.data.get("invite_link")
+        link = link_for(invitation.code) if callable(link_for) else invitation.code
+        text = ctx.t(
+            "invite.created",
+            code=invitation.code,
+            role=ctx.t(f"role.{invitation.role}"),
+            grid=grid.name,
+            link=link,
+            expires=invitation.expires_at.strftime("%Y-%m-%d"),
+        )
+        poster = Reply(ctx.t("invite.poster", code=invitation.code, grid=grid.name), photo=qr_png(link),
+                       photo_name=f"invite-{invitation.code}.png")
+        reply = with_menu(ctx, text)
+        return Done([poster, *reply])

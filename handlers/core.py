@@ -1,0 +1,118 @@
+"""The conversation vocabulary every channel and every feature shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import ChannelAccount, Conversation, Person
+
+
+@dataclass(frozen=True)
+class Location:
+    """A shared point."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Media:
+    """A photo or voice note, stored by reference on the channel it came from."""
+
+    channel: str
+    ref: str
+    kind: str = "photo"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a person said or pressed, whatever the channel."""
+
+    channel: str
+    chat_id: str
+    user_id: str
+    text: str = ""
+    payload: str | None = None
+    photos: tuple[Media, ...] = ()
+    voice: Media | None = None
+    location: Location | None = None
+    message_id: str | None = None
+    display_name: str | None = None
+    language_hint: str | None = None
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button: what it says and the (short, untrusted) payload it sends back."""
+
+    label: str
+    payload: str
+
+
+@dataclass
+class Reply:
+    """One message to show: text, buttons, an optional picture, whether the main menu shows."""
+
+    text: str
+    choices: list[Choice] = field(default_factory=list)
+    photo: bytes | None = None
+    photo_name: str | None = None
+    menu: list[Choice] | None = None
+
+
+@dataclass
+class Ask:
+    """A flow step's answer: show these replies and wait at `step` for the next input."""
+
+    step: str
+    replies: list[Reply]
+
+
+@dataclass
+class Done:
+    """The flow ended (well, or by abort): show the replies and clear the flow."""
+
+    replies: list[Reply]
+
+
+StepResult = Ask | Done
+Translate = Callable[..., str]
+
+
+@dataclass
+class Context:
+    """What a handler may use: who is talking, in which language, the session, the clock."""
+
+    session: AsyncSession
+    incoming: Incoming
+    account: ChannelAccount
+    person: Person | None
+    roles: frozenset[tuple[str, int | None]]
+    locale: str
+    now: datetime
+    conversation: Conversation
+    translate: Callable[[str, str], str]
+    flow_data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def t(self, key: str, **values: Any) -> str:
+        """The text for `key` in the person's language, with values filled in."""
+        text = self.translate(self.locale, key)
+        return text.format(**values) if values else text
+
+    def has_role(self, role: str, grid_id: int | None = None) -> bool:
+        """True when the person holds `role` (for `grid_id`, or community-wide)."""
+        for r, g in self.roles:
+            if r == role and (grid_id is None or g is None or g == grid_id):
+                return True
+        return False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.has_role("manager") or self.has_role("grid_leader")

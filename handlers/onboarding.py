@@ -1,0 +1,232 @@
+"""Joining: invitation codes (deep link or typed), self-registration, confirmation by the grid leader."""
+
+from __future__ import annotations
+
+from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
+from handlers.menu import main_menu, with_menu
+from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from models.errors import DomainError
+from models.onboarding import (
+    buildings_of,
+    clean_name,
+    clean_phone,
+    clean_room_part,
+    estates,
+    pending_residents,
+    redeem_invitation,
+    register_self,
+    verify_resident,
+)
+from models.people import active_roles, person_address
+from models.tables import Building, Person
+
+router = Router()
+
+
+def _cancel_choice(ctx: Context) -> Choice:
+    return Choice(ctx.t("btn.cancel"), "cancel")
+
+
+async def _joined(ctx: Context, person: Person, role: str) -> list[Reply]:
+    ctx.person = person
+    ctx.locale = person.locale or ctx.locale
+    ctx.roles = await active_roles(ctx.session, person)
+    key = "join.welcome" if role == "resident" else "join.welcome_role"
+    return with_menu(ctx, ctx.t(key, name=person.name, role=ctx.t(f"role.{role}")))
+
+
+async def join_with_code(ctx: Context, code: str) -> Outcome:
+    """Redeem an invitation code, asking for a name when the code creates a new person."""
+    return await start_flow(ctx, router.flows["join"], code)
+
+
+@router.flow
+class JoinFlow(Flow):
+    """Invitation: link to the named person, or ask the name and create one in the grid."""
+
+    name = "join"
+
+    async def start(self, ctx: Context, arg: str) -> StepResult:
+        try:
+            joined = await redeem_invitation(ctx.session, ctx.account, arg, ctx.now)
+        except DomainError as err:
+            if err.key != "invite.needs_name":
+                return Done(with_menu(ctx, ctx.t(err.key)))
+            ctx.flow_data["code"] = arg.strip().upper()
+            return Ask("name", [Reply(ctx.t("join.ask_name"))])
+        return Done(await _joined(ctx, joined.person, joined.role))
+
+    async def step_name(self, ctx: Context, answer: Answer) -> StepResult:
+        try:
+            joined = await redeem_invitation(
+                ctx.session, ctx.account, ctx.flow_data["code"], ctx.now, name=answer.text
+            )
+        except DomainError as err:
+            if err.key == "register.bad_name":
+                return Ask("name", [Reply(ctx.t(err.key) + "\n" + ctx.t("join.ask_name"))])
+            return Done(with_menu(ctx, ctx.t(err.key)))
+        return Done(await _joined(ctx, joined.person, joined.role))
+
+
+@router.intent("join", "join")
+async def join(ctx: Context, arg: str) -> Outcome:
+    """'/join CODE'."""
+    if not arg.strip():
+        return with_menu(ctx, ctx.t("join.how"))
+    return await join_with_code(ctx, arg)
+
+
+@router.intent("register", "register")
+async def register(ctx: Context, _arg: str) -> Outcome:
+    """Self-registration (name, phone, address), confirmed later by the grid leader."""
+    if ctx.person is not None:
+        return with_menu(ctx, ctx.t("register.already"))
+    return await start_flow(ctx, router.flows["register"])
+
+
+@router.flow
+class RegisterFlow(Flow):
+    """name → phone → estate → building → unit → room → confirm."""
+
+    name = "register"
+
+    async def start(self, ctx: Context, arg: str) -> StepResult:
+        return Ask("name", [Reply(ctx.t("register.ask_name"))])
+
+    async def step_name(self, ctx: Context, answer: Answer) -> StepResult:
+        try:
+            ctx.flow_data["name"] = clean_name(answer.text)
+        except DomainError as err:
+            return Ask("name", [Reply(ctx.t(err.key) + "\n" + ctx.t("register.ask_name"))])
+        return Ask("phone", [Reply(ctx.t("register.ask_phone", name=ctx.flow_data["name"]))])
+
+    async def step_phone(self, ctx: Context, answer: Answer) -> StepResult:
+        try:
+            ctx.flow_data["phone"] = clean_phone(answer.text)
+        except DomainError as err:
+            return Ask("phone", [Reply(ctx.t(err.key) + "\n" + ctx.t("register.ask_phone_again"))])
+        return await self._ask_estate(ctx)
+
+    async def _ask_estate(self, ctx: Context, prefix: str = "") -> StepResult:
+        names = await estates(ctx.session)
+        choices = [Choice(n, f"estate:{i}") for i, n in enumerate(names)]
+        ctx.flow_data["estates"] = names
+        return Ask("estate", [Reply(prefix + ctx.t("register.ask_estate"), [*choices, _cancel_choice(ctx)])])
+
+    async def step_estate(self, ctx: Context, answer: Answer) -> StepResult:
+        names: list[str] = ctx.flow_data.get("estates", [])
+        idx = _index(answer.payload, "estate", len(names))
+        if idx is None:
+            return await self._ask_estate(ctx, ctx.t("register.pick_one") + "\n")
+        ctx.flow_data["estate"] = names[idx]
+        return await self._ask_building(ctx)
+
+    async def _ask_building(self, ctx: Context, prefix: str = "") -> StepResult:
+        buildings = await buildings_of(ctx.session, ctx.flow_data["estate"])
+        choices = [Choice(ctx.t("register.building_label", number=b.number), f"bldg:{b.id}") for b in buildings]
+        return Ask(
+            "building",
+            [Reply(prefix + ctx.t("register.ask_building", estate=ctx.flow_data["estate"]), [*choices, _cancel_choice(ctx)])],
+        )
+
+    async def step_building(self, ctx: Context, answer: Answer) -> StepResult:
+        building_id = _number_after(answer.payload, "bldg")
+        building = await ctx.session.get(Building, building_id) if building_id is not None else None
+        if building is None or building.estate != ctx.flow_data.get("estate"):
+            return await self._ask_building(ctx, ctx.t("register.pick_one") + "\n")
+        ctx.flow_data["building_id"] = building.id
+        ctx.flow_data["building"] = building.number
+        return Ask("unit", [Reply(ctx.t("register.ask_unit"))])
+
+    async def step_unit(self, ctx: Context, answer: Answer) -> StepResult:
+        try:
+            ctx.flow_data["unit"] = clean_room_part(answer.text)
+        except DomainError as err:
+            return Ask("unit", [Reply(ctx.t(err.key) + "\n" + ctx.t("register.ask_unit"))])
+        return Ask("room", [Reply(ctx.t("register.ask_room"))])
+
+    async def step_room(self, ctx: Context, answer: Answer) -> StepResult:
+        try:
+            ctx.flow_data["room"] = clean_room_part(answer.text)
+        except DomainError as err:
+            return Ask("room", [Reply(ctx.t(err.key) + "\n" + ctx.t("register.ask_room"))])
+        return self._ask_confirm(ctx)
+
+    def _ask_confirm(self, ctx: Context) -> StepResult:
+        d = ctx.flow_data
+        summary = ctx.t(
+            "register.summary",
+            name=d["name"],
+            phone=d["phone"],
+            address=f"{d['estate']}{d['building']}幢{d['unit']}单元{d['room']}",
+        )
+        choices = [
+            Choice(ctx.t("btn.confirm"), "reg:yes"),
+            Choice(ctx.t("btn.redo"), "reg:redo"),
+            _cancel_choice(ctx),
+        ]
+        return Ask("confirm", [Reply(summary, choices)])
+
+    async def step_confirm(self, ctx: Context, answer: Answer) -> StepResult:
+        if answer.payload == "reg:redo":
+            ctx.flow_data = {}
+            return await self.start(ctx, "")
+        if answer.payload != "reg:yes":
+            return self._ask_confirm(ctx)
+        d = ctx.flow_data
+        person = await register_self(
+            ctx.session,
+            ctx.account,
+            name=d["name"],
+            phone=d["phone"],
+            building_id=d["building_id"],
+            unit=d["unit"],
+            room=d["room"],
+            now=ctx.now,
+        )
+        ctx.person = person
+        return Done(with_menu(ctx, ctx.t("register.done", name=person.name)))
+
+
+def _index(payload: str | None, prefix: str, size: int) -> int | None:
+    n = _number_after(payload, prefix)
+    return n if n is not None and 0 <= n < size else None
+
+
+def _number_after(payload: str | None, prefix: str) -> int | None:
+    if not payload or not payload.startswith(prefix + ":"):
+        return None
+    rest = payload[len(prefix) + 1 :]
+    return int(rest) if rest.isdigit() and len(rest) <= 9 else None
+
+
+@router.intent("pending", "pending")
+async def pending(ctx: Context, _arg: str) -> Outcome:
+    """Self-registered residents waiting for this grid leader's one-tap confirmation."""
+    if ctx.person is None or not ctx.is_staff:
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    people = await pending_residents(ctx.session, ctx.roles, ctx.person.community_id)
+    if not people:
+        return with_menu(ctx, ctx.t("pending.none"))
+    replies = [Reply(ctx.t("pending.header", count=len(people)))]
+    for p in people[:20]:
+        address = await person_address(ctx.session, p) or "-"
+        replies.append(
+            Reply(
+                ctx.t("pending.item", name=p.name, phone=p.phone or "-", address=address),
+                [Choice(ctx.t("btn.verify", name=p.name), f"verify:{p.id}")],
+            )
+        )
+    replies[-1].menu = main_menu(ctx)
+    return replies
+
+
+@router.payload("verify")
+async def verify(ctx: Context, rest: str) -> Outcome:
+    """The grid leader's one tap; the payload is untrusted, so the use case re-checks the role."""
+    person_id = int(rest) if rest.isdigit() and len(rest) <= 9 else None
+    if ctx.person is None or person_id is None:
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    person, changed = await verify_resident(ctx.session, ctx.person, ctx.roles, person_id, ctx.now)
+    key = "verify.done" if changed else "verify.already"
+    return with_menu(ctx, ctx.t(key, name=person.name))

@@ -1,0 +1,286 @@
+"""Routing: a pending flow step, else an intent from a command, a button, a menu label or free text."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.core import Ask, Choice, Context, Done, Incoming, Reply, StepResult
+from handlers.intents import detect_intent, normalize
+from models.errors import DomainError
+from models.people import active_roles, get_or_create_account
+from models.tables import Conversation, Person
+
+Outcome = list[Reply] | StepResult
+IntentHandler = Callable[[Context, str], Awaitable[Outcome]]
+PayloadHandler = Callable[[Context, str], Awaitable[Outcome]]
+
+CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "quit", "算了", "不办了"})
+
+
+@dataclass
+class Answer:
+    """What a flow step receives: typed text, or the payload of a chosen button."""
+
+    text: str
+    payload: str | None
+    incoming: Incoming
+
+
+class Flow:
+    """A multi-step conversation; subclasses define `start` and `step_<name>` methods."""
+
+    name: ClassVar[str]
+    timeout: ClassVar[timedelta] = timedelta(minutes=30)
+
+    async def start(self, ctx: Context, arg: str) -> StepResult:
+        """The first question."""
+        raise NotImplementedError  # abstract: every flow overrides it
+
+    async def handle(self, ctx: Context, step: str, answer: Answer) -> StepResult:
+        """Run the method for `step`."""
+        method = getattr(self, f"step_{step}", None)
+        if method is None:
+            return Done([])
+        result: StepResult = await method(ctx, answer)
+        return result
+
+
+@dataclass
+class Router:
+    """Intents, stateless button payloads and flows of one feature module."""
+
+    intents: dict[str, IntentHandler] = field(default_factory=dict)
+    payloads: dict[str, PayloadHandler] = field(default_factory=dict)
+    flows: dict[str, Flow] = field(default_factory=dict)
+    commands: dict[str, str] = field(default_factory=dict)
+
+    def intent(self, name: str, *commands: str) -> Callable[[IntentHandler], IntentHandler]:
+        """Register the handler of an intent, reachable also by the given /commands."""
+
+        def register(fn: IntentHandler) -> IntentHandler:
+            self.intents[name] = fn
+            for c in commands:
+                self.commands[c] = name
+            return fn
+
+        return register
+
+    def payload(self, prefix: str) -> Callable[[PayloadHandler], PayloadHandler]:
+        """Register a handler for buttons whose payload is `prefix:rest` outside any flow."""
+
+        def register(fn: PayloadHandler) -> PayloadHandler:
+            self.payloads[prefix] = fn
+            return fn
+
+        return register
+
+    def flow(self, cls: type[Flow]) -> type[Flow]:
+        """Register a flow class."""
+        self.flows[cls.name] = cls()
+        return cls
+
+    def include(self, other: Router) -> None:
+        """Merge another feature module's router into this one."""
+        for mine, theirs in (
+            (self.intents, other.intents),
+            (self.payloads, other.payloads),
+            (self.flows, other.flows),
+            (self.commands, other.commands),
+        ):
+            clash = set(mine) & set(theirs)
+            if clash:
+                raise ValueError(f"registered twice: {sorted(clash)}")
+            mine.update(theirs)  # type: ignore[attr-defined]
+
+
+def parse_number(text: str) -> int | None:
+    """'3', '３', ' 3. ' → 3; anything else → None."""
+    s = unicodedata.normalize("NFKC", text).strip().rstrip(".、")
+    return int(s) if s.isdigit() and len(s) <= 3 else None
+
+
+def choices_of(replies: list[Reply]) -> list[Choice]:
+    """All choices offered by a batch of replies, in the order channels number them."""
+    out: list[Choice] = []
+    for r in replies:
+        out.extend(r.choices)
+    return out + menu_of(replies)
+
+
+def menu_of(replies: list[Reply]) -> list[Choice]:
+    """The main menu a batch of replies shows: the last one given."""
+    return next((r.menu for r in reversed(replies) if r.menu), [])
+
+
+async def start_flow(ctx: Context, flow: Flow, arg: str = "") -> StepResult:
+    """Start `flow` for this chat (from an intent handler), with fresh flow data."""
+    ctx.conversation.flow = flow.name
+    ctx.conversation.step = None
+    ctx.flow_data = {}
+    return await flow.start(ctx, arg)
+
+
+class Dispatcher:
+    """Turns one Incoming into replies inside the caller's transaction."""
+
+    def __init__(
+        self,
+        router: Router,
+        translate: Callable[[str, str], str],
+        menu_labels: Callable[[], dict[str, str]],
+        *,
+        main_menu: Callable[[Context], list[Choice]],
+        extras: dict[str, Any] | None = None,
+    ) -> None:
+        self.router = router
+        self.translate = translate
+        self.menu_labels = menu_labels
+        self.main_menu = main_menu
+        self.extras = extras or {}
+
+    def classify(self, text: str) -> str:
+        """The intent name for a line of text: command, exact menu label, then keywords."""
+        stripped = text.strip()
+        if stripped.startswith("/"):
+            cmd = stripped[1:].split(maxsplit=1)[0].split("@")[0].lower() if stripped[1:] else ""
+            return self.router.commands.get(cmd, "unknown")
+        label = self.menu_labels().get(normalize(stripped))
+        if label:
+            return label
+        return detect_intent(stripped)
+
+    async def _context(self, session: AsyncSession, inc: Incoming, now: datetime) -> Context:
+        account = await get_or_create_account(
+            session, inc.channel, inc.user_id, inc.chat_id, now, inc.display_name
+        )
+        person = await session.get(Person, account.person_id) if account.person_id else None
+        conv = await session.get(Conversation, (inc.channel, inc.chat_id))
+        if conv is None:
+            conv = Conversation(channel=inc.channel, chat_id=inc.chat_id, data={}, choices=[], updated_at=now)
+            session.add(conv)
+        locale = (person.locale if person else None) or account.locale or "zh"
+        return Context(
+            session=session,
+            incoming=inc,
+            account=account,
+            person=person,
+            roles=await active_roles(session, person),
+            locale=locale,
+            now=now,
+            conversation=conv,
+            translate=self.translate,
+            flow_data=dict(conv.data or {}),
+            data=dict(self.extras),
+        )
+
+    async def dispatch(self, session: AsyncSession, inc: Incoming, now: datetime) -> list[Reply]:
+        """Route one incoming message and return what to say."""
+        ctx = await self._context(session, inc, now)
+        conv = ctx.conversation
+        notes: list[Reply] = []
+        if conv.flow and conv.expires_at and conv.expires_at <= now:
+            self._clear(conv, now)
+            notes.append(Reply(ctx.t("flow.expired")))
+        try:
+            outcome = await self._route(ctx, inc)
+        except DomainError as err:
+            outcome = [Reply(ctx.t(err.key, **err.values), menu=self.main_menu(ctx))]
+        replies = await self._apply(ctx, outcome)
+        return notes + replies
+
+    async def _route(self, ctx: Context, inc: Incoming) -> Outcome:
+        conv = ctx.conversation
+        text = inc.text.strip()
+        payload = inc.payload
+        offered = {p: label for label, p in conv.choices}
+        if payload is None and text and conv.choices:
+            n = parse_number(text)
+            if n is not None and 1 <= n <= len(conv.choices):
+                payload = conv.choices[n - 1][1]
+            else:
+                by_label = {normalize(label): p for label, p in conv.choices}
+                payload = by_label.get(normalize(text)) if normalize(text) else None
+            if payload is not None:
+                offered = {payload: ""}
+        if payload == "cancel" or (payload is None and normalize(text) in CANCEL_WORDS) or (
+            text.lower().startswith("/cancel")
+        ):
+            return self._cancel(ctx)
+        if payload is not None:
+            return await self._route_payload(ctx, inc, payload, offered)
+        if text.startswith("/"):
+            parts = text[1:].split(maxsplit=1)
+            cmd = parts[0].split("@")[0].lower() if parts else ""
+            arg = parts[1] if len(parts) > 1 else ""
+            name = self.router.commands.get(cmd)
+            if name is None:
+                return [Reply(ctx.t("error.unknown_command"), menu=self.main_menu(ctx))]
+            self._clear(conv, ctx.now)
+            return await self.router.intents[name](ctx, arg)
+        label_intent = self.menu_labels().get(normalize(text)) if text else None
+        if label_intent:
+            self._clear(conv, ctx.now)
+            return await self.router.intents[label_intent](ctx, "")
+        if conv.flow:
+            flow = self.router.flows.get(conv.flow)
+            if flow is not None and conv.step:
+                return await flow.handle(ctx, conv.step, Answer(text, None, inc))
+            self._clear(conv, ctx.now)
+        return await self.router.intents["free"](ctx, text)
+
+    async def _route_payload(
+        self, ctx: Context, inc: Incoming, payload: str, offered: dict[str, str]
+    ) -> Outcome:
+        conv = ctx.conversation
+        prefix, _, rest = payload.partition(":")
+        if prefix == "intent" and rest in self.router.intents:
+            self._clear(conv, ctx.now)
+            return await self.router.intents[rest](ctx, "")
+        if conv.flow and payload in offered:
+            flow = self.router.flows.get(conv.flow)
+            if flow is not None and conv.step:
+                return await flow.handle(ctx, conv.step, Answer(inc.text.strip(), payload, inc))
+        handler = self.router.payloads.get(prefix)
+        if handler is not None:
+            return await handler(ctx, rest)
+        return [Reply(ctx.t("error.stale_button"), menu=self.main_menu(ctx))]
+
+    def _cancel(self, ctx: Context) -> list[Reply]:
+        had_flow = ctx.conversation.flow is not None
+        self._clear(ctx.conversation, ctx.now)
+        key = "flow.cancelled" if had_flow else "flow.nothing_to_cancel"
+        return [Reply(ctx.t(key), menu=self.main_menu(ctx))]
+
+    @staticmethod
+    def _clear(conv: Conversation, now: datetime) -> None:
+        conv.flow = None
+        conv.step = None
+        conv.data = {}
+        conv.choices = []
+        conv.expires_at = None
+        conv.updated_at = now
+
+    async def _apply(self, ctx: Context, outcome: Outcome) -> list[Reply]:
+        conv = ctx.conversation
+        if isinstance(outcome, Ask):
+            flow_name = conv.flow
+            if flow_name is None or flow_name not in self.router.flows:
+                raise RuntimeError("Ask outside a flow: start flows with Dispatcher.begin")
+            timeout = self.router.flows[flow_name].timeout
+            conv.step = outcome.step
+            conv.data = dict(ctx.flow_data)
+            conv.expires_at = ctx.now + timeout
+            replies = outcome.replies
+        else:
+            replies = outcome.replies if isinstance(outcome, Done) else outcome
+            if isinstance(outcome, Done):
+                self._clear(conv, ctx.now)
+        conv.choices = [[c.label, c.payload] for c in choices_of(replies)]  # type: ignore[misc]
+        conv.updated_at = ctx.now
+        return replies

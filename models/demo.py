@@ -1,0 +1,137 @@
+"""The demo community of DOMAIN.md: Hongnan, its two grids, households, people, a steward team.
+
+Names, addresses and dates are illustrative, not real people.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.people import grant_role
+from models.tables import (
+    Building,
+    Community,
+    Grid,
+    Household,
+    Invitation,
+    Person,
+    Role,
+    Street,
+    Team,
+    TeamMember,
+)
+
+DEMO_RESIDENT_CODE = "HQNC2345"
+DEMO_VOLUNTEER_CODE = "HQVT6789"
+
+
+def _years_ago(today: date, years: int, plus_days: int = 0) -> date:
+    try:
+        born = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        born = today.replace(year=today.year - years, day=28)
+    return born + timedelta(days=plus_days)
+
+
+async def seed_demo(session: AsyncSession, now: datetime) -> bool:
+    """Load the demo community once; False when it is already there."""
+    if (await session.execute(select(Community.id).where(Community.name == "虹南社区"))).first():
+        return False
+    today = now.date()
+    street = Street(name="虹桥街道")
+    session.add(street)
+    await session.flush()
+    hongnan = Community(street_id=street.id, name="虹南社区")  # type: ignore[arg-type]
+    session.add(hongnan)
+    await session.flush()
+    cid = hongnan.id
+    assert cid is not None
+    leqing, lemei = Grid(community_id=cid, name="乐清网格"), Grid(community_id=cid, name="乐美网格")
+    session.add_all([leqing, lemei])
+    await session.flush()
+
+    buildings: dict[tuple[str, str], Building] = {}
+    for estate, number, grid in (
+        [("虹桥南村", str(n), leqing) for n in range(1, 5)]
+        + [("虹桥南村", str(n), lemei) for n in range(5, 9)]
+        + [("虹桥东村", str(n), lemei) for n in range(1, 4)]
+    ):
+        b = Building(community_id=cid, grid_id=grid.id, estate=estate, number=number)  # type: ignore[arg-type]
+        session.add(b)
+        buildings[(estate, number)] = b
+    await session.flush()
+
+    async def household(estate: str, number: str, unit: str, room: str) -> Household:
+        b = buildings[(estate, number)]
+        h = Household(grid_id=b.grid_id, building_id=b.id, unit=unit, room=room)  # type: ignore[arg-type]
+        session.add(h)
+        await session.flush()
+        return h
+
+    async def person(name: str, grid: Grid, home: Household | None, phone: str, born: date) -> Person:
+        p = Person(
+            community_id=cid,
+            grid_id=grid.id,
+            household_id=home.id if home else None,
+            name=name,
+            phone=phone,
+            birth_date=born,
+            verified=True,
+            verified_at=now,
+            created_at=now,
+        )
+        session.add(p)
+        await session.flush()
+        return p
+
+    h_chen = await household("虹桥南村", "3", "1", "101")
+    h_wang = await household("虹桥南村", "2", "2", "402")
+    h_zhu = await household("虹桥南村", "1", "1", "201")
+    h_li = await household("虹桥南村", "4", "1", "302")
+    h_zhao = await household("虹桥东村", "2", "3", "501")
+    h_liu = await household("虹桥南村", "6", "1", "102")
+    h_zhou = await household("虹桥南村", "7", "2", "201")
+
+    manager = await person("刘芳", leqing, h_liu, "13800000001", _years_ago(today, 41))
+    zhu = await person("朱凡", leqing, h_zhu, "13800000002", _years_ago(today, 38))
+    zhou = await person("周杰", lemei, h_zhou, "13800000003", _years_ago(today, 45))
+    # The empty-nest elderly woman of DOMAIN.md: she turns 80 in two weeks.
+    chen = await person("陈秀英", leqing, h_chen, "13800000004", _years_ago(today, 80, plus_days=14))
+    wang = await person("王建国", leqing, h_wang, "13800000005", _years_ago(today, 67))
+    li = await person("李红", leqing, h_li, "13800000006", _years_ago(today, 52))
+    zhang = await person("张伟", leqing, None, "13800000007", _years_ago(today, 35))
+    zhao = await person("赵敏", lemei, h_zhao, "13800000008", _years_ago(today, 29))
+    sun = await person("孙强", lemei, None, "13800000009", _years_ago(today, 26))
+    chen.phone = None  # she has no smartphone: the grid leader acts for her
+    del sun
+
+    await grant_role(session, manager, Role.MANAGER, now, reason="demo")
+    await grant_role(session, zhu, Role.GRID_LEADER, now, grid_id=leqing.id, granted_by=manager, reason="demo")
+    await grant_role(session, zhou, Role.GRID_LEADER, now, grid_id=lemei.id, granted_by=manager, reason="demo")
+    await grant_role(session, wang, Role.REPRESENTATIVE, now, grid_id=leqing.id, granted_by=manager, reason="demo")
+    for volunteer in (zhu, li, zhang):
+        await grant_role(session, volunteer, Role.VOLUNTEER, now, grid_id=leqing.id, granted_by=manager, reason="demo")
+
+    team = Team(community_id=cid, grid_id=leqing.id, name="乐清网格红管家服务队")
+    session.add(team)
+    await session.flush()
+    session.add_all(TeamMember(team_id=team.id, person_id=p.id) for p in (zhu, li, zhang))  # type: ignore[arg-type,misc]
+
+    for code, role in ((DEMO_RESIDENT_CODE, Role.RESIDENT), (DEMO_VOLUNTEER_CODE, Role.VOLUNTEER)):
+        session.add(
+            Invitation(
+                code=code,
+                community_id=cid,
+                grid_id=leqing.id,
+                role=role,
+                created_by_id=manager.id,
+                created_at=now,
+                expires_at=now + timedelta(days=365),
+                max_uses=1000,
+            )
+        )
+    await session.flush()
+    return True

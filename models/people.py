@@ -1,0 +1,161 @@
+"""Use cases about who someone is: accounts, roles, language, the register."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.errors import DomainError
+from models.tables import Building, ChannelAccount, Household, Person, Role, RoleGrant
+
+LOCALES = ("zh", "en")
+
+
+async def get_or_create_account(
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    now: datetime,
+    display_name: str | None = None,
+) -> ChannelAccount:
+    """The channel account for this user, created on first contact; last-seen is refreshed."""
+    account = (
+        await session.execute(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+            )
+        )
+    ).scalar_one_or_none()
+    if account is None:
+        account = ChannelAccount(
+            channel=channel,
+            external_id=external_id,
+            chat_id=chat_id,
+            display_name=(display_name or "")[:128] or None,
+            created_at=now,
+            last_seen_at=now,
+        )
+        session.add(account)
+        await session.flush()
+        return account
+    account.last_seen_at = now
+    account.chat_id = chat_id
+    account.blocked_at = None
+    return account
+
+
+async def active_roles(session: AsyncSession, person: Person | None) -> frozenset[tuple[str, int | None]]:
+    """The (role, grid) pairs a person holds now; a verified household member is a resident."""
+    if person is None:
+        return frozenset()
+    rows = (
+        await session.execute(
+            select(RoleGrant.role, RoleGrant.grid_id).where(
+                RoleGrant.person_id == person.id, RoleGrant.revoked_at.is_(None)  # type: ignore[union-attr]
+            )
+        )
+    ).all()
+    roles = {(r, g) for r, g in rows}
+    if person.verified and person.household_id is not None:
+        roles.add((Role.RESIDENT.value, person.grid_id))
+    return frozenset(roles)
+
+
+async def set_locale(
+    session: AsyncSession, account: ChannelAccount, person: Person | None, locale: str
+) -> str:
+    """Remember the person's language (on the person when known, else on the account)."""
+    if locale not in LOCALES:
+        raise DomainError("lang.unknown")
+    account.locale = locale
+    if person is not None:
+        person.locale = locale
+    return locale
+
+
+async def grant_role(
+    session: AsyncSession,
+    person: Person,
+    role: str,
+    now: datetime,
+    *,
+    grid_id: int | None = None,
+    granted_by: Person | None = None,
+    reason: str | None = None,
+) -> RoleGrant:
+    """Grant a role (audited: by whom, when, why); an identical active grant is reused."""
+    if role not in {r.value for r in Role}:
+        raise DomainError("role.unknown")
+    existing = (
+        await session.execute(
+            select(RoleGrant).where(
+                RoleGrant.person_id == person.id,
+                RoleGrant.role == role,
+                RoleGrant.grid_id == grid_id if grid_id is not None else RoleGrant.grid_id.is_(None),  # type: ignore[union-attr]
+                RoleGrant.revoked_at.is_(None),  # type: ignore[union-attr]
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    grant = RoleGrant(
+        person_id=person.id,  # type: ignore[arg-type]
+        role=role,
+        community_id=person.community_id,
+        grid_id=grid_id,
+        granted_by_id=granted_by.id if granted_by else None,
+        granted_at=now,
+        reason=reason,
+    )
+    session.add(grant)
+    await session.flush()
+    return grant
+
+
+async def person_address(session: AsyncSession, person: Person) -> str | None:
+    """'虹桥南村3幢1单元302' for a person with a household, else None."""
+    if person.household_id is None:
+        return None
+    row = (
+        await session.execute(
+            select(Building.estate, Building.number, Household.unit, Household.room)
+            .join(Household, Household.building_id == Building.id)
+            .where(Household.id == person.household_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    estate, number, unit, room = row
+    return f"{estate}{number}幢{unit}单元{room}"
+
+
+async def people_in_register(session: AsyncSession, limit: int = 50) -> list[Person]:
+    """People in the register, in id order (the console's /as list)."""
+    return list((await session.execute(select(Person).order_by(Person.id).limit(limit))).scalars())
+
+
+async def locale_of(session: AsyncSession, channel: str, external_id: str) -> str:
+    """The language of whoever owns this channel account ('zh' when unknown)."""
+    row = (
+        await session.execute(
+            select(Person.locale, ChannelAccount.locale)
+            .select_from(ChannelAccount)
+            .outerjoin(Person, Person.id == ChannelAccount.person_id)
+            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+        )
+    ).first()
+    if row is None:
+        return "zh"
+    return row[0] or row[1] or "zh"
+
+
+async def bind_account(
+    session: AsyncSession, channel: str, external_id: str, person_id: int | None, now: datetime
+) -> ChannelAccount:
+    """Point a channel account at a person (the console's /as; never reachable from a chat)."""
+    account = await get_or_create_account(session, channel, external_id, external_id, now)
+    account.person_id = person_id
+    return account

@@ -1,0 +1,174 @@
+"""The foundation tables: places, people, accounts, roles, invitations, flow state, inbox."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.db import UTCDateTime, utcnow
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+class Role(StrEnum):
+    """Roles a person can be granted; 'resident' is implied by a verified household."""
+
+    RESIDENT = "resident"
+    REPRESENTATIVE = "representative"
+    VOLUNTEER = "volunteer"
+    GRID_LEADER = "grid_leader"
+    MANAGER = "manager"
+
+
+class Street(SQLModel, table=True):
+    """街道: a street office."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+
+
+class Community(SQLModel, table=True):
+    """社区: the unit the bot serves."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    street_id: int = Field(foreign_key="street.id", index=True)
+    name: str = Field(max_length=64)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+
+
+class Grid(SQLModel, table=True):
+    """网格: owns residents, reports and volunteers."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    name: str = Field(max_length=64)
+
+
+class Building(SQLModel, table=True):
+    """A building (幢) of an estate (小区); each belongs to one grid."""
+
+    __table_args__ = (UniqueConstraint("community_id", "estate", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    grid_id: int = Field(foreign_key="grid.id", index=True)
+    estate: str = Field(max_length=64)
+    number: str = Field(max_length=16)
+
+
+class Household(SQLModel, table=True):
+    """户: an address in a building."""
+
+    __table_args__ = (UniqueConstraint("building_id", "unit", "room"),)
+    id: int | None = Field(default=None, primary_key=True)
+    grid_id: int = Field(foreign_key="grid.id", index=True)
+    building_id: int = Field(foreign_key="building.id", index=True)
+    unit: str = Field(max_length=16)
+    room: str = Field(max_length=16)
+
+
+class Person(SQLModel, table=True):
+    """A person in the register (居民底册), whether or not they use a chat app."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    grid_id: int | None = Field(default=None, foreign_key="grid.id", index=True)
+    household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
+    name: str = Field(max_length=64)
+    phone: str | None = Field(default=None, max_length=20)
+    birth_date: date | None = None
+    locale: str = Field(default="zh", max_length=8)
+    verified: bool = Field(default=False)
+    verified_by_id: int | None = Field(default=None, foreign_key="person.id")
+    verified_at: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class ChannelAccount(SQLModel, table=True):
+    """One person's address on one channel (a Telegram user, a WeChat openid, a console seat)."""
+
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=128)
+    chat_id: str = Field(max_length=128)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    display_name: str | None = Field(default=None, max_length=128)
+    locale: str | None = Field(default=None, max_length=8)
+    created_at: datetime = _ts(default_factory=utcnow)
+    last_seen_at: datetime = _ts(default_factory=utcnow)
+    blocked_at: datetime | None = _ts(default=None)
+
+
+class RoleGrant(SQLModel, table=True):
+    """An audited grant of a role, scoped to a community and optionally a grid."""
+
+    __table_args__ = (Index("ix_rolegrant_person_active", "person_id", "revoked_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    role: str = Field(max_length=32)
+    community_id: int = Field(foreign_key="community.id")
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    granted_by_id: int | None = Field(default=None, foreign_key="person.id")
+    granted_at: datetime = _ts(default_factory=utcnow)
+    reason: str | None = Field(default=None, max_length=128)
+    revoked_at: datetime | None = _ts(default=None)
+    revoked_by_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class Team(SQLModel, table=True):
+    """A volunteer team (红管家 steward team, a partner unit's team)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    name: str = Field(max_length=64)
+
+
+class TeamMember(SQLModel, table=True):
+    """Membership of a person in a team."""
+
+    team_id: int = Field(foreign_key="team.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+
+
+class Invitation(SQLModel, table=True):
+    """An invitation code for a grid or a role; may name a person already in the register."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=16, unique=True)
+    community_id: int = Field(foreign_key="community.id")
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    role: str = Field(default=Role.RESIDENT, max_length=32)
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    created_by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    max_uses: int = 1
+    uses: int = 0
+
+
+class Conversation(SQLModel, table=True):
+    """Flow state of one chat: which flow, which step, what was said, which choices are open."""
+
+    channel: str = Field(max_length=16, primary_key=True)
+    chat_id: str = Field(max_length=128, primary_key=True)
+    flow: str | None = Field(default=None, max_length=32)
+    step: str | None = Field(default=None, max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    choices: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    expires_at: datetime | None = _ts(default=None)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Inbox dedupe: an update key seen once is never handled again."""
+
+    channel: str = Field(max_length=16, primary_key=True)
+    key: str = Field(max_length=128, primary_key=True)
+    processed_at: datetime = _ts(default_factory=utcnow, index=True)
