@@ -11,11 +11,12 @@ How a message is scored:
   punctuation) and every keyword is looked up as a substring.  A keyword also matches when
   the text has a homophone of it at the same place (pinyin input typos such as 尊老今 for
   尊老金): the pinyin of each keyword syllable must be one of the readings of the text
-  character, at least one character must be the exact keyword character, and very common
-  function characters (的, 了, 一 …) never stand in for a keyword character.
+  character, at least one character must be the exact keyword character, and a stand-in
+  must be a common character (GB2312 level 1) other than a function word (的, 了, 一 …).
 * English: the text is split into words and every keyword word is compared with rapidfuzz
-  (exact for short words; one insertion, deletion or swap for mid-length words; a ratio
-  threshold for long words).  Multi-word keywords must match consecutive words.
+  (exact for words under four letters; otherwise a swap of neighbouring letters, one
+  insertion or deletion for mid-length words, a ratio threshold for long words, and a
+  plural "s" ignored).  Multi-word keywords must match consecutive words.
 * Overlapping matches are resolved longest first, so 我的申请 (status) hides 申请
   (benefits).  Each keyword carries a weight (its length, times a per-intent factor that
   favours "wrapper" intents such as status or rate over the subject they wrap, and that
@@ -84,7 +85,8 @@ _ZH: dict[str, str] = {
     ),
     "booking": (
         "预约 理发 义诊 法律咨询 微阵地 挂号 剪头发 剪头 剪发 量血压 测血压 体检 健康检查 律师 "
-        "法律援助 预订 约个 约一下 订个 排个号 服务点 免费理发 修脚 修家电 磨剪刀 看病 法律问题 咨询律师"
+        "法律援助 预订 约个 约一下 订个 排个号 服务点 免费理发 修脚 修家电 磨剪刀 看病 法律问题 "
+        "咨询律师"
     ),
     "vote": (
         "投票 表决 设计方案 方案 选方案 投一票 投个票 墙绘 外墙设计 设计图 民意 征求意见 选哪个 "
@@ -226,6 +228,8 @@ def _build_en() -> tuple[_Keyword, ...]:
 _ZH_KEYWORDS = _build_zh()
 _EN_KEYWORDS = _build_en()
 _EN_VOCAB: frozenset[str] = frozenset(w for k in _EN_KEYWORDS for w in k.syllables)
+_EN_VOCAB_SORTED: tuple[str, ...] = tuple(sorted(_EN_VOCAB))
+_INTENT_ORDER: dict[str, int] = {intent: i for i, intent in enumerate(INTENTS)}
 
 # Homophone candidates are found by the first syllable of each keyword.
 _ZH_BY_FIRST: dict[str, tuple[_Keyword, ...]] = {}
@@ -337,7 +341,7 @@ def _word_keys(word: str) -> tuple[tuple[str, bool], ...]:
         return ((word, True),)
     forms = (word, word[:-1]) if word.endswith("s") and len(word) > 5 else (word,)
     return tuple(
-        (key, False) for key in sorted(_EN_VOCAB) if any(_word_similar(form, key) for form in forms)
+        (key, False) for key in _EN_VOCAB_SORTED if any(_word_similar(form, key) for form in forms)
     )
 
 
@@ -394,6 +398,5 @@ def detect_intent(text: str) -> str:
     scores = _score(matches)
     if not scores:
         return "unknown"
-    order = {intent: i for i, intent in enumerate(INTENTS)}
-    best = max(scores, key=lambda intent: (scores[intent], -order[intent]))
+    best = max(scores, key=lambda intent: (scores[intent], -_INTENT_ORDER[intent]))
     return best if scores[best] >= _MIN_SCORE else "unknown"

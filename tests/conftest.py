@@ -1,0 +1,109 @@
+"""Fixtures: a migrated database per run, emptied after every test; an injected clock; the bot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+import models.tables  # noqa: F401
+from bot.app import Linli
+from bot.config import Settings
+from models.db import Database
+from models.demo import seed_demo
+from models.migrations import upgrade
+from tests.fakes.telegram import TOKEN
+
+WEBHOOK_SECRET = "s3cret-token_for-tests"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DATABASE_URL when it is set (CI runs PostgreSQL this way), else a SQLite file; migrated."""
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'linli.db'}"
+    upgrade(url)
+    yield url
+
+
+@dataclass
+class FakeClock:
+    """A clock tests move by hand."""
+
+    now: datetime = datetime(2026, 3, 7, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def _empty(db: Database) -> None:
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    async with db.session() as s:
+        if db.is_sqlite:
+            for name in tables:
+                await s.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            await s.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"))
+
+
+async def _count_rows(db: Database) -> int:
+    total = 0
+    async with db.session() as s:
+        for t in SQLModel.metadata.sorted_tables:
+            total += (await s.execute(text(f'SELECT COUNT(*) FROM "{t.name}"'))).scalar_one()
+    return total
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The migrated database, empty at the start of the test and emptied again after it."""
+    database = Database(database_url)
+    assert await _count_rows(database) == 0, "an earlier test left rows behind"
+    try:
+        yield database
+    finally:
+        await _empty(database)
+        await database.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        telegram_token=TOKEN,
+        telegram_api_base_url="https://api.telegram.invalid/bot",
+        telegram_webhook_secret=WEBHOOK_SECRET,
+        telegram_bot_username="linli_test_bot",
+    )
+
+
+@pytest.fixture
+async def demo(db: Database, clock: FakeClock) -> Database:
+    """The demo community loaded."""
+    async with db.session() as s:
+        assert await seed_demo(s, clock())
+    return db
+
+
+@pytest.fixture
+def linli(settings: Settings, db: Database, clock: FakeClock) -> Linli:
+    return Linli(settings, db=db, clock=clock)
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,265 @@
+"""A fake Telegram Bot API: the server side of the methods Linli uses, with the real limits.
+
+`FakeBotApi` holds the state (updates to hand out, messages the bot sent) and answers
+Bot API calls; `RecordingRequest` plugs it into python-telegram-bot as its request class,
+so tests drive the real PTB stack with no network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.request import BaseRequest, RequestData
+
+TOKEN = "123456:TEST-TOKEN"
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Linli", "username": "linli_test_bot"}
+
+
+class BadRequest(Exception):
+    """What the real API answers with error_code 400."""
+
+
+@dataclass
+class Sent:
+    """A message the bot sent, as the fake recorded it."""
+
+    method: str
+    chat_id: str
+    message_id: int
+    text: str
+    reply_markup: dict[str, Any] | None = None
+    photo: bool = False
+
+    @property
+    def buttons(self) -> list[tuple[str, str]]:
+        """Inline buttons as (label, callback_data)."""
+        if not self.reply_markup or "inline_keyboard" not in self.reply_markup:
+            return []
+        return [(b["text"], b["callback_data"]) for row in self.reply_markup["inline_keyboard"] for b in row]
+
+    @property
+    def keyboard(self) -> list[str]:
+        """Reply-keyboard labels (the main menu)."""
+        if not self.reply_markup or "keyboard" not in self.reply_markup:
+            return []
+        return [b["text"] if isinstance(b, dict) else b for row in self.reply_markup["keyboard"] for b in row]
+
+
+@dataclass
+class FakeBotApi:
+    """Server-side state and behaviour of the Bot API methods Linli calls."""
+
+    token: str = TOKEN
+    sent: list[Sent] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    commands: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
+    webhook: dict[str, Any] = field(default_factory=dict)
+    answered_callbacks: list[str] = field(default_factory=list)
+    _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))  # type: ignore[type-arg]
+    _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+    _pending: list[dict[str, Any]] = field(default_factory=list)
+    _arrived: asyncio.Event | None = None
+
+    # ---- the user side: updates as Telegram would deliver them ----
+
+    def _user(self, user_id: int, name: str, language: str) -> dict[str, Any]:
+        return {"id": user_id, "is_bot": False, "first_name": name, "language_code": language}
+
+    def text_update(self, user_id: int, text: str, *, name: str = "居民", language: str = "zh-hans") -> dict[str, Any]:
+        """A private text message from a user."""
+        return {
+            "update_id": next(self._update_ids),
+            "message": {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": user_id, "type": "private", "first_name": name},
+                "from": self._user(user_id, name, language),
+                "text": text,
+            },
+        }
+
+    def photo_update(self, user_id: int, file_id: str, caption: str = "") -> dict[str, Any]:
+        """A private photo message (Telegram sends several sizes; the last is largest)."""
+        upd = self.text_update(user_id, "")
+        msg = upd["message"]
+        del msg["text"]
+        msg["photo"] = [
+            {"file_id": f"{file_id}-s", "file_unique_id": "s", "width": 90, "height": 90},
+            {"file_id": file_id, "file_unique_id": "l", "width": 800, "height": 800},
+        ]
+        if caption:
+            msg["caption"] = caption
+        return upd
+
+    def press_update(self, user_id: int, data: str, message: Sent | None = None) -> dict[str, Any]:
+        """A callback query: the user pressed an inline button carrying `data`."""
+        cq: dict[str, Any] = {
+            "id": str(next(self._update_ids)),
+            "from": self._user(user_id, "居民", "zh-hans"),
+            "chat_instance": "ci",
+            "data": data,
+        }
+        if message is not None:
+            cq["message"] = {
+                "message_id": message.message_id,
+                "date": int(time.time()),
+                "chat": {"id": int(message.chat_id), "type": "private"},
+                "from": BOT_USER,
+                "text": message.text or "x",
+            }
+        return {"update_id": next(self._update_ids), "callback_query": cq}
+
+    def queue(self, update: dict[str, Any]) -> None:
+        """Make an update available to getUpdates (long polling)."""
+        self._pending.append(update)
+        if self._arrived is not None:
+            self._arrived.set()
+
+    # ---- the bot side: the API methods ----
+
+    def to_chat(self, chat_id: int | str) -> list[Sent]:
+        """Everything the bot sent to one chat, in order."""
+        return [s for s in self.sent if s.chat_id == str(chat_id)]
+
+    async def call(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answer one Bot API call as the real server would (status, JSON body)."""
+        self.calls.append((method, params))
+        handler = getattr(self, f"api_{method}", None)
+        if handler is None:
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+        try:
+            result = await handler(params)
+        except BadRequest as err:
+            return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {err}"}
+        return 200, {"ok": True, "result": result}
+
+    async def api_getMe(self, _p: dict[str, Any]) -> Any:
+        return {**BOT_USER, "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    async def api_setMyCommands(self, p: dict[str, Any]) -> Any:
+        cmds = p["commands"]
+        cmds = json.loads(cmds) if isinstance(cmds, str) else cmds
+        for c in cmds:
+            if not (1 <= len(c["command"]) <= 32 and 1 <= len(c["description"]) <= 256):
+                raise BadRequest("invalid command")
+        self.commands[p.get("language_code")] = cmds
+        return True
+
+    async def api_deleteWebhook(self, _p: dict[str, Any]) -> Any:
+        self.webhook = {}
+        return True
+
+    async def api_setWebhook(self, p: dict[str, Any]) -> Any:
+        self.webhook = dict(p)
+        return True
+
+    async def api_getUpdates(self, p: dict[str, Any]) -> Any:
+        offset = int(p.get("offset") or 0)
+        self._pending = [u for u in self._pending if u["update_id"] >= offset]
+        if not self._pending and float(p.get("timeout") or 0) > 0:
+            self._arrived = self._arrived or asyncio.Event()
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), float(p["timeout"]))
+            except TimeoutError:
+                pass
+        limit = int(p.get("limit") or 100)
+        return self._pending[:limit]
+
+    def _check_markup(self, markup: Any) -> dict[str, Any] | None:
+        if markup is None:
+            return None
+        markup = json.loads(markup) if isinstance(markup, str) else markup
+        for row in markup.get("inline_keyboard", []):
+            for b in row:
+                if not b.get("text"):
+                    raise BadRequest("BUTTON_TEXT_EMPTY")
+                if len(b.get("callback_data", "").encode()) > 64:
+                    raise BadRequest("BUTTON_DATA_INVALID")
+        return dict(markup)
+
+    def _record(self, method: str, p: dict[str, Any], text: str, photo: bool = False) -> Any:
+        chat_id = str(p["chat_id"])
+        sent = Sent(method, chat_id, next(self._message_ids), text, self._check_markup(p.get("reply_markup")), photo)
+        self.sent.append(sent)
+        return {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": {"id": int(chat_id), "type": "private"},
+            "from": BOT_USER,
+            "text": text,
+        }
+
+    async def api_sendMessage(self, p: dict[str, Any]) -> Any:
+        text = p.get("text") or ""
+        if not text.strip():
+            raise BadRequest("message text is empty")
+        if len(text) > 4096:
+            raise BadRequest("message is too long")
+        return self._record("sendMessage", p, text)
+
+    async def api_sendPhoto(self, p: dict[str, Any]) -> Any:
+        caption = p.get("caption") or ""
+        if len(caption) > 1024:
+            raise BadRequest("message caption is too long")
+        if not p.get("photo"):
+            raise BadRequest("there is no photo in the request")
+        return self._record("sendPhoto", p, caption, photo=True)
+
+    async def api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
+        self.answered_callbacks.append(str(p["callback_query_id"]))
+        return True
+
+    async def api_editMessageReplyMarkup(self, p: dict[str, Any]) -> Any:
+        for s in self.sent:
+            if s.chat_id == str(p.get("chat_id")) and s.message_id == int(p.get("message_id", 0)):
+                s.reply_markup = self._check_markup(p.get("reply_markup"))
+                return {"message_id": s.message_id, "date": int(time.time()),
+                        "chat": {"id": int(s.chat_id), "type": "private"}, "text": s.text or "x"}
+        raise BadRequest("message to edit not found")
+
+    async def api_close(self, _p: dict[str, Any]) -> Any:
+        return True
+
+
+class RecordingRequest(BaseRequest):
+    """python-telegram-bot's request class, answered by a FakeBotApi instead of the network."""
+
+    def __init__(self, api: FakeBotApi) -> None:
+        self.api = api
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
+        prefix, _, api_method = url.rpartition("/")
+        if self.api.token not in prefix:
+            return 401, json.dumps({"ok": False, "error_code": 401, "description": "Unauthorized"}).encode()
+        params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
+        if request_data is not None and request_data.contains_files:
+            for name in request_data.multipart_data:
+                params[name] = True
+        status, body = await self.api.call(api_method, params)
+        return status, json.dumps(body).encode()
