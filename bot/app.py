@@ -38,7 +38,9 @@ def build_router() -> Router:
 class Linli:
     """The channel-neutral bot: `handle(Incoming) -> list[Reply]`, each in one transaction."""
 
-    def __init__(self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow
+    ) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url)
         self.clock = clock
@@ -87,14 +89,21 @@ class Linli:
                     return await self.dispatcher.dispatch(session, inc, now)
             except Exception:
                 error_id = uuid.uuid4().hex[:8]
-                log.exception("error %s while handling %s chat %s", error_id, inc.channel, inc.chat_id)
+                log.exception(
+                    "error %s while handling %s chat %s", error_id, inc.channel, inc.chat_id
+                )
                 locale = await self._mark_failed(inc, now)
                 return [Reply(translate(locale, "error.generic").format(id=error_id))]
 
     async def _first_time(self, session: object, inc: Incoming, now: datetime) -> bool:
         values = {"channel": inc.channel, "key": str(inc.message_id), "processed_at": now}
         ins = pg_insert if not self.db.is_sqlite else sqlite_insert
-        stmt = ins(ProcessedUpdate).values(**values).on_conflict_do_nothing().returning(ProcessedUpdate.key)
+        stmt = (
+            ins(ProcessedUpdate)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(ProcessedUpdate.key)
+        )
         result = await session.execute(stmt)  # type: ignore[attr-defined]
         return result.first() is not None
 
@@ -112,4 +121,3 @@ class Linli:
     async def close(self) -> None:
         """Release the database."""
         await self.db.dispose()
-

@@ -60,7 +60,9 @@ def seed_demo() -> None:
 
 
 @app.command()
-def console(as_: Annotated[str | None, typer.Option("--as", help="start as this demo person")] = None) -> None:
+def console(
+    as_: Annotated[str | None, typer.Option("--as", help="start as this demo person")] = None,
+) -> None:
     """Chat with the bot in the terminal (also reads piped input, one message a line)."""
     from bot.app import Linli
     from bot.channels.console_channel import run_console

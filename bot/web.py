@@ -74,7 +74,9 @@ def serving_app(settings: Settings) -> Starlette:
     from scheduler.clock import Clock
 
     linli = Linli(settings)
-    telegram = build_application(linli, settings, with_updater=False) if settings.telegram_token else None
+    telegram = (
+        build_application(linli, settings, with_updater=False) if settings.telegram_token else None
+    )
     clock = Clock(linli.db, settings)
 
     @asynccontextmanager

@@ -46,7 +46,10 @@ class InviteFlow(Flow):
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
         choices = [Choice(ctx.t(f"role.{r}"), f"role:{r}") for r in self._roles(ctx)]
-        return Ask("role", [Reply(ctx.t("invite.ask_role"), [*choices, Choice(ctx.t("btn.cancel"), "cancel")])])
+        return Ask(
+            "role",
+            [Reply(ctx.t("invite.ask_role"), [*choices, Choice(ctx.t("btn.cancel"), "cancel")])],
+        )
 
     async def step_role(self, ctx: Context, answer: Answer) -> StepResult:
         role = (answer.payload or "").removeprefix("role:")
@@ -60,17 +63,26 @@ class InviteFlow(Flow):
         grids = list(
             (
                 await ctx.session.execute(
-                    select(Grid).where(Grid.community_id == ctx.person.community_id).order_by(Grid.id)
+                    select(Grid)
+                    .where(Grid.community_id == ctx.person.community_id)
+                    .order_by(Grid.id)
                 )
             ).scalars()
         )
         if ctx.has_role(Role.MANAGER):
             return grids
-        return [g for g in grids if ctx.has_role(Role.GRID_LEADER, g.id) and (Role.GRID_LEADER.value, g.id) in ctx.roles]
+        return [
+            g
+            for g in grids
+            if ctx.has_role(Role.GRID_LEADER, g.id) and (Role.GRID_LEADER.value, g.id) in ctx.roles
+        ]
 
     async def _ask_grid(self, ctx: Context) -> StepResult:
         choices = [Choice(g.name, f"grid:{g.id}") for g in await self._grids(ctx)]
-        return Ask("grid", [Reply(ctx.t("invite.ask_grid"), [*choices, Choice(ctx.t("btn.cancel"), "cancel")])])
+        return Ask(
+            "grid",
+            [Reply(ctx.t("invite.ask_grid"), [*choices, Choice(ctx.t("btn.cancel"), "cancel")])],
+        )
 
     async def step_grid(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("grid:")
@@ -81,7 +93,12 @@ class InviteFlow(Flow):
         assert ctx.person is not None
         try:
             invitation = await create_invitation(
-                ctx.session, ctx.person, ctx.roles, role=ctx.flow_data["role"], grid_id=grid.id, now=ctx.now
+                ctx.session,
+                ctx.person,
+                ctx.roles,
+                role=ctx.flow_data["role"],
+                grid_id=grid.id,
+                now=ctx.now,
             )
         except DomainError as err:
             return Done(with_menu(ctx, ctx.t(err.key)))
@@ -95,7 +112,10 @@ class InviteFlow(Flow):
             link=link,
             expires=invitation.expires_at.strftime("%Y-%m-%d"),
         )
-        poster = Reply(ctx.t("invite.poster", code=invitation.code, grid=grid.name), photo=qr_png(link),
-                       photo_name=f"invite-{invitation.code}.png")
+        poster = Reply(
+            ctx.t("invite.poster", code=invitation.code, grid=grid.name),
+            photo=qr_png(link),
+            photo_name=f"invite-{invitation.code}.png",
+        )
         reply = with_menu(ctx, text)
         return Done([poster, *reply])

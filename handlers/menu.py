@@ -22,7 +22,11 @@ RESIDENT_ITEMS = (
 )
 GUEST_ITEMS = (("register", "menu.register"),)
 VOLUNTEER_ITEMS = (("tasks", "menu.tasks"),)
-STAFF_ITEMS = (("broadcast", "menu.broadcast"), ("pending", "menu.pending"), ("invite", "menu.invite"))
+STAFF_ITEMS = (
+    ("broadcast", "menu.broadcast"),
+    ("pending", "menu.pending"),
+    ("invite", "menu.invite"),
+)
 COMMON_ITEMS = (("language", "menu.language"), ("help", "menu.help"))
 ALL_ITEMS = RESIDENT_ITEMS + GUEST_ITEMS + VOLUNTEER_ITEMS + STAFF_ITEMS + COMMON_ITEMS
 

@@ -111,7 +111,10 @@ class RegisterFlow(Flow):
         names = await estates(ctx.session)
         choices = [Choice(n, f"estate:{i}") for i, n in enumerate(names)]
         ctx.flow_data["estates"] = names
-        return Ask("estate", [Reply(prefix + ctx.t("register.ask_estate"), [*choices, _cancel_choice(ctx)])])
+        return Ask(
+            "estate",
+            [Reply(prefix + ctx.t("register.ask_estate"), [*choices, _cancel_choice(ctx)])],
+        )
 
     async def step_estate(self, ctx: Context, answer: Answer) -> StepResult:
         names: list[str] = ctx.flow_data.get("estates", [])
@@ -123,10 +126,18 @@ class RegisterFlow(Flow):
 
     async def _ask_building(self, ctx: Context, prefix: str = "") -> StepResult:
         buildings = await buildings_of(ctx.session, ctx.flow_data["estate"])
-        choices = [Choice(ctx.t("register.building_label", number=b.number), f"bldg:{b.id}") for b in buildings]
+        choices = [
+            Choice(ctx.t("register.building_label", number=b.number), f"bldg:{b.id}")
+            for b in buildings
+        ]
         return Ask(
             "building",
-            [Reply(prefix + ctx.t("register.ask_building", estate=ctx.flow_data["estate"]), [*choices, _cancel_choice(ctx)])],
+            [
+                Reply(
+                    prefix + ctx.t("register.ask_building", estate=ctx.flow_data["estate"]),
+                    [*choices, _cancel_choice(ctx)],
+                )
+            ],
         )
 
     async def step_building(self, ctx: Context, answer: Answer) -> StepResult:

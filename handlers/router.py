@@ -162,7 +162,9 @@ class Dispatcher:
         person = await session.get(Person, account.person_id) if account.person_id else None
         conv = await session.get(Conversation, (inc.channel, inc.chat_id))
         if conv is None:
-            conv = Conversation(channel=inc.channel, chat_id=inc.chat_id, data={}, choices=[], updated_at=now)
+            conv = Conversation(
+                channel=inc.channel, chat_id=inc.chat_id, data={}, choices=[], updated_at=now
+            )
             session.add(conv)
         locale = (person.locale if person else None) or account.locale or "zh"
         return Context(
@@ -208,8 +210,10 @@ class Dispatcher:
                 payload = by_label.get(normalize(text)) if normalize(text) else None
             if payload is not None:
                 offered = {payload: ""}
-        if payload == "cancel" or (payload is None and normalize(text) in CANCEL_WORDS) or (
-            text.lower().startswith("/cancel")
+        if (
+            payload == "cancel"
+            or (payload is None and normalize(text) in CANCEL_WORDS)
+            or (text.lower().startswith("/cancel"))
         ):
             return self._cancel(ctx)
         if payload is not None:

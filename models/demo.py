@@ -71,7 +71,9 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
         await session.flush()
         return h
 
-    async def person(name: str, grid: Grid, home: Household | None, phone: str, born: date) -> Person:
+    async def person(
+        name: str, grid: Grid, home: Household | None, phone: str, born: date
+    ) -> Person:
         p = Person(
             community_id=cid,
             grid_id=grid.id,
@@ -99,21 +101,42 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
     zhu = await person("朱凡", leqing, h_zhu, "13800000002", _years_ago(today, 38))
     zhou = await person("周杰", lemei, h_zhou, "13800000003", _years_ago(today, 45))
     # The empty-nest elderly woman of DOMAIN.md: she turns 80 in two weeks.
-    chen = await person("陈秀英", leqing, h_chen, "13800000004", _years_ago(today, 80, plus_days=14))
+    chen = await person(
+        "陈秀英", leqing, h_chen, "13800000004", _years_ago(today, 80, plus_days=14)
+    )
     wang = await person("王建国", leqing, h_wang, "13800000005", _years_ago(today, 67))
     li = await person("李红", leqing, h_li, "13800000006", _years_ago(today, 52))
     zhang = await person("张伟", leqing, None, "13800000007", _years_ago(today, 35))
-    zhao = await person("赵敏", lemei, h_zhao, "13800000008", _years_ago(today, 29))
-    sun = await person("孙强", lemei, None, "13800000009", _years_ago(today, 26))
+    await person("赵敏", lemei, h_zhao, "13800000008", _years_ago(today, 29))
+    await person("孙强", lemei, None, "13800000009", _years_ago(today, 26))
     chen.phone = None  # she has no smartphone: the grid leader acts for her
-    del sun
 
     await grant_role(session, manager, Role.MANAGER, now, reason="demo")
-    await grant_role(session, zhu, Role.GRID_LEADER, now, grid_id=leqing.id, granted_by=manager, reason="demo")
-    await grant_role(session, zhou, Role.GRID_LEADER, now, grid_id=lemei.id, granted_by=manager, reason="demo")
-    await grant_role(session, wang, Role.REPRESENTATIVE, now, grid_id=leqing.id, granted_by=manager, reason="demo")
+    await grant_role(
+        session, zhu, Role.GRID_LEADER, now, grid_id=leqing.id, granted_by=manager, reason="demo"
+    )
+    await grant_role(
+        session, zhou, Role.GRID_LEADER, now, grid_id=lemei.id, granted_by=manager, reason="demo"
+    )
+    await grant_role(
+        session,
+        wang,
+        Role.REPRESENTATIVE,
+        now,
+        grid_id=leqing.id,
+        granted_by=manager,
+        reason="demo",
+    )
     for volunteer in (zhu, li, zhang):
-        await grant_role(session, volunteer, Role.VOLUNTEER, now, grid_id=leqing.id, granted_by=manager, reason="demo")
+        await grant_role(
+            session,
+            volunteer,
+            Role.VOLUNTEER,
+            now,
+            grid_id=leqing.id,
+            granted_by=manager,
+            reason="demo",
+        )
 
     team = Team(community_id=cid, grid_id=leqing.id, name="乐清网格红管家服务队")
     session.add(team)

@@ -12,7 +12,9 @@ from models.tables import Conversation, ProcessedUpdate
 
 async def prune(session: AsyncSession, now: datetime, retention: timedelta) -> dict[str, int]:
     """Delete inbox keys older than `retention` and clear flows past their timeout."""
-    old = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < now - retention))
+    old = await session.execute(
+        delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < now - retention)
+    )
     expired = await session.execute(
         update(Conversation)
         .where(Conversation.expires_at < now)  # type: ignore[operator]

@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.errors import DomainError
 from models.people import grant_role
-from models.tables import Building, ChannelAccount, Grid, Household, Invitation, Person, Role, RoleGrant
+from models.tables import (
+    Building,
+    ChannelAccount,
+    Grid,
+    Household,
+    Invitation,
+    Person,
+    Role,
+    RoleGrant,
+)
 
 # No 0/O, 1/I/L: codes are read off paper notices by older people.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -53,12 +62,16 @@ def clean_room_part(text: str) -> str:
     return part
 
 
-def _can_invite(actor_roles: frozenset[tuple[str, int | None]], role: str, grid_id: int | None) -> bool:
+def _can_invite(
+    actor_roles: frozenset[tuple[str, int | None]], role: str, grid_id: int | None
+) -> bool:
     if any(r == Role.MANAGER for r, _ in actor_roles):
         return True
     # A grid leader may invite residents and volunteers into their own grid.
-    return role in (Role.RESIDENT, Role.VOLUNTEER) and grid_id is not None and (
-        (Role.GRID_LEADER.value, grid_id) in actor_roles
+    return (
+        role in (Role.RESIDENT, Role.VOLUNTEER)
+        and grid_id is not None
+        and ((Role.GRID_LEADER.value, grid_id) in actor_roles)
     )
 
 
@@ -182,7 +195,11 @@ async def redeem_invitation(
     if account.locale and new_person:
         person.locale = account.locale
     if invitation.role != Role.RESIDENT:
-        creator = await session.get(Person, invitation.created_by_id) if invitation.created_by_id else None
+        creator = (
+            await session.get(Person, invitation.created_by_id)
+            if invitation.created_by_id
+            else None
+        )
         await grant_role(
             session,
             person,
@@ -241,7 +258,9 @@ async def register_self(
         )
     ).scalar_one_or_none()
     if household is None:
-        household = Household(grid_id=building.grid_id, building_id=building.id, unit=unit, room=room)
+        household = Household(
+            grid_id=building.grid_id, building_id=building.id, unit=unit, room=room
+        )
         session.add(household)
         await session.flush()
     person = Person(

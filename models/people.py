@@ -47,14 +47,17 @@ async def get_or_create_account(
     return account
 
 
-async def active_roles(session: AsyncSession, person: Person | None) -> frozenset[tuple[str, int | None]]:
+async def active_roles(
+    session: AsyncSession, person: Person | None
+) -> frozenset[tuple[str, int | None]]:
     """The (role, grid) pairs a person holds now; a verified household member is a resident."""
     if person is None:
         return frozenset()
     rows = (
         await session.execute(
             select(RoleGrant.role, RoleGrant.grid_id).where(
-                RoleGrant.person_id == person.id, RoleGrant.revoked_at.is_(None)  # type: ignore[union-attr]
+                RoleGrant.person_id == person.id,
+                RoleGrant.revoked_at.is_(None),  # type: ignore[union-attr]
             )
         )
     ).all()
@@ -94,7 +97,9 @@ async def grant_role(
             select(RoleGrant).where(
                 RoleGrant.person_id == person.id,
                 RoleGrant.role == role,
-                RoleGrant.grid_id == grid_id if grid_id is not None else RoleGrant.grid_id.is_(None),  # type: ignore[union-attr]
+                RoleGrant.grid_id == grid_id
+                if grid_id is not None
+                else RoleGrant.grid_id.is_(None),  # type: ignore[union-attr]
                 RoleGrant.revoked_at.is_(None),  # type: ignore[union-attr]
             )
         )

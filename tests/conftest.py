@@ -26,7 +26,9 @@ WEBHOOK_SECRET = "s3cret-token_for-tests"
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """DATABASE_URL when it is set (CI runs PostgreSQL this way), else a SQLite file; migrated."""
-    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'linli.db'}"
+    url = (
+        os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'linli.db'}"
+    )
     upgrade(url)
     yield url
 
@@ -56,7 +58,11 @@ async def _empty(db: Database) -> None:
             for name in tables:
                 await s.execute(text(f'DELETE FROM "{name}"'))
         else:
-            await s.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"))
+            await s.execute(
+                text(
+                    "TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
 
 
 async def _count_rows(db: Database) -> int:

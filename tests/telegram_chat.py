@@ -37,11 +37,14 @@ class TelegramUser:
             for text, data in sent.buttons:
                 if label in text:
                     return await self.deliver(self.api.press_update(self.user_id, data, sent))
-        raise AssertionError(f"no button {label!r} in {[s.buttons for s in self.api.to_chat(self.user_id)]}")
+        raise AssertionError(
+            f"no button {label!r} in {[s.buttons for s in self.api.to_chat(self.user_id)]}"
+        )
 
     async def press_payload(self, data: str) -> list[Sent]:
         """Send a callback with arbitrary data (what a forged or stale button would send)."""
-        return await self.deliver(self.api.press_update(self.user_id, data))
+        last = self.api.to_chat(self.user_id)[-1] if self.api.to_chat(self.user_id) else None
+        return await self.deliver(self.api.press_update(self.user_id, data, last))
 
     async def redeliver(self) -> list[Sent]:
         """Deliver the last update again, same update_id (a platform retry)."""

@@ -72,7 +72,9 @@ class ConsoleChat:
         if line.strip().startswith("/as"):
             await self.switch(line.strip()[3:])
             return []
-        inc = Incoming(channel=CHANNEL, chat_id=self.seat, user_id=self.seat, text=line.rstrip("\r\n"))
+        inc = Incoming(
+            channel=CHANNEL, chat_id=self.seat, user_id=self.seat, text=line.rstrip("\r\n")
+        )
         replies = await self.linli.handle(inc)
         for reply in replies:
             if reply.photo is not None:
@@ -85,7 +87,9 @@ class ConsoleChat:
         return replies
 
 
-async def run_console(linli: Linli, as_name: str | None, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
+async def run_console(
+    linli: Linli, as_name: str | None, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
+) -> None:
     """Chat in the terminal until end of input; works with piped input too."""
     chat = ConsoleChat(linli, out)
     interactive = stdin.isatty()

@@ -52,7 +52,9 @@ def to_incoming(update: Update) -> Incoming | None:
         photos = (Media(CHANNEL, msg.photo[-1].file_id, "photo"),)
     voice = Media(CHANNEL, msg.voice.file_id, "voice") if msg.voice else None
     location = (
-        Location(msg.location.latitude, msg.location.longitude) if msg.location is not None else None
+        Location(msg.location.latitude, msg.location.longitude)
+        if msg.location is not None
+        else None
     )
     return Incoming(
         text=msg.text or msg.caption or "",
@@ -134,7 +136,11 @@ def build_application(
         await send_replies(context.bot, inc.chat_id, replies)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram error for update %s", getattr(update, "update_id", "?"), exc_info=context.error)
+        log.error(
+            "telegram error for update %s",
+            getattr(update, "update_id", "?"),
+            exc_info=context.error,
+        )
 
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)

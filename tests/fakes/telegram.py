@@ -40,14 +40,22 @@ class Sent:
         """Inline buttons as (label, callback_data)."""
         if not self.reply_markup or "inline_keyboard" not in self.reply_markup:
             return []
-        return [(b["text"], b["callback_data"]) for row in self.reply_markup["inline_keyboard"] for b in row]
+        return [
+            (b["text"], b["callback_data"])
+            for row in self.reply_markup["inline_keyboard"]
+            for b in row
+        ]
 
     @property
     def keyboard(self) -> list[str]:
         """Reply-keyboard labels (the main menu)."""
         if not self.reply_markup or "keyboard" not in self.reply_markup:
             return []
-        return [b["text"] if isinstance(b, dict) else b for row in self.reply_markup["keyboard"] for b in row]
+        return [
+            b["text"] if isinstance(b, dict) else b
+            for row in self.reply_markup["keyboard"]
+            for b in row
+        ]
 
 
 @dataclass
@@ -70,7 +78,9 @@ class FakeBotApi:
     def _user(self, user_id: int, name: str, language: str) -> dict[str, Any]:
         return {"id": user_id, "is_bot": False, "first_name": name, "language_code": language}
 
-    def text_update(self, user_id: int, text: str, *, name: str = "居民", language: str = "zh-hans") -> dict[str, Any]:
+    def text_update(
+        self, user_id: int, text: str, *, name: str = "居民", language: str = "zh-hans"
+    ) -> dict[str, Any]:
         """A private text message from a user."""
         return {
             "update_id": next(self._update_ids),
@@ -139,8 +149,12 @@ class FakeBotApi:
         return 200, {"ok": True, "result": result}
 
     async def api_getMe(self, _p: dict[str, Any]) -> Any:
-        return {**BOT_USER, "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+        return {
+            **BOT_USER,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def api_setMyCommands(self, p: dict[str, Any]) -> Any:
         cmds = p["commands"]
@@ -186,7 +200,14 @@ class FakeBotApi:
 
     def _record(self, method: str, p: dict[str, Any], text: str, photo: bool = False) -> Any:
         chat_id = str(p["chat_id"])
-        sent = Sent(method, chat_id, next(self._message_ids), text, self._check_markup(p.get("reply_markup")), photo)
+        sent = Sent(
+            method,
+            chat_id,
+            next(self._message_ids),
+            text,
+            self._check_markup(p.get("reply_markup")),
+            photo,
+        )
         self.sent.append(sent)
         return {
             "message_id": sent.message_id,
@@ -220,8 +241,12 @@ class FakeBotApi:
         for s in self.sent:
             if s.chat_id == str(p.get("chat_id")) and s.message_id == int(p.get("message_id", 0)):
                 s.reply_markup = self._check_markup(p.get("reply_markup"))
-                return {"message_id": s.message_id, "date": int(time.time()),
-                        "chat": {"id": int(s.chat_id), "type": "private"}, "text": s.text or "x"}
+                return {
+                    "message_id": s.message_id,
+                    "date": int(time.time()),
+                    "chat": {"id": int(s.chat_id), "type": "private"},
+                    "text": s.text or "x",
+                }
         raise BadRequest("message to edit not found")
 
     async def api_close(self, _p: dict[str, Any]) -> Any:
@@ -256,7 +281,9 @@ class RecordingRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         prefix, _, api_method = url.rpartition("/")
         if self.api.token not in prefix:
-            return 401, json.dumps({"ok": False, "error_code": 401, "description": "Unauthorized"}).encode()
+            return 401, json.dumps(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            ).encode()
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
         if request_data is not None and request_data.contains_files:
             for name in request_data.multipart_data:

@@ -1,0 +1,37 @@
+# Linli: `make demo` runs the console demo on SQLite; `make test` runs lint and tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DB ?= sqlite:///linli-demo.db
+
+.PHONY: demo test lint install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	DATABASE_URL=$(DEMO_DB) $(BIN)/linli db upgrade
+	DATABASE_URL=$(DEMO_DB) $(BIN)/linli seed demo
+	DATABASE_URL=$(DEMO_DB) $(BIN)/linli console
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.inbound
+
+clean:
+	rm -rf $(VENV) linli-demo.db*
