@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import unicodedata
 import logging
 import uuid
 import weakref
@@ -33,6 +35,22 @@ def build_router() -> Router:
     for module in (menu, onboarding, admin):
         root.include(module.router)
     return root
+
+
+MAX_TEXT = 4096
+
+
+def sanitize(inc: Incoming) -> Incoming:
+    """Drop control characters (NUL cannot even be stored in PostgreSQL) and cap the length."""
+    text = inc.text
+    if text and (len(text) > MAX_TEXT or any(unicodedata.category(ch) == "Cc" for ch in text)):
+        text = "".join(
+            ch for ch in text[:MAX_TEXT] if ch in "\n\t" or unicodedata.category(ch) != "Cc"
+        )
+    payload = inc.payload[:64] if inc.payload else inc.payload
+    if text == inc.text and payload == inc.payload:
+        return inc
+    return dataclasses.replace(inc, text=text, payload=payload)
 
 
 class Linli:
@@ -79,6 +97,7 @@ class Linli:
 
     async def handle(self, inc: Incoming) -> list[Reply]:
         """Answer one message; a redelivered one (same message id) gets nothing and changes nothing."""
+        inc = sanitize(inc)
         async with self._lock(inc):
             now = inc.received_at or self.clock()
             try:

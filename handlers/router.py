@@ -252,7 +252,11 @@ class Dispatcher:
                 return await flow.handle(ctx, conv.step, Answer(inc.text.strip(), payload, inc))
         handler = self.router.payloads.get(prefix)
         if handler is not None:
+            self._clear(conv, ctx.now)
             return await handler(ctx, rest)
+        if conv.flow:
+            # A button from an earlier question: the current one stays open, its choices too.
+            return [Reply(ctx.t("error.stale_button"))]
         return [Reply(ctx.t("error.stale_button"), menu=self.main_menu(ctx))]
 
     def _cancel(self, ctx: Context) -> list[Reply]:
@@ -285,6 +289,7 @@ class Dispatcher:
             replies = outcome.replies if isinstance(outcome, Done) else outcome
             if isinstance(outcome, Done):
                 self._clear(conv, ctx.now)
-        conv.choices = [[c.label, c.payload] for c in choices_of(replies)]  # type: ignore[misc]
+        if not (conv.flow and isinstance(outcome, list)):
+            conv.choices = [[c.label, c.payload] for c in choices_of(replies)]
         conv.updated_at = ctx.now
         return replies

@@ -51,6 +51,8 @@ def clean_name(text: str) -> str:
     name = "".join(ch for ch in text.strip() if ch.isprintable())
     if not 1 <= len(name) <= 20 or any(ch.isdigit() for ch in name):
         raise DomainError("register.bad_name")
+    if not any(ch.isalpha() for ch in name):
+        raise DomainError("register.bad_name")
     return name
 
 

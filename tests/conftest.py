@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
+from telegram.ext import Application
 
 import models.tables  # noqa: F401
 from bot.app import Linli
+from bot.channels.telegram_channel import build_application
 from bot.config import Settings
 from models.db import Database
 from models.demo import seed_demo
 from models.migrations import upgrade
-from tests.fakes.telegram import TOKEN
+from tests.fakes.telegram import TOKEN, FakeBotApi, RecordingRequest
 
 WEBHOOK_SECRET = "s3cret-token_for-tests"
 
@@ -113,3 +115,27 @@ def linli(settings: Settings, db: Database, clock: FakeClock) -> Linli:
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def api() -> FakeBotApi:
+    return FakeBotApi()
+
+
+@pytest.fixture
+async def telegram(
+    settings: Settings, demo: Database, clock: FakeClock, api: FakeBotApi
+) -> AsyncIterator[Callable[[], Awaitable[Application]]]:
+    """Builds (and later shuts down) Telegram applications over one database: a 'restart' is a new one."""
+    apps: list[Application] = []  # type: ignore[type-arg]
+
+    async def make() -> Application:  # type: ignore[type-arg]
+        linli = Linli(settings, db=demo, clock=clock)
+        app = build_application(linli, settings, request=RecordingRequest(api), with_updater=False)
+        await app.initialize()
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        await app.shutdown()

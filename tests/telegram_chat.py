@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application
 
+from models.db import Database
+from models.tables import ChannelAccount, Person
 from tests.fakes.telegram import FakeBotApi, Sent
 
 
@@ -63,3 +66,22 @@ def menu_of(sent: list[Sent]) -> list[str]:
         if s.keyboard:
             return s.keyboard
     return []
+
+
+async def person_named(db: Database, name: str) -> Person:
+    async with db.session() as s:
+        return (await s.execute(select(Person).where(Person.name == name))).scalar_one()
+
+
+async def link(db: Database, user_id: int, name: str) -> None:
+    """Give a demo person a linked Telegram account (as an invitation would have)."""
+    person = await person_named(db, name)
+    async with db.session() as s:
+        s.add(
+            ChannelAccount(
+                channel="telegram",
+                external_id=str(user_id),
+                chat_id=str(user_id),
+                person_id=person.id,
+            )
+        )

@@ -2,66 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
-import pytest
 from sqlalchemy import func, select
-from telegram.ext import Application
 
-from bot.app import Linli
-from bot.channels.telegram_channel import build_application, register_commands
-from bot.config import Settings
+from bot.channels.telegram_channel import register_commands
 from models.db import Database
 from models.demo import DEMO_RESIDENT_CODE, DEMO_VOLUNTEER_CODE
 from models.tables import ChannelAccount, Conversation, Person, ProcessedUpdate, RoleGrant
 from tests.conftest import FakeClock
-from tests.fakes.telegram import FakeBotApi, RecordingRequest
-from tests.telegram_chat import TelegramUser, menu_of, texts
-
-MakeApp = Callable[[], "Application"]  # type: ignore[type-arg]
-
-
-@pytest.fixture
-def api() -> FakeBotApi:
-    return FakeBotApi()
-
-
-@pytest.fixture
-async def telegram(
-    settings: Settings, demo: Database, clock: FakeClock, api: FakeBotApi
-) -> AsyncIterator[Callable[[], object]]:
-    """Builds (and later shuts down) Telegram applications over one database: a 'restart' is a new one."""
-    apps: list[Application] = []  # type: ignore[type-arg]
-
-    async def make() -> Application:  # type: ignore[type-arg]
-        linli = Linli(settings, db=demo, clock=clock)
-        app = build_application(linli, settings, request=RecordingRequest(api), with_updater=False)
-        await app.initialize()
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        await app.shutdown()
-
-
-async def person_named(db: Database, name: str) -> Person:
-    async with db.session() as s:
-        return (await s.execute(select(Person).where(Person.name == name))).scalar_one()
-
-
-async def link(db: Database, user_id: int, name: str) -> None:
-    """Give a demo person a linked Telegram account (as an invitation would have)."""
-    person = await person_named(db, name)
-    async with db.session() as s:
-        s.add(
-            ChannelAccount(
-                channel="telegram",
-                external_id=str(user_id),
-                chat_id=str(user_id),
-                person_id=person.id,
-            )
-        )
+from tests.fakes.telegram import FakeBotApi
+from tests.telegram_chat import TelegramUser, link, menu_of, person_named, texts
 
 
 async def test_start_greets_in_chinese_with_the_big_button_menu(telegram, api: FakeBotApi) -> None:

@@ -114,14 +114,14 @@ class FakeBotApi:
             "chat_instance": "ci",
             "data": data,
         }
-        if message is not None:
-            cq["message"] = {
-                "message_id": message.message_id,
-                "date": int(time.time()),
-                "chat": {"id": int(message.chat_id), "type": "private"},
-                "from": BOT_USER,
-                "text": message.text or "x",
-            }
+        # A pressed inline button always belongs to a message the bot sent into the chat.
+        cq["message"] = {
+            "message_id": message.message_id if message else 1,
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private"},
+            "from": BOT_USER,
+            "text": (message.text if message else "") or "x",
+        }
         return {"update_id": next(self._update_ids), "callback_query": cq}
 
     def queue(self, update: dict[str, Any]) -> None:
