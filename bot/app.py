@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import unicodedata
 import logging
+import unicodedata
 import uuid
 import weakref
 from collections.abc import Callable
