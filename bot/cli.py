@@ -119,7 +119,7 @@ def run() -> None:
             clock.start()
             logging.getLogger("linli").info("polling Telegram; Ctrl-C stops")
             await stop.wait()
-            clock.shutdown()
+            await clock.shutdown()
             await telegram.updater.stop()
             await telegram.stop()
         await linli.close()

@@ -99,7 +99,7 @@ def serving_app(settings: Settings) -> Starlette:
             if telegram is not None:
                 await telegram.stop()
                 await telegram.shutdown()
-            clock.shutdown()
+            await clock.shutdown()
             await linli.close()
 
     return create_web_app(linli, settings, telegram, lifespan=lifespan)

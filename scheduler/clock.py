@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -54,7 +55,9 @@ class Clock:
         """Start in the running event loop."""
         self.scheduler.start()
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
         """Stop; jobs in flight are not waited for (their work is one transaction)."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+            # AsyncIOScheduler stops through loop.call_soon: let that callback run.
+            await asyncio.sleep(0)

@@ -1,0 +1,385 @@
+"""Inbound throughput: Linli against a bare python-telegram-bot echo bot, over real HTTP.
+
+One run starts the fake Telegram Bot API (tests/fakes/telegram_server.py) in its own process,
+then drives two bots against it with the same simulated residents, each polling getUpdates:
+
+1. a bare PTB echo bot (the ceiling: PTB + HTTP + the fake, no work per message);
+2. Linli itself (`Linli` + `build_application`) on a freshly migrated, demo-seeded database.
+
+It prints a summary and, as the last line, one JSON object with both rates and their ratio.
+Run from the project root: `python -m bench.inbound --residents 50 --messages 20`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import logging
+import math
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/inbound.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+from telegram import Update
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bot.app import Linli
+from bot.channels.telegram_channel import build_application
+from bot.config import Settings
+from models.db import Database, utcnow
+from models.demo import seed_demo
+from models.migrations import alembic_config, upgrade
+from tests.fakes.telegram import TOKEN
+from tests.fakes.telegram_server import serve_in_subprocess, stop_server
+
+log = logging.getLogger("bench.inbound")
+
+# What residents of the demo community type: commands, menu words, requests, language switches.
+SCRIPT = [
+    "/start",
+    "帮助",
+    "楼道里堆满了杂物",
+    "我能领尊老金吗",
+    "English",
+    "help",
+    "中文",
+    "我想预约理发",
+]
+
+GOAL_RATIO = 0.5
+
+
+# ---- measurements ----
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Phase:
+    """One simulation against one bot, as the fake server measured it."""
+
+    name: str
+    answers: int
+    seconds: float
+    latencies_ms: list[float]
+    unanswered: int = 0
+    unexpected_answers: int = 0
+    failed_calls: list[str] = field(default_factory=list)
+    server_cpu_seconds: float = 0.0
+    bot_cpu_seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Answers per second of wall time."""
+        return self.answers / self.seconds if self.seconds > 0 else 0.0
+
+    def p(self, pct: float) -> float:
+        """A latency percentile in milliseconds."""
+        return percentile(self.latencies_ms, pct)
+
+    def summary(self) -> str:
+        """One human-readable paragraph."""
+        lines = [
+            f"{self.name:>5}: {self.answers} answers in {self.seconds:.2f} s "
+            f"= {self.rate:.1f} answers/s",
+            f"       latency ms p50 {self.p(50):.1f}  p95 {self.p(95):.1f}  "
+            f"p99 {self.p(99):.1f}  max {max(self.latencies_ms, default=0):.1f}",
+            f"       CPU s: fake server {self.server_cpu_seconds:.2f}, "
+            f"bot process {self.bot_cpu_seconds:.2f} (wall {self.seconds:.2f})",
+        ]
+        if self.unanswered or self.unexpected_answers or self.failed_calls:
+            lines.append(
+                f"       WARNING: {self.unanswered} unanswered, "
+                f"{self.unexpected_answers} unexpected answers, "
+                f"failed calls: {self.failed_calls[:3]}"
+            )
+        return "\n".join(lines)
+
+
+async def run_simulation(base_url: str, residents: int, messages: int) -> Phase:
+    """Ask the fake server to run the residents; its measurements as a Phase (name unset)."""
+    spec = {"residents": residents, "messages": messages, "script": SCRIPT}
+    async with httpx.AsyncClient(timeout=None, trust_env=False) as client:
+        response = await client.post(f"{base_url}/_fake/run", json=spec)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+    return Phase(
+        name="",
+        answers=int(data["answers"]),
+        seconds=float(data["seconds"]),
+        latencies_ms=[float(x) for x in data["latencies_ms"]],
+        unanswered=int(data.get("unanswered", 0)),
+        unexpected_answers=int(data.get("unexpected_answers", 0)),
+        failed_calls=list(data.get("failed_calls", [])),
+        server_cpu_seconds=float(data.get("server_cpu_seconds", 0.0)),
+    )
+
+
+async def drive(
+    app: Application,  # type: ignore[type-arg]
+    name: str,
+    base_url: str,
+    residents: int,
+    messages: int,
+    profile: cProfile.Profile | None = None,
+) -> Phase:
+    """Poll with `app` while the residents run; stop it again; the measurements."""
+    async with app:
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0, timeout=10)
+        await app.start()
+        try:
+            cpu = time.process_time()
+            if profile is not None:
+                profile.enable()
+            try:
+                phase = await run_simulation(base_url, residents, messages)
+            finally:
+                if profile is not None:
+                    profile.disable()
+            phase.bot_cpu_seconds = time.process_time() - cpu
+        finally:
+            await app.updater.stop()
+            await app.stop()
+    phase.name = name
+    return phase
+
+
+# ---- the two bots ----
+
+
+async def echo_phase(base_url: str, concurrency: int, residents: int, messages: int) -> Phase:
+    """A bare PTB bot that says back what it hears: the ceiling of the pipeline."""
+
+    async def echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None and update.message.text is not None
+        await update.message.reply_text(update.message.text)
+
+    app = (
+        Application.builder()
+        .token(TOKEN)
+        .base_url(f"{base_url}/bot")
+        .base_file_url(f"{base_url}/file/bot")
+        .concurrent_updates(concurrency)
+        .build()
+    )
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    return await drive(app, "echo", base_url, residents, messages)
+
+
+async def linli_phase(
+    settings: Settings, residents: int, messages: int, profile: cProfile.Profile | None
+) -> Phase:
+    """Linli on the demo community, wired exactly as `linli run` wires it for polling."""
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session:
+            await seed_demo(session, utcnow())
+    finally:
+        await db.dispose()
+    linli = Linli(settings)
+    try:
+        app = build_application(linli, settings)
+        base_url = settings.telegram_api_base_url.removesuffix("/bot")
+        return await drive(app, "linli", base_url, residents, messages, profile)
+    finally:
+        await linli.close()
+
+
+# ---- the database: fresh, and left as it was found ----
+
+
+def _tables() -> list[str]:
+    return [t.name for t in SQLModel.metadata.sorted_tables]
+
+
+class BenchDatabase:
+    """A database for one run: a temporary SQLite file, or PostgreSQL restored afterwards."""
+
+    def __init__(self, url: str | None) -> None:
+        self._tmp: str | None = None
+        if url is None:
+            self._tmp = tempfile.mkdtemp(prefix="linli-bench-")
+            url = f"sqlite:///{self._tmp}/linli.db"
+        self.url = url
+        backend = make_url(url).get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise SystemExit(f"unsupported database {backend!r}: use sqlite or postgresql")
+        self.kind = backend
+        self._created_schema = False
+
+    def check(self) -> None:
+        """Refuse a database the run could damage: an existing SQLite file, a non-empty PostgreSQL."""
+        if self.kind == "sqlite":
+            path = make_url(self.url).database
+            if not path or path == ":memory:":
+                raise SystemExit("a SQLite benchmark needs a file database")
+            if self._tmp is None and Path(path).exists():
+                raise SystemExit(f"{path} exists: give a new file (it is deleted afterwards)")
+            return
+        self._created_schema = asyncio.run(self._check_postgresql())
+
+    async def _check_postgresql(self) -> bool:
+        """True when the schema is absent (the run creates it, then drops it again)."""
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        db = Database(self.url)
+        try:
+            async with db.engine.connect() as conn:
+                present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+                ours = set(_tables())
+                if not present & (ours | {"alembic_version"}):
+                    return True
+                if not ours <= present or "alembic_version" not in present:
+                    raise SystemExit("the PostgreSQL schema is partial: give an empty database")
+                version = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).all()
+                if [row[0] for row in version] != [head]:
+                    raise SystemExit(f"the PostgreSQL schema is not at {head}: migrate it first")
+                for name in ours:
+                    count = await conn.execute(text(f'SELECT COUNT(*) FROM "{name}"'))
+                    if count.scalar_one():
+                        raise SystemExit(f"table {name} has rows: the bench needs empty tables")
+                return False
+        finally:
+            await db.dispose()
+
+    def prepare(self) -> None:
+        """Migrate to head (call outside a running event loop)."""
+        upgrade(self.url)
+
+    def cleanup(self) -> None:
+        """Put the database back as it was: delete the file, or drop/empty the tables."""
+        if self.kind == "postgresql":
+            asyncio.run(self._clean_postgresql())
+            return
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            return
+        path = make_url(self.url).database or ""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(path + suffix).unlink(missing_ok=True)
+
+    async def _clean_postgresql(self) -> None:
+        names = list(reversed(_tables()))
+        db = Database(self.url)
+        try:
+            async with db.engine.begin() as conn:
+                if self._created_schema:
+                    for name in [*names, "alembic_version"]:
+                        await conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
+                else:
+                    quoted = ", ".join(f'"{n}"' for n in names)
+                    await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        finally:
+            await db.dispose()
+
+
+# ---- the command ----
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.inbound", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--residents", type=int, default=50, help="simulated residents (chats)")
+    parser.add_argument("--messages", type=int, default=20, help="messages each resident sends")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="default: a fresh SQLite file in a temporary directory; a PostgreSQL URL must "
+        "point at a database without the schema or with empty tables (restored afterwards)",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="write cProfile stats of the Linli phase to FILE"
+    )
+    args = parser.parse_args(argv)
+    if args.residents < 1 or args.messages < 1:
+        parser.error("--residents and --messages must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both phases and print the summary, then the JSON line; 1 if any message went unanswered."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    database = BenchDatabase(args.database_url)
+    database.check()
+    profile = cProfile.Profile() if args.profile else None
+    proc, base_url = serve_in_subprocess()
+    try:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=database.url,
+            telegram_token=TOKEN,
+            telegram_api_base_url=f"{base_url}/bot",
+            telegram_api_file_url=f"{base_url}/file/bot",
+            telegram_webhook_url=None,
+        )
+        concurrency = settings.telegram_concurrent_updates
+        print(
+            f"fake Telegram Bot API at {base_url} (own process); "
+            f"{args.residents} residents x {args.messages} messages; "
+            f"concurrent_updates={concurrency}",
+            flush=True,
+        )
+        echo = asyncio.run(echo_phase(base_url, concurrency, args.residents, args.messages))
+        print(echo.summary(), flush=True)
+        database.prepare()
+        try:
+            linli = asyncio.run(linli_phase(settings, args.residents, args.messages, profile))
+        finally:
+            database.cleanup()
+        print(linli.summary(), flush=True)
+    finally:
+        stop_server(proc)
+    if profile is not None:
+        profile.dump_stats(args.profile)
+        print(f"cProfile stats of the Linli phase written to {args.profile}")
+    ratio = linli.rate / echo.rate if echo.rate else 0.0
+    verdict = "meets" if ratio >= GOAL_RATIO else "below"
+    print(
+        f"ratio linli/echo = {ratio:.3f} ({verdict} the goal of {GOAL_RATIO}); "
+        f"database {database.kind}"
+    )
+    result = {
+        "residents": args.residents,
+        "messages_each": args.messages,
+        "echo_rate": round(echo.rate, 2),
+        "linli_rate": round(linli.rate, 2),
+        "ratio": round(ratio, 4),
+        "linli_p50_ms": round(linli.p(50), 2),
+        "linli_p95_ms": round(linli.p(95), 2),
+        "echo_p50_ms": round(echo.p(50), 2),
+        "database": database.kind,
+    }
+    print(json.dumps(result), flush=True)
+    return 1 if echo.unanswered or linli.unanswered else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

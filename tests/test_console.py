@@ -1,0 +1,81 @@
+"""The console, driven through piped standard input like a script would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from models.db import Database
+
+LINLI = [sys.executable, "-m", "bot.cli"]
+
+
+def run(
+    args: list[str], stdin: str, database_url: str, root: Path
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return subprocess.run(
+        LINLI + args,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_piped_console_registers_a_guest_and_the_grid_leader_confirms(
+    demo: Database, database_url: str, project_root: Path
+) -> None:
+    script = "\n".join(
+        [
+            "/start",
+            "登记入住",
+            "钱多多",
+            "13800138000",
+            "2",  # the second estate offered: 虹桥南村
+            "3",  # its third building, in 朱凡's grid
+            "2",
+            "302",
+            "确认",
+            "/as",
+            "/as 朱凡",
+            "✅ 待确认居民",
+            "1",  # the first (only) confirm button
+        ]
+    )
+    result = run(["console"], script + "\n", database_url, project_root)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "有邀请码请直接发给我" in out
+    assert "1. 虹桥东村" in out and "2. 虹桥南村" in out
+    assert "虹桥南村3幢2单元302" in out
+    assert "网格长确认" in out
+    assert "2. 朱凡" in out and "现在您是：朱凡" in out
+    assert "已确认 钱多多" in out
+
+
+async def test_console_starts_as_a_named_person(
+    demo: Database, database_url: str, project_root: Path
+) -> None:
+    result = run(["console", "--as", "刘芳"], "/start\n10\n", database_url, project_root)
+    assert result.returncode == 0, result.stderr
+    assert "现在您是：刘芳" in result.stdout
+    assert "刘芳，您好" in result.stdout
+    assert "邀请谁加入" in result.stdout  # 10 is the manager's invitation-code button
+
+
+def test_intent_command_prints_the_name_alone(database_url: str, project_root: Path) -> None:
+    one = run(["intent", "楼道里堆满了杂物"], "", database_url, project_root)
+    assert one.stdout == "report\n"
+    many = run(
+        ["intent"],
+        "我能领尊老金吗\n/notice\n📅 预约服务\nhelp me plz\n啊啊啊\n",
+        database_url,
+        project_root,
+    )
+    assert many.stdout.split() == ["benefits", "broadcast", "booking", "help", "unknown"]
