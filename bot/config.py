@@ -12,7 +12,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field(default="sqlite:///linli.db")
-    timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
 
     telegram_token: str | None = None
@@ -25,7 +24,6 @@ class Settings(BaseSettings):
     telegram_concurrent_updates: int = 64
 
     processed_update_retention_days: int = 7
-    clock_tick_seconds: int = 5
 
 
 def load_settings() -> Settings:

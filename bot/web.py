@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
+from telegram.request import BaseRequest
 
 from bot.app import Linli
 from bot.config import Settings
@@ -68,14 +69,16 @@ def create_web_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def serving_app(settings: Settings) -> Starlette:
+def serving_app(settings: Settings, *, request: BaseRequest | None = None) -> Starlette:
     """The app with a lifespan that starts the database, Telegram, and the clock."""
     from bot.channels.telegram_channel import build_application, register_commands
     from scheduler.clock import Clock
 
     linli = Linli(settings)
     telegram = (
-        build_application(linli, settings, with_updater=False) if settings.telegram_token else None
+        build_application(linli, settings, request=request, with_updater=False)
+        if settings.telegram_token
+        else None
     )
     clock = Clock(linli.db, settings)
 

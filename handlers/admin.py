@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import qrcode
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from handlers.menu import with_menu
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from models.errors import DomainError
 from models.onboarding import create_invitation
-from models.tables import Grid, Role
+from models.tables import Community, Grid, Role
 
 router = Router()
 
@@ -23,6 +25,14 @@ def qr_png(text: str) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+async def local_date(ctx: Context, moment: datetime) -> str:
+    """A date as the community's calendar shows it (times are stored in UTC)."""
+    assert ctx.person is not None
+    community = await ctx.session.get(Community, ctx.person.community_id)
+    zone = ZoneInfo(community.timezone if community else "Asia/Shanghai")
+    return moment.astimezone(zone).strftime("%Y-%m-%d")
 
 
 @router.intent("invite", "invite")
@@ -110,7 +120,7 @@ class InviteFlow(Flow):
             role=ctx.t(f"role.{invitation.role}"),
             grid=grid.name,
             link=link,
-            expires=invitation.expires_at.strftime("%Y-%m-%d"),
+            expires=await local_date(ctx, invitation.expires_at),
         )
         poster = Reply(
             ctx.t("invite.poster", code=invitation.code, grid=grid.name),

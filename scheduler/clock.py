@@ -15,10 +15,9 @@ log = logging.getLogger("linli.clock")
 
 
 class Settingsish:
-    """The two settings the clock reads (bot.config.Settings has them)."""
+    """The settings the clock reads (bot.config.Settings has them)."""
 
     processed_update_retention_days: int
-    clock_tick_seconds: int
 
 
 async def housekeeping(db: Database, retention_days: int) -> None:

@@ -71,6 +71,7 @@ class FakeBotApi:
     _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))  # type: ignore[type-arg]
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     _pending: list[dict[str, Any]] = field(default_factory=list)
+    _waiters: list[tuple[asyncio.Future[None], str, int]] = field(default_factory=list)
     _arrived: asyncio.Event | None = None
 
     # ---- the user side: updates as Telegram would deliver them ----
@@ -131,6 +132,16 @@ class FakeBotApi:
             self._arrived.set()
 
     # ---- the bot side: the API methods ----
+
+    async def wait_for_messages(
+        self, chat_id: int | str, count: int, timeout: float = 10.0
+    ) -> list[Sent]:
+        """Wait (bounded) until the bot has sent `count` messages to the chat; return them."""
+        if len(self.to_chat(chat_id)) < count:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append((fut, str(chat_id), count))
+            await asyncio.wait_for(fut, timeout)
+        return self.to_chat(chat_id)
 
     def to_chat(self, chat_id: int | str) -> list[Sent]:
         """Everything the bot sent to one chat, in order."""
@@ -209,6 +220,9 @@ class FakeBotApi:
             photo,
         )
         self.sent.append(sent)
+        for fut, chat, count in self._waiters:
+            if chat == chat_id and len(self.to_chat(chat)) >= count and not fut.done():
+                fut.set_result(None)
         return {
             "message_id": sent.message_id,
             "date": int(time.time()),
