@@ -134,13 +134,13 @@ class FakeBotApi:
     # ---- the bot side: the API methods ----
 
     async def wait_for_messages(
-        self, chat_id: int | str, count: int, timeout: float = 10.0
+        self, chat_id: int | str, count: int, within: float = 10.0
     ) -> list[Sent]:
         """Wait (bounded) until the bot has sent `count` messages to the chat; return them."""
         if len(self.to_chat(chat_id)) < count:
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append((fut, str(chat_id), count))
-            await asyncio.wait_for(fut, timeout)
+            await asyncio.wait_for(fut, within)
         return self.to_chat(chat_id)
 
     def to_chat(self, chat_id: int | str) -> list[Sent]:
