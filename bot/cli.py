@@ -105,7 +105,7 @@ def run() -> None:
     async def go() -> None:
         linli = Linli(settings)
         telegram = build_application(linli, settings)
-        clock = Clock(linli.db, settings)
+        clock = Clock(linli.db, retention_days=settings.processed_update_retention_days)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -80,7 +80,7 @@ def serving_app(settings: Settings, *, request: BaseRequest | None = None) -> St
         if settings.telegram_token
         else None
     )
-    clock = Clock(linli.db, settings)
+    clock = Clock(linli.db, retention_days=settings.processed_update_retention_days)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

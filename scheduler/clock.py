@@ -14,12 +14,6 @@ from models.housekeeping import prune
 log = logging.getLogger("linli.clock")
 
 
-class Settingsish:
-    """The settings the clock reads (bot.config.Settings has them)."""
-
-    processed_update_retention_days: int
-
-
 async def housekeeping(db: Database, retention_days: int) -> None:
     """Forget old inbox keys and end flows that timed out (a fixed, module-level job)."""
     async with db.session() as session:
@@ -30,14 +24,14 @@ async def housekeeping(db: Database, retention_days: int) -> None:
 class Clock:
     """Starts and stops with the service; jobs have fixed ids, misfire grace and coalescing set."""
 
-    def __init__(self, db: Database, settings: Settingsish) -> None:
+    def __init__(self, db: Database, *, retention_days: int = 7) -> None:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.scheduler.add_job(
             housekeeping,
             "interval",
             hours=1,
             id="housekeeping",
-            kwargs={"db": db, "retention_days": settings.processed_update_retention_days},
+            kwargs={"db": db, "retention_days": retention_days},
             replace_existing=True,
             # Missing an hourly clean-up by minutes is harmless; doing it twice in a row is waste.
             misfire_grace_time=600,

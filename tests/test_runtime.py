@@ -39,7 +39,7 @@ async def test_a_failing_handler_gets_a_polite_answer_with_an_id_and_others_are_
 
 
 async def test_clock_starts_and_stops_with_fixed_jobs(demo: Database, settings: Settings) -> None:
-    clock = Clock(demo, settings)
+    clock = Clock(demo, retention_days=settings.processed_update_retention_days)
     clock.start()
     try:
         assert clock.running

@@ -5,8 +5,9 @@
 `HTTPXRequest` sends `application/x-www-form-urlencoded` bodies (non-str values JSON-encoded)
 and `multipart/form-data` when it uploads files; JSON bodies and query strings are accepted too.
 
-`POST /_fake/run` with `{"residents": N, "messages": M, "script": [...]}` lets N residents
-(distinct private chats) each send M messages, one at a time: a resident's next message goes
+`POST /_fake/run` with `{"residents": N, "messages": M, "script": [...]}` (optional
+"first_chat_id", "answer_timeout") lets N residents (private chats first_chat_id, +1, …)
+each send M messages, one at a time: a resident's next message goes
 out only after the bot has answered the previous one (sendMessage/sendPhoto to that chat).
 It answers `{"answers", "seconds", "latencies_ms", ...}` when every resident is done.
 
@@ -208,16 +209,25 @@ class FakeTelegramServer:
         messages = int(spec.get("messages", 20))
         script = [str(s) for s in spec.get("script") or ["/start"]]
         timeout = float(spec.get("answer_timeout", 60))
+        first_chat_id = int(spec.get("first_chat_id", FIRST_CHAT_ID))
         if residents < 1 or messages < 1:
             return JSONResponse({"error": "residents and messages must be >= 1"}, status_code=400)
         if self._run_lock.locked():
             return JSONResponse({"error": "a run is already going"}, status_code=409)
         async with self._run_lock:
-            result = await self.simulate(residents, messages, script, answer_timeout=timeout)
+            result = await self.simulate(
+                residents, messages, script, answer_timeout=timeout, first_chat_id=first_chat_id
+            )
         return JSONResponse(result)
 
     async def simulate(
-        self, residents: int, messages: int, script: list[str], *, answer_timeout: float = 60.0
+        self,
+        residents: int,
+        messages: int,
+        script: list[str],
+        *,
+        answer_timeout: float = 60.0,
+        first_chat_id: int = FIRST_CHAT_ID,
     ) -> dict[str, Any]:
         """N residents, M messages each, every message sent once the previous one is answered."""
         # A fresh start: nothing left over from an earlier run or an earlier bot.
@@ -230,7 +240,7 @@ class FakeTelegramServer:
         loop = asyncio.get_running_loop()
 
         async def resident(index: int) -> tuple[list[float], int]:
-            chat_id = FIRST_CHAT_ID + index
+            chat_id = first_chat_id + index
             latencies: list[float] = []
             for k in range(messages):
                 fut: asyncio.Future[float] = loop.create_future()
