@@ -61,6 +61,8 @@ SCRIPT = [
 ]
 
 GOAL_RATIO = 0.5
+# Warm-up residents are other people (other chat ids) than the measured ones.
+WARMUP_FIRST_CHAT_ID = 710_000_001
 
 
 # ---- measurements ----
@@ -117,9 +119,13 @@ class Phase:
         return "\n".join(lines)
 
 
-async def run_simulation(base_url: str, residents: int, messages: int) -> Phase:
+async def run_simulation(
+    base_url: str, residents: int, messages: int, first_chat_id: int | None = None
+) -> Phase:
     """Ask the fake server to run the residents; its measurements as a Phase (name unset)."""
-    spec = {"residents": residents, "messages": messages, "script": SCRIPT}
+    spec: dict[str, Any] = {"residents": residents, "messages": messages, "script": SCRIPT}
+    if first_chat_id is not None:
+        spec["first_chat_id"] = first_chat_id
     async with httpx.AsyncClient(timeout=None, trust_env=False) as client:
         response = await client.post(f"{base_url}/_fake/run", json=spec)
         response.raise_for_status()
@@ -142,14 +148,19 @@ async def drive(
     base_url: str,
     residents: int,
     messages: int,
+    warmup: int,
     profile: cProfile.Profile | None = None,
 ) -> Phase:
-    """Poll with `app` while the residents run; stop it again; the measurements."""
+    """Poll with `app`, warm up, let the residents run, stop it again; the measurements."""
     async with app:
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=10)
         await app.start()
         try:
+            if warmup:
+                warm = await run_simulation(base_url, residents, warmup, WARMUP_FIRST_CHAT_ID)
+                if warm.unanswered:
+                    log.warning("%s: %d warm-up messages unanswered", name, warm.unanswered)
             cpu = time.process_time()
             if profile is not None:
                 profile.enable()
@@ -169,7 +180,9 @@ async def drive(
 # ---- the two bots ----
 
 
-async def echo_phase(base_url: str, concurrency: int, residents: int, messages: int) -> Phase:
+async def echo_phase(
+    base_url: str, concurrency: int, residents: int, messages: int, warmup: int
+) -> Phase:
     """A bare PTB bot that says back what it hears: the ceiling of the pipeline."""
 
     async def echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -185,11 +198,15 @@ async def echo_phase(base_url: str, concurrency: int, residents: int, messages: 
         .build()
     )
     app.add_handler(MessageHandler(filters.TEXT, echo))
-    return await drive(app, "echo", base_url, residents, messages)
+    return await drive(app, "echo", base_url, residents, messages, warmup)
 
 
 async def linli_phase(
-    settings: Settings, residents: int, messages: int, profile: cProfile.Profile | None
+    settings: Settings,
+    residents: int,
+    messages: int,
+    warmup: int,
+    profile: cProfile.Profile | None,
 ) -> Phase:
     """Linli on the demo community, wired exactly as `linli run` wires it for polling."""
     db = Database(settings.database_url)
@@ -202,7 +219,7 @@ async def linli_phase(
     try:
         app = build_application(linli, settings)
         base_url = settings.telegram_api_base_url.removesuffix("/bot")
-        return await drive(app, "linli", base_url, residents, messages, profile)
+        return await drive(app, "linli", base_url, residents, messages, warmup, profile)
     finally:
         await linli.close()
 
@@ -309,6 +326,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--residents", type=int, default=50, help="simulated residents (chats)")
     parser.add_argument("--messages", type=int, default=20, help="messages each resident sends")
     parser.add_argument(
+        "--warmup",
+        type=int,
+        default=10,
+        help="unmeasured messages each of N other residents sends first, per bot (0: none)",
+    )
+    parser.add_argument(
         "--database-url",
         default=None,
         help="default: a fresh SQLite file in a temporary directory; a PostgreSQL URL must "
@@ -318,8 +341,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile", metavar="FILE", help="write cProfile stats of the Linli phase to FILE"
     )
     args = parser.parse_args(argv)
-    if args.residents < 1 or args.messages < 1:
-        parser.error("--residents and --messages must be at least 1")
+    if args.residents < 1 or args.messages < 1 or args.warmup < 0:
+        parser.error("--residents and --messages must be at least 1, --warmup at least 0")
     return args
 
 
@@ -343,15 +366,20 @@ def main(argv: list[str] | None = None) -> int:
         concurrency = settings.telegram_concurrent_updates
         print(
             f"fake Telegram Bot API at {base_url} (own process); "
-            f"{args.residents} residents x {args.messages} messages; "
+            f"{args.residents} residents x {args.messages} messages "
+            f"(after a warm-up of {args.warmup} each); "
             f"concurrent_updates={concurrency}",
             flush=True,
         )
-        echo = asyncio.run(echo_phase(base_url, concurrency, args.residents, args.messages))
+        echo = asyncio.run(
+            echo_phase(base_url, concurrency, args.residents, args.messages, args.warmup)
+        )
         print(echo.summary(), flush=True)
         database.prepare()
         try:
-            linli = asyncio.run(linli_phase(settings, args.residents, args.messages, profile))
+            linli = asyncio.run(
+                linli_phase(settings, args.residents, args.messages, args.warmup, profile)
+            )
         finally:
             database.cleanup()
         print(linli.summary(), flush=True)

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.config import Settings
 from bot.i18n import LOCALES, translate
-from handlers import admin, menu, onboarding
+from handlers import admin, menu, notices, onboarding
 from handlers.core import Incoming, Reply
 from handlers.intents import INTENTS
 from handlers.router import Dispatcher, Router
@@ -32,7 +32,7 @@ Clock = Callable[[], datetime]
 def build_router() -> Router:
     """Every feature module's router, included in one place."""
     root = Router()
-    for module in (menu, onboarding, admin):
+    for module in (menu, onboarding, admin, notices):
         root.include(module.router)
     return root
 
@@ -71,6 +71,8 @@ class Linli:
             main_menu=menu.main_menu,
             extras={"invite_link": self.invite_link},
         )
+        # Called after every committed transaction of a chat (e.g. to wake the delivery worker).
+        self.after_commit: list[Callable[[], None]] = []
         self._chat_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -105,7 +107,10 @@ class Linli:
                     if inc.message_id is not None and not await self._first_time(session, inc, now):
                         log.info("duplicate %s update %s ignored", inc.channel, inc.message_id)
                         return []
-                    return await self.dispatcher.dispatch(session, inc, now)
+                    replies = await self.dispatcher.dispatch(session, inc, now)
+                for listener in self.after_commit:
+                    listener()
+                return replies
             except Exception:
                 error_id = uuid.uuid4().hex[:8]
                 log.exception(

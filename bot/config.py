@@ -24,6 +24,16 @@ class Settings(BaseSettings):
     telegram_concurrent_updates: int = 64
 
     processed_update_retention_days: int = 7
+    clock_tick_seconds: float = 2.0
+
+    telegram_per_second: float = 30.0
+    telegram_per_chat_seconds: float = 1.0
+    telegram_group_per_minute: float = 20.0
+
+    delivery_batch: int = 500
+    delivery_concurrency: int = 32
+    delivery_lease_seconds: int = 60
+    delivery_flush_every: int = 50
 
 
 def load_settings() -> Settings:

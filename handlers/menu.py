@@ -24,11 +24,15 @@ GUEST_ITEMS = (("register", "menu.register"),)
 VOLUNTEER_ITEMS = (("tasks", "menu.tasks"),)
 STAFF_ITEMS = (
     ("broadcast", "menu.broadcast"),
+    ("notices", "menu.notices"),
     ("pending", "menu.pending"),
     ("invite", "menu.invite"),
 )
+PERSON_ITEMS = (("mute", "menu.mute"),)
 COMMON_ITEMS = (("language", "menu.language"), ("help", "menu.help"))
-ALL_ITEMS = RESIDENT_ITEMS + GUEST_ITEMS + VOLUNTEER_ITEMS + STAFF_ITEMS + COMMON_ITEMS
+ALL_ITEMS = (
+    RESIDENT_ITEMS + GUEST_ITEMS + VOLUNTEER_ITEMS + STAFF_ITEMS + PERSON_ITEMS + COMMON_ITEMS
+)
 
 # Features that later work builds: the menu, routing and texts exist now.
 COMING_SOON = ("report", "benefits", "booking", "vote", "events", "stations", "status", "rate")
@@ -44,6 +48,7 @@ COMMANDS = (
     ("stations", "cmd.stations"),
     ("status", "cmd.status"),
     ("register", "cmd.register"),
+    ("mute", "cmd.mute"),
     ("lang", "cmd.lang"),
     ("cancel", "cmd.cancel"),
     ("help", "cmd.help"),
@@ -59,6 +64,8 @@ def main_menu(ctx: Context) -> list[Choice]:
         items += VOLUNTEER_ITEMS
     if ctx.is_staff:
         items += STAFF_ITEMS
+    if ctx.person is not None:
+        items += PERSON_ITEMS
     items += COMMON_ITEMS
     return [Choice(ctx.t(key), f"intent:{name}") for name, key in items]
 
@@ -155,14 +162,6 @@ async def tasks(ctx: Context, _arg: str) -> Outcome:
     if not (ctx.has_role("volunteer") or ctx.has_role("grid_leader")):
         return with_menu(ctx, ctx.t("error.volunteers_only"))
     return with_menu(ctx, ctx.t("soon.text", feature=ctx.t("feature.tasks")))
-
-
-@router.intent("broadcast", "notice")
-async def broadcast(ctx: Context, _arg: str) -> Outcome:
-    """Notices to residents (built by the delivery work); staff only."""
-    if not ctx.is_staff:
-        return with_menu(ctx, ctx.t("error.forbidden"))
-    return with_menu(ctx, ctx.t("soon.text", feature=ctx.t("feature.broadcast")))
 
 
 # Intents that free text may reach (the names `linli intent` prints).

@@ -108,7 +108,7 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
     li = await person("李红", leqing, h_li, "13800000006", _years_ago(today, 52))
     zhang = await person("张伟", leqing, None, "13800000007", _years_ago(today, 35))
     await person("赵敏", lemei, h_zhao, "13800000008", _years_ago(today, 29))
-    await person("孙强", lemei, None, "13800000009", _years_ago(today, 26))
+    sun = await person("孙强", lemei, None, "13800000009", _years_ago(today, 26))
     chen.phone = None  # she has no smartphone: the grid leader acts for her
 
     await grant_role(session, manager, Role.MANAGER, now, reason="demo")
@@ -137,6 +137,11 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
             granted_by=manager,
             reason="demo",
         )
+
+    # A delivery rider (小蜜蜂) who uses the rest stations.
+    await grant_role(
+        session, sun, Role.COURIER, now, grid_id=lemei.id, granted_by=manager, reason="demo"
+    )
 
     team = Team(community_id=cid, grid_id=leqing.id, name="乐清网格红管家服务队")
     session.add(team)

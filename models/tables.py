@@ -6,7 +6,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
 from models.db import UTCDateTime, utcnow
@@ -24,6 +25,7 @@ class Role(StrEnum):
     VOLUNTEER = "volunteer"
     GRID_LEADER = "grid_leader"
     MANAGER = "manager"
+    COURIER = "courier"
 
 
 class Street(SQLModel, table=True):
@@ -172,3 +174,113 @@ class ProcessedUpdate(SQLModel, table=True):
     channel: str = Field(max_length=16, primary_key=True)
     key: str = Field(max_length=128, primary_key=True)
     processed_at: datetime = _ts(default_factory=utcnow, index=True)
+
+
+class OutboxStatus(StrEnum):
+    """Where an outbound message is: waiting, claimed by a worker, or finished one way or another."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    DEAD = "dead"
+    BLOCKED = "blocked"
+    CANCELLED = "cancelled"
+
+
+class Outbox(SQLModel, table=True):
+    """One message to send unasked, enqueued in the same transaction as the change it reports."""
+
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=160, unique=True)
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=128)
+    account_id: int | None = Field(default=None, foreign_key="channelaccount.id")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    notice_id: int | None = Field(default=None, foreign_key="notice.id", index=True)
+    kind: str = Field(max_length=16)
+    locale: str = Field(default="zh", max_length=8)
+    # Either final text (a manager's notice) or a catalog key rendered at send time.
+    text: str | None = Field(default=None, sa_type=Text)
+    text_key: str | None = Field(default=None, max_length=64)
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False, server_default=sql_text("'{}'")),
+    )
+    # Buttons as [label key, payload] pairs.
+    choices: list[list[str]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sql_text("'[]'")),
+    )
+    photo_ref: str | None = Field(default=None, max_length=256)
+    # Lower goes first: a reply-like push (a reminder, a progress line) overtakes a broadcast.
+    priority: int = 5
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    not_before: datetime = _ts(default_factory=utcnow)
+    lease_until: datetime | None = _ts(default=None)
+    sent_at: datetime | None = _ts(default=None)
+    last_error: str | None = Field(default=None, max_length=256)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class NoticeStatus(StrEnum):
+    """A notice's life: scheduled for later, being delivered, finished, or cancelled."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Notice(SQLModel, table=True):
+    """A manager's or grid leader's notice to an audience (a query, enqueued in bulk)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    author_id: int = Field(foreign_key="person.id")
+    audience: str = Field(max_length=16)
+    audience_arg: int | None = None
+    category: str = Field(default="general", max_length=16)
+    text: str = Field(sa_type=Text)
+    photo_ref: str | None = Field(default=None, max_length=256)
+    status: str = Field(default=NoticeStatus.SCHEDULED, max_length=16)
+    scheduled_at: datetime = _ts(default_factory=utcnow)
+    enqueued_at: datetime | None = _ts(default=None)
+    finished_at: datetime | None = _ts(default=None)
+    cancelled_at: datetime | None = _ts(default=None)
+    recipients: int = 0
+    unreachable: int = 0
+    progress_reported: int = 0
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class NoticeMute(SQLModel, table=True):
+    """A person does not want notices of this category (urgent safety notices still reach them)."""
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    category: str = Field(max_length=16, primary_key=True)
+
+
+class ReminderStatus(StrEnum):
+    """A reminder waits, was turned into a message, or was skipped because it was too late."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+
+
+class Reminder(SQLModel, table=True):
+    """A message due at a time; the clock turns it into an outbox row once."""
+
+    __table_args__ = (Index("ix_reminder_due", "status", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=160, unique=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    due_at: datetime = _ts()
+    text: str = Field(sa_type=Text)
+    grace_seconds: int = 3600
+    status: str = Field(default=ReminderStatus.PENDING, max_length=16)
+    handled_at: datetime | None = _ts(default=None)
+    late_seconds: int | None = None
+    created_at: datetime = _ts(default_factory=utcnow)

@@ -3,31 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from models.db import Database, utcnow
-from models.housekeeping import prune
-
-log = logging.getLogger("linli.clock")
-
-
-async def housekeeping(db: Database, retention_days: int) -> None:
-    """Forget old inbox keys and end flows that timed out (a fixed, module-level job)."""
-    async with db.session() as session:
-        counts = await prune(session, utcnow(), timedelta(days=retention_days))
-    log.info("housekeeping: %s", counts)
+from scheduler import jobs
 
 
 class Clock:
     """Starts and stops with the service; jobs have fixed ids, misfire grace and coalescing set."""
 
-    def __init__(self, db: Database, *, retention_days: int = 7) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        retention_days: int = 7,
+        tick_seconds: float = 2.0,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        # A tick that runs late still catches everything due (it works from the tables), so a
+        # generous grace beats APScheduler's 1 s default; coalescing makes a backlog one run.
+        tick = {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": 60,
+            "replace_existing": True,
+        }
+        self.scheduler.add_job(jobs.reminders, "interval", seconds=tick_seconds, id="reminders",
+                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
+        self.scheduler.add_job(jobs.notices, "interval", seconds=tick_seconds, id="notices",
+                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
+        self.scheduler.add_job(jobs.progress, "interval", seconds=max(tick_seconds, 5.0), id="progress",
+                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
         self.scheduler.add_job(
-            housekeeping,
+            jobs.housekeeping,
             "interval",
             hours=1,
             id="housekeeping",

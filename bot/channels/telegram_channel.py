@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import warnings
+from datetime import timedelta
 from typing import Any
 
 from telegram import (
@@ -14,12 +16,14 @@ from telegram import (
     Update,
 )
 from telegram.constants import MessageLimit
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.app import Linli
 from bot.config import Settings
+from bot.delivery import ChannelLimits, SendError
 from bot.i18n import LOCALES, translate
 from handlers.core import Incoming, Location, Media, Reply
 from handlers.menu import COMMANDS
@@ -152,3 +156,41 @@ async def register_commands(app: Application) -> None:  # type: ignore[type-arg]
     for locale in LOCALES:
         commands = [BotCommand(cmd, translate(locale, key)) for cmd, key in COMMANDS]
         await app.bot.set_my_commands(commands, language_code=None if locale == "zh" else locale)
+
+
+class TelegramSender:
+    """The delivery worker's way out to Telegram, with the Bot API's errors classified."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot: Any, limits: ChannelLimits | None = None) -> None:
+        self.bot = bot
+        self.limits = limits or ChannelLimits()
+
+    def is_group(self, chat_id: str) -> bool:
+        return chat_id.startswith("-")
+
+    async def send(self, chat_id: str, reply: Reply, photo_ref: str | None) -> None:
+        try:
+            if photo_ref and photo_ref.startswith(f"{CHANNEL}:"):
+                await self.bot.send_photo(
+                    chat_id,
+                    photo=photo_ref.split(":", 1)[1],
+                    caption=reply.text[: MessageLimit.CAPTION_LENGTH],
+                    reply_markup=_markup(reply),
+                )
+            else:
+                await send_replies(self.bot, chat_id, [reply])
+        except RetryAfter as err:
+            with warnings.catch_warnings():
+                # PTB 22 is moving retry_after from int to timedelta; accept either, quietly.
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = err.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            raise SendError("throttled", str(err), retry_after=seconds) from err
+        except Forbidden as err:
+            raise SendError("blocked", str(err)) from err
+        except BadRequest as err:
+            raise SendError("dead", str(err)) from err
+        except (TimedOut, NetworkError) as err:
+            raise SendError("retry", str(err)) from err

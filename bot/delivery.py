@@ -1,0 +1,302 @@
+"""The delivery worker: claims due outbox rows, paces them at each channel's ceiling, records the outcome.
+
+Pacing is burst-free (one slot every 1/rate seconds), because a platform that counts
+messages in a sliding second would punish the burst a token bucket allows at start-up.
+On a 429 the whole channel waits the `retry_after` the platform gave. Outcomes are written in
+bulk every `flush_every` messages (or `flush_interval` seconds), so the database is not on the
+hot path; the price is that a crash can repeat at most `in_flight_bound` messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.i18n import translate
+from handlers.core import Choice, Reply
+from models.db import Database, utcnow
+from models.outbox import (
+    Claimed,
+    claim,
+    mark_blocked,
+    mark_failed,
+    mark_retry_now,
+    mark_sent,
+    release_all_leases,
+)
+
+log = logging.getLogger("linli.delivery")
+
+
+class SendError(Exception):
+    """A failed send, classified: 'retry' (try later), 'throttled' (429), 'blocked' (403), 'dead'."""
+
+    def __init__(self, kind: str, detail: str = "", retry_after: float = 0.0) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ChannelLimits:
+    """A channel's ceilings (Telegram's by default)."""
+
+    per_second: float = 30.0
+    per_chat_interval: float = 1.0
+    per_group_per_minute: float = 20.0
+
+
+class Sender(Protocol):
+    """What a channel adapter gives the worker."""
+
+    channel: str
+    limits: ChannelLimits
+
+    def is_group(self, chat_id: str) -> bool:
+        """True for group chats, which have their own, slower limit."""
+        ...
+
+    async def send(self, chat_id: str, reply: Reply, photo_ref: str | None) -> None:
+        """Send one message or raise SendError."""
+        ...
+
+
+class Pacer:
+    """Slots 1/rate apart with no burst; `pause` pushes every later slot back."""
+
+    def __init__(self, rate: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate
+        self.now = now
+        self.next_slot = 0.0
+
+    def reserve(self) -> float:
+        """Take the next slot; returns how long to wait for it."""
+        now = self.now()
+        slot = max(now, self.next_slot)
+        self.next_slot = slot + self.interval
+        return slot - now
+
+    def pause(self, seconds: float) -> None:
+        """Nothing goes out for `seconds` (a 429's retry_after)."""
+        self.next_slot = max(self.next_slot, self.now() + seconds)
+
+
+@dataclass
+class ChannelState:
+    """A sender with its pacers."""
+
+    sender: Sender
+    pacer: Pacer
+    chats: dict[str, float] = field(default_factory=dict)
+    http_429: int = 0
+
+    async def wait_turn(self, chat_id: str) -> None:
+        """Wait for this chat's own interval, then for a channel slot."""
+        limits = self.sender.limits
+        gap = (
+            60.0 / limits.per_group_per_minute
+            if self.sender.is_group(chat_id)
+            else limits.per_chat_interval
+        )
+        now = self.pacer.now()
+        ready = max(now, self.chats.get(chat_id, 0.0))
+        self.chats[chat_id] = ready + gap
+        if ready > now:
+            await asyncio.sleep(ready - now)
+        delay = self.pacer.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+@dataclass
+class DeliverySettings:
+    """Worker tuning; `in_flight_bound` is the most a crash can repeat."""
+
+    batch: int = 500
+    concurrency: int = 32
+    lease: timedelta = timedelta(seconds=60)
+    flush_every: int = 50
+    flush_interval: float = 0.2
+    idle_poll: float = 0.5
+
+    @property
+    def in_flight_bound(self) -> int:
+        return self.flush_every + self.concurrency
+
+
+def render(row: Claimed) -> Reply:
+    """The outbox row as a Reply in the recipient's language."""
+    if row.text is not None:
+        text = row.text
+    else:
+        text = translate(row.locale, row.text_key or "")
+        if row.values:
+            text = text.format(**row.values)
+    choices = [Choice(translate(row.locale, label), payload) for label, payload in row.choices]
+    return Reply(text, choices)
+
+
+class DeliveryWorker:
+    """One worker per leader process: claim → pace → send → record."""
+
+    def __init__(
+        self,
+        db: Database,
+        senders: list[Sender],
+        settings: DeliverySettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.settings = settings or DeliverySettings()
+        self.clock = clock
+        self.channels = {s.channel: ChannelState(s, Pacer(s.limits.per_second)) for s in senders}
+        self._queue: asyncio.Queue[Claimed] = asyncio.Queue()
+        self._sent: list[int] = []
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._busy = 0
+        self.sent_total = 0
+        self._low_water = max(self.settings.concurrency * 2, self.settings.batch // 2)
+
+    def wake(self) -> None:
+        """New rows were committed: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def start_as_leader(self) -> int:
+        """Take over leases of a dead worker (only the leader runs a worker)."""
+        async with self.db.session() as s:
+            released = await release_all_leases(s)
+        if released:
+            log.warning("released %d rows leased by a previous worker", released)
+        return released
+
+    async def _refill(self) -> int:
+        async with self.db.session() as s:
+            rows = await claim(
+                s,
+                self.clock(),
+                self.settings.batch,
+                self.settings.lease,
+                channels=tuple(self.channels),
+            )
+        for row in rows:
+            self._queue.put_nowait(row)
+        return len(rows)
+
+    async def _flush(self) -> None:
+        async with self._flush_lock:
+            ids, self._sent = self._sent, []
+            if ids:
+                async with self.db.session() as s:
+                    await mark_sent(s, ids, self.clock())
+
+    async def _record_failure(self, row: Claimed, err: SendError) -> None:
+        async with self.db.session() as s:
+            if err.kind == "blocked":
+                await mark_blocked(s, row, self.clock(), err.detail)
+            elif err.kind == "dead":
+                await mark_failed(
+                    s, Claimed(**{**row.__dict__, "attempts": 10**6}), self.clock(), err.detail
+                )
+            else:
+                status = await mark_failed(s, row, self.clock(), err.detail)
+                log.info("row %s: %s, now %s", row.id, err, status)
+
+    async def _send_one(self, row: Claimed) -> None:
+        state = self.channels[row.channel]
+        reply = render(row)
+        while True:
+            await state.wait_turn(row.chat_id)
+            try:
+                await state.sender.send(row.chat_id, reply, row.photo_ref)
+            except SendError as err:
+                if err.kind == "throttled":
+                    state.http_429 += 1
+                    state.pacer.pause(err.retry_after)
+                    log.warning("%s asked to wait %.1fs", row.channel, err.retry_after)
+                    continue
+                await self._record_failure(row, err)
+                return
+            except (
+                Exception
+            ) as exc:  # a bug or an unexpected answer: retry later, never lose the row
+                log.exception("sending row %s failed", row.id)
+                await self._record_failure(row, SendError("retry", repr(exc)[:200]))
+                return
+            self._sent.append(row.id)
+            self.sent_total += 1
+            if len(self._sent) >= self.settings.flush_every:
+                await self._flush()
+            return
+
+    async def _sender_loop(self) -> None:
+        while True:
+            row = await self._queue.get()
+            if self._queue.qsize() < self._low_water:
+                self._wake.set()
+            self._busy += 1
+            try:
+                await self._send_one(row)
+            finally:
+                self._busy -= 1
+                self._queue.task_done()
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.flush_interval)
+            await self._flush()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set."""
+        tasks = [asyncio.create_task(self._sender_loop()) for _ in range(self.settings.concurrency)]
+        tasks.append(asyncio.create_task(self._flusher()))
+        try:
+            while not stop.is_set():
+                if self._queue.qsize() < self._low_water and await self._refill():
+                    continue
+                self._wake.clear()
+                waiter = asyncio.create_task(self._wake.wait())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper},
+                    timeout=self.settings.idle_poll,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waiter.cancel()
+                stopper.cancel()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._flush()
+            unsent = []
+            while not self._queue.empty():
+                unsent.append(self._queue.get_nowait())
+            if unsent:
+                await self.give_back(unsent, self.clock())
+
+    async def drain(self) -> int:
+        """Send everything due now and return when nothing is left in flight (tests, the console)."""
+        tasks = [asyncio.create_task(self._sender_loop()) for _ in range(self.settings.concurrency)]
+        before = self.sent_total
+        try:
+            while await self._refill():
+                await self._queue.join()
+                await self._flush()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._flush()
+        return self.sent_total - before
+
+    async def give_back(self, rows: list[Claimed], not_before: datetime) -> None:
+        """Return leased rows unsent (used when a process stops with rows still queued)."""
+        async with self.db.session() as s:
+            await mark_retry_now(s, [r.id for r in rows], not_before)

@@ -1,0 +1,357 @@
+"""Notices: staff choose an audience, write, see the reach, send now or later, follow delivery."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
+from handlers.menu import with_menu
+from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from models.errors import DomainError
+from models.notices import (
+    MUTABLE,
+    Audience,
+    Category,
+    Scope,
+    cancel_notice,
+    count_audience,
+    create_notice,
+    muted_categories,
+    notice_report,
+    recent_notices,
+    toggle_mute,
+)
+from models.tables import Building, Community, Grid, NoticeStatus
+
+router = Router()
+
+
+async def zone_of(ctx: Context) -> ZoneInfo:
+    """The community's time zone."""
+    community = await ctx.session.get(Community, ctx.person.community_id) if ctx.person else None
+    return ZoneInfo(community.timezone if community else "Asia/Shanghai")
+
+
+def parse_when(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """'20:00', '12-01 09:00', '2026-12-01 09:00' (community time) → an aware UTC datetime."""
+    m = re.fullmatch(
+        r"\s*(?:(?:(\d{4})[-/年])?(\d{1,2})[-/月](\d{1,2})日?\s+)?(\d{1,2})[:：点](\d{2})?\s*", text
+    )
+    if not m:
+        return None
+    year, month, day, hour, minute = m.groups()
+    local_now = now.astimezone(zone)
+    try:
+        if month:
+            when = datetime(
+                int(year or local_now.year),
+                int(month),
+                int(day),
+                int(hour),
+                int(minute or 0),
+                tzinfo=zone,
+            )
+        else:
+            when = datetime.combine(
+                local_now.date(), time(int(hour), int(minute or 0)), tzinfo=zone
+            )
+            if when <= local_now:
+                when += timedelta(days=1)
+    except ValueError:
+        return None
+    return when.astimezone(now.tzinfo)
+
+
+def _audiences(ctx: Context) -> list[tuple[str, str]]:
+    if ctx.has_role("manager"):
+        return [
+            (Audience.COMMUNITY, "notice.aud_community"),
+            (Audience.GRID, "notice.aud_grid"),
+            (Audience.BUILDING, "notice.aud_building"),
+            (Audience.VOLUNTEERS, "notice.aud_volunteers"),
+            (Audience.REPRESENTATIVES, "notice.aud_reps"),
+            (Audience.ELDERLY, "notice.aud_elderly"),
+            (Audience.COURIERS, "notice.aud_couriers"),
+        ]
+    return [
+        (Audience.COMMUNITY, "notice.aud_my_grid"),
+        (Audience.BUILDING, "notice.aud_building"),
+        (Audience.VOLUNTEERS, "notice.aud_volunteers"),
+        (Audience.ELDERLY, "notice.aud_elderly"),
+    ]
+
+
+def _cancel(ctx: Context) -> Choice:
+    return Choice(ctx.t("btn.cancel"), "cancel")
+
+
+@router.intent("broadcast", "notice")
+async def broadcast(ctx: Context, _arg: str) -> Outcome:
+    """Start a notice (managers; grid leaders for their own grid)."""
+    if ctx.person is None or not ctx.is_staff:
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    return await start_flow(ctx, router.flows["notice"])
+
+
+@router.flow
+class NoticeFlow(Flow):
+    """audience → (grid | building) → category → text/photo → preview → now / later."""
+
+    name = "notice"
+    timeout = timedelta(hours=1)
+
+    async def start(self, ctx: Context, arg: str) -> StepResult:
+        choices = [Choice(ctx.t(key), f"aud:{a}") for a, key in _audiences(ctx)]
+        return Ask("audience", [Reply(ctx.t("notice.ask_audience"), [*choices, _cancel(ctx)])])
+
+    async def step_audience(self, ctx: Context, answer: Answer) -> StepResult:
+        audience = (answer.payload or "").removeprefix("aud:")
+        if audience not in {a for a, _ in _audiences(ctx)}:
+            return await self.start(ctx, "")
+        ctx.flow_data.update(audience=audience, arg=None)
+        if audience == Audience.GRID:
+            return await self._ask_grid(ctx)
+        if audience == Audience.BUILDING:
+            return await self._ask_building(ctx)
+        return self._ask_category(ctx)
+
+    async def _scope(self, ctx: Context) -> Scope:
+        assert ctx.person is not None
+        return Scope.of(ctx.person.community_id, ctx.roles)
+
+    async def _ask_grid(self, ctx: Context) -> StepResult:
+        scope = await self._scope(ctx)
+        query = select(Grid).where(Grid.community_id == scope.community_id).order_by(Grid.id)
+        grids = [
+            g
+            for g in (await ctx.session.execute(query)).scalars()
+            if scope.grids is None or g.id in scope.grids
+        ]
+        choices = [Choice(g.name, f"grid:{g.id}") for g in grids]
+        return Ask("grid", [Reply(ctx.t("invite.ask_grid"), [*choices, _cancel(ctx)])])
+
+    async def step_grid(self, ctx: Context, answer: Answer) -> StepResult:
+        raw = (answer.payload or "").removeprefix("grid:")
+        if not raw.isdigit():
+            return await self._ask_grid(ctx)
+        ctx.flow_data["arg"] = int(raw)
+        return self._ask_category(ctx)
+
+    async def _ask_building(self, ctx: Context) -> StepResult:
+        scope = await self._scope(ctx)
+        query = select(Building).where(Building.community_id == scope.community_id)
+        if scope.grids is not None:
+            query = query.where(Building.grid_id.in_(scope.grids))  # type: ignore[attr-defined]
+        buildings = (
+            await ctx.session.execute(query.order_by(Building.estate, Building.id))
+        ).scalars()
+        choices = [
+            Choice(f"{b.estate}{ctx.t('register.building_label', number=b.number)}", f"bldg:{b.id}")
+            for b in buildings
+        ]
+        return Ask("building", [Reply(ctx.t("notice.ask_building"), [*choices[:40], _cancel(ctx)])])
+
+    async def step_building(self, ctx: Context, answer: Answer) -> StepResult:
+        raw = (answer.payload or "").removeprefix("bldg:")
+        if not raw.isdigit():
+            return await self._ask_building(ctx)
+        ctx.flow_data["arg"] = int(raw)
+        return self._ask_category(ctx)
+
+    def _ask_category(self, ctx: Context) -> StepResult:
+        choices = [Choice(ctx.t(f"notice.cat_{c}"), f"cat:{c}") for c in Category]
+        return Ask("category", [Reply(ctx.t("notice.ask_category"), [*choices, _cancel(ctx)])])
+
+    async def step_category(self, ctx: Context, answer: Answer) -> StepResult:
+        category = (answer.payload or "").removeprefix("cat:")
+        if category not in {c.value for c in Category}:
+            return self._ask_category(ctx)
+        ctx.flow_data["category"] = category
+        return Ask("text", [Reply(ctx.t("notice.ask_text"))])
+
+    async def step_text(self, ctx: Context, answer: Answer) -> StepResult:
+        photo = ctx.incoming.photos[0] if ctx.incoming.photos else None
+        text = answer.text.strip()
+        if not text:
+            return Ask("text", [Reply(ctx.t("notice.empty") + "\n" + ctx.t("notice.ask_text"))])
+        if len(text) > 3500:
+            return Ask("text", [Reply(ctx.t("notice.too_long") + "\n" + ctx.t("notice.ask_text"))])
+        ctx.flow_data["text"] = text
+        ctx.flow_data["photo"] = f"{photo.channel}:{photo.ref}" if photo else None
+        return await self._preview(ctx)
+
+    async def _preview(self, ctx: Context) -> StepResult:
+        d = ctx.flow_data
+        try:
+            reach = await count_audience(
+                ctx.session,
+                await self._scope(ctx),
+                d["audience"],
+                d["arg"],
+                d["category"],
+                ctx.now.date(),
+            )
+        except DomainError as err:
+            return Done(with_menu(ctx, ctx.t(err.key)))
+        text = ctx.t("notice.preview", text=d["text"], people=reach.people, reachable=reach.reachable,
+                     unreachable=reach.unreachable)  # fmt: skip
+        choices = [
+            Choice(ctx.t("notice.btn_now"), "send:now"),
+            Choice(ctx.t("notice.btn_later"), "send:later"),
+            _cancel(ctx),
+        ]
+        return Ask("confirm", [Reply(text, choices)])
+
+    async def step_confirm(self, ctx: Context, answer: Answer) -> StepResult:
+        if answer.payload == "send:now":
+            return await self._create(ctx, None)
+        if answer.payload == "send:later":
+            return await self._ask_when(ctx)
+        return await self._preview(ctx)
+
+    async def _ask_when(self, ctx: Context, prefix: str = "") -> StepResult:
+        zone = await zone_of(ctx)
+        local = ctx.now.astimezone(zone)
+        options = [
+            (ctx.t("notice.when_hour"), (ctx.now + timedelta(hours=1)).astimezone(zone)),
+            (
+                ctx.t("notice.when_tonight"),
+                datetime.combine(local.date(), time(20, 0), tzinfo=zone),
+            ),
+            (
+                ctx.t("notice.when_tomorrow"),
+                datetime.combine(local.date() + timedelta(days=1), time(9, 0), tzinfo=zone),
+            ),
+        ]
+        choices = [
+            Choice(f"{label} {when:%m-%d %H:%M}", f"at:{int(when.timestamp())}")
+            for label, when in options
+            if when > local
+        ]
+        return Ask("when", [Reply(prefix + ctx.t("notice.ask_when"), [*choices, _cancel(ctx)])])
+
+    async def step_when(self, ctx: Context, answer: Answer) -> StepResult:
+        when: datetime | None = None
+        if answer.payload and answer.payload.startswith("at:") and answer.payload[3:].isdigit():
+            when = datetime.fromtimestamp(int(answer.payload[3:]), tz=ctx.now.tzinfo)
+        elif answer.text:
+            when = parse_when(answer.text, ctx.now, await zone_of(ctx))
+        if when is None or when <= ctx.now or when > ctx.now + timedelta(days=90):
+            return await self._ask_when(ctx, ctx.t("notice.bad_time") + "\n")
+        return await self._create(ctx, when)
+
+    async def _create(self, ctx: Context, when: datetime | None) -> StepResult:
+        assert ctx.person is not None
+        d = ctx.flow_data
+        try:
+            notice = await create_notice(
+                ctx.session, ctx.person, ctx.roles, audience=d["audience"], arg=d["arg"], category=d["category"],
+                text=d["text"], now=ctx.now, scheduled_at=when, photo_ref=d.get("photo"),
+            )  # fmt: skip
+        except DomainError as err:
+            return Done(with_menu(ctx, ctx.t(err.key)))
+        buttons = _notice_buttons(ctx, notice.id)  # type: ignore[arg-type]
+        if when is None:
+            text = ctx.t("notice.started", count=notice.recipients)
+        else:
+            text = ctx.t(
+                "notice.scheduled", when=when.astimezone(await zone_of(ctx)).strftime("%m-%d %H:%M")
+            )
+        return Done([Reply(text, buttons)])
+
+
+def _notice_buttons(ctx: Context, notice_id: int) -> list[Choice]:
+    return [
+        Choice(ctx.t("notice.btn_report"), f"notice:report:{notice_id}"),
+        Choice(ctx.t("notice.btn_stop"), f"notice:cancel:{notice_id}"),
+    ]
+
+
+def _report_text(ctx: Context, report: object) -> str:
+    r = report  # a models.notices.Report
+    n = r.notice  # type: ignore[attr-defined]
+    filled = r.percent // 10  # type: ignore[attr-defined]
+    return ctx.t(
+        "notice.report",
+        id=n.id,
+        status=ctx.t(f"notice.status_{n.status}"),
+        bar="▓" * filled + "░" * (10 - filled),
+        percent=r.percent,  # type: ignore[attr-defined]
+        total=n.recipients,
+        sent=r.sent,  # type: ignore[attr-defined]
+        failed=r.failed,  # type: ignore[attr-defined]
+        blocked=r.blocked,  # type: ignore[attr-defined]
+        pending=r.pending,  # type: ignore[attr-defined]
+        unreachable=n.unreachable,
+        text=n.text[:40],
+    )
+
+
+@router.payload("notice")
+async def notice_action(ctx: Context, rest: str) -> Outcome:
+    """'report:<id>' shows delivery numbers; 'cancel:<id>' stops it. Only the author or a manager."""
+    action, _, raw = rest.partition(":")
+    if ctx.person is None or not raw.isdigit() or len(raw) > 9:
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    if action == "cancel":
+        notice, stopped = await cancel_notice(ctx.session, int(raw), ctx.person, ctx.roles, ctx.now)
+        return with_menu(ctx, ctx.t("notice.cancelled", count=stopped))
+    if action == "report":
+        report = await notice_report(ctx.session, int(raw), ctx.person, ctx.roles)
+        buttons = (
+            _notice_buttons(ctx, int(raw))
+            if report.notice.status in (NoticeStatus.SENDING, NoticeStatus.SCHEDULED)
+            else []
+        )
+        return [Reply(_report_text(ctx, report), buttons)]
+    return with_menu(ctx, ctx.t("error.forbidden"))
+
+
+@router.intent("notices", "notices")
+async def my_notices(ctx: Context, _arg: str) -> Outcome:
+    """The latest notices with their delivery numbers."""
+    if ctx.person is None or not ctx.is_staff:
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    notices = await recent_notices(ctx.session, ctx.person, ctx.roles)
+    if not notices:
+        return with_menu(ctx, ctx.t("notice.none"))
+    replies = []
+    for n in notices:
+        report = await notice_report(ctx.session, n.id, ctx.person, ctx.roles)  # type: ignore[arg-type]
+        live = n.status in (NoticeStatus.SENDING, NoticeStatus.SCHEDULED)
+        replies.append(Reply(_report_text(ctx, report), _notice_buttons(ctx, n.id) if live else []))  # type: ignore[arg-type]
+    return replies
+
+
+@router.intent("mute", "mute")
+async def mute_settings(ctx: Context, _arg: str) -> Outcome:
+    """Which notice categories reach me; urgent safety notices always do."""
+    if ctx.person is None:
+        return with_menu(ctx, ctx.t("error.register_first"))
+    return await _mute_view(ctx)
+
+
+async def _mute_view(ctx: Context) -> Outcome:
+    assert ctx.person is not None and ctx.person.id is not None
+    muted = await muted_categories(ctx.session, ctx.person.id)
+    choices = [
+        Choice(
+            ctx.t("mute.off" if c in muted else "mute.on", category=ctx.t(f"notice.cat_{c}")),
+            f"mute:{c}",
+        )
+        for c in MUTABLE
+    ]
+    return [Reply(ctx.t("mute.explain"), choices)]
+
+
+@router.payload("mute")
+async def mute_toggle(ctx: Context, category: str) -> Outcome:
+    """Flip one category."""
+    if ctx.person is None or ctx.person.id is None:
+        return with_menu(ctx, ctx.t("error.register_first"))
+    await toggle_mute(ctx.session, ctx.person.id, category)
+    return await _mute_view(ctx)

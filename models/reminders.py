@@ -1,0 +1,98 @@
+"""Reminders: a message at a time, kept in a table; the clock turns each into one outbox row."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.outbox import enqueue, insert_ignoring_duplicates
+from models.tables import Community, Person, Reminder, ReminderStatus
+
+# A reminder this late is said to be late, with the time it was meant for.
+LATE_AFTER = timedelta(minutes=1)
+
+
+async def remind(
+    session: AsyncSession,
+    person_id: int,
+    at: datetime,
+    key: str,
+    text: str,
+    *,
+    now: datetime,
+    grace: timedelta = timedelta(hours=1),
+) -> bool:
+    """Ask for `text` to reach the person at `at`; the same key twice is a no-op (returns False).
+
+    If the service is down at `at`, the reminder goes out late, saying its time, as long as it
+    is within `grace`; past that it is skipped and recorded as skipped.
+    """
+    stmt = (
+        insert_ignoring_duplicates(session, Reminder)
+        .values(
+            key=key,
+            person_id=person_id,
+            due_at=at,
+            text=text,
+            grace_seconds=int(grace.total_seconds()),
+            status=ReminderStatus.PENDING,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(Reminder.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+def local_time(moment: datetime, zone: str) -> str:
+    """'03-07 10:00' in the community's time zone."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%m-%d %H:%M")
+
+
+async def fire_due_reminders(
+    session: AsyncSession, now: datetime, limit: int = 500
+) -> dict[str, int]:
+    """Clock job: due reminders become outbox rows (late ones say so); too-late ones are skipped."""
+    query = (
+        select(Reminder, Person.community_id)
+        .join(Person, Person.id == Reminder.person_id)
+        .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)  # type: ignore[operator]
+        .order_by(Reminder.due_at)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(of=Reminder, skip_locked=True)  # type: ignore[arg-type]
+    counts = {"sent": 0, "late": 0, "skipped": 0, "unreachable": 0}
+    zones: dict[int, str] = {}
+    for reminder, community_id in (await session.execute(query)).all():
+        late = now - reminder.due_at
+        reminder.handled_at = now
+        reminder.late_seconds = int(late.total_seconds())
+        if late > timedelta(seconds=reminder.grace_seconds):
+            reminder.status = ReminderStatus.SKIPPED
+            counts["skipped"] += 1
+            continue
+        reminder.status = ReminderStatus.SENT
+        if community_id not in zones:
+            community = await session.get(Community, community_id)
+            zones[community_id] = community.timezone if community else "Asia/Shanghai"
+        is_late = late > LATE_AFTER
+        queued = await enqueue(
+            session,
+            person_id=reminder.person_id,
+            kind="reminder",
+            dedupe_key=f"reminder:{reminder.id}",
+            now=now,
+            text_key="reminder.late" if is_late else "reminder.on_time",
+            values={
+                "text": reminder.text,
+                "time": local_time(reminder.due_at, zones[community_id]),
+            },
+            priority=1,
+        )
+        counts["late" if is_late else "sent"] += queued
+        counts["unreachable"] += not queued
+    return counts

@@ -1,0 +1,49 @@
+"""The clock's jobs: fixed, module-level functions; each claims what is due and marks it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from models.db import Database, utcnow
+from models.housekeeping import prune
+from models.notices import report_progress, start_due_notices
+from models.reminders import fire_due_reminders
+
+log = logging.getLogger("linli.clock")
+
+
+async def reminders(db: Database, wake: Callable[[], None] | None = None) -> None:
+    """Due reminders → outbox rows (late ones say so; too late ones are skipped)."""
+    async with db.session() as session:
+        counts = await fire_due_reminders(session, utcnow())
+    if any(counts.values()):
+        log.info("reminders: %s", counts)
+        if wake:
+            wake()
+
+
+async def notices(db: Database, wake: Callable[[], None] | None = None) -> None:
+    """Scheduled notices whose time has come → bulk outbox rows."""
+    async with db.session() as session:
+        started = await start_due_notices(session, utcnow())
+    if started:
+        log.info("scheduled notices started: %s", started)
+        if wake:
+            wake()
+
+
+async def progress(db: Database, wake: Callable[[], None] | None = None) -> None:
+    """Tell notice authors how delivery goes (25/50/75 % and done)."""
+    async with db.session() as session:
+        told = await report_progress(session, utcnow())
+    if told and wake:
+        wake()
+
+
+async def housekeeping(db: Database, retention_days: int) -> None:
+    """Forget old inbox keys and end flows that timed out."""
+    async with db.session() as session:
+        counts = await prune(session, utcnow(), timedelta(days=retention_days))
+    log.info("housekeeping: %s", counts)
