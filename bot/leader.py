@@ -43,23 +43,25 @@ class Leadership:
             return None
         return os.path.abspath(database) + ".leader"
 
+    def _flock(self) -> IO[bytes] | None:
+        path = self._lock_path()
+        if path is None:  # a private in-memory database: nobody else can share it
+            return open(os.devnull, "rb")
+        fh = open(path, "ab")  # held open for as long as we lead
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            return None
+        return fh
+
     async def try_acquire(self) -> bool:
         """Take the lock if nobody holds it; never blocks."""
         if self.held:
             return True
         if self.db.is_sqlite:
-            path = self._lock_path()
-            if path is None:
-                self._file = open(os.devnull, "rb")
-                return True
-            fh = open(path, "ab")
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.close()
-                return False
-            self._file = fh
-            return True
+            self._file = self._flock()
+            return self._file is not None
         conn = await self.db.engine.connect()
         got = (
             await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY})

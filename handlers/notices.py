@@ -298,7 +298,9 @@ async def notice_action(ctx: Context, rest: str) -> Outcome:
     if ctx.person is None or not raw.isdigit() or len(raw) > 9:
         return with_menu(ctx, ctx.t("error.forbidden"))
     if action == "cancel":
-        notice, stopped = await cancel_notice(ctx.session, int(raw), ctx.person, ctx.roles, ctx.now)
+        _notice, stopped = await cancel_notice(
+            ctx.session, int(raw), ctx.person, ctx.roles, ctx.now
+        )
         return with_menu(ctx, ctx.t("notice.cancelled", count=stopped))
     if action == "report":
         report = await notice_report(ctx.session, int(raw), ctx.person, ctx.roles)
