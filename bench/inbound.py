@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # `python bench/inbound.py`: make the project imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 from telegram import Update
@@ -90,11 +90,19 @@ class Phase:
     failed_calls: list[str] = field(default_factory=list)
     server_cpu_seconds: float = 0.0
     bot_cpu_seconds: float = 0.0
+    calls: dict[str, int] = field(default_factory=dict)
+    updates_delivered: int = 0
+    client_connections: int = 0
+    sql_statements: int | None = None
 
     @property
     def rate(self) -> float:
         """Answers per second of wall time."""
         return self.answers / self.seconds if self.seconds > 0 else 0.0
+
+    def per_answer(self, amount: float) -> float:
+        """`amount` divided by the number of answers."""
+        return amount / self.answers if self.answers else 0.0
 
     def p(self, pct: float) -> float:
         """A latency percentile in milliseconds."""
@@ -108,8 +116,19 @@ class Phase:
             f"       latency ms p50 {self.p(50):.1f}  p95 {self.p(95):.1f}  "
             f"p99 {self.p(99):.1f}  max {max(self.latencies_ms, default=0):.1f}",
             f"       CPU s: fake server {self.server_cpu_seconds:.2f}, "
-            f"bot process {self.bot_cpu_seconds:.2f} (wall {self.seconds:.2f})",
+            f"bot process {self.bot_cpu_seconds:.2f} (wall {self.seconds:.2f}); "
+            f"bot CPU per answer {self.per_answer(self.bot_cpu_seconds * 1000):.2f} ms",
         ]
+        polls = self.calls.get("getUpdates", 0)
+        per_poll = self.updates_delivered / polls if polls else 0.0
+        line = (
+            f"       Bot API calls: getUpdates {polls} ({per_poll:.1f} updates each), "
+            f"sendMessage {self.calls.get('sendMessage', 0)}; "
+            f"{self.client_connections} TCP connections"
+        )
+        if self.sql_statements is not None:
+            line += f"; SQL statements per answer {self.per_answer(self.sql_statements):.1f}"
+        lines.append(line)
         if self.unanswered or self.unexpected_answers or self.failed_calls:
             lines.append(
                 f"       WARNING: {self.unanswered} unanswered, "
@@ -139,6 +158,9 @@ async def run_simulation(
         unexpected_answers=int(data.get("unexpected_answers", 0)),
         failed_calls=list(data.get("failed_calls", [])),
         server_cpu_seconds=float(data.get("server_cpu_seconds", 0.0)),
+        calls={str(k): int(v) for k, v in data.get("calls", {}).items()},
+        updates_delivered=int(data.get("updates_delivered", 0)),
+        client_connections=int(data.get("client_connections", 0)),
     )
 
 
@@ -150,6 +172,7 @@ async def drive(
     messages: int,
     warmup: int,
     profile: cProfile.Profile | None = None,
+    sql_counter: list[int] | None = None,
 ) -> Phase:
     """Poll with `app`, warm up, let the residents run, stop it again; the measurements."""
     async with app:
@@ -161,6 +184,8 @@ async def drive(
                 warm = await run_simulation(base_url, residents, warmup, WARMUP_FIRST_CHAT_ID)
                 if warm.unanswered:
                     log.warning("%s: %d warm-up messages unanswered", name, warm.unanswered)
+            if sql_counter is not None:
+                sql_counter[0] = 0
             cpu = time.process_time()
             if profile is not None:
                 profile.enable()
@@ -170,6 +195,8 @@ async def drive(
                 if profile is not None:
                     profile.disable()
             phase.bot_cpu_seconds = time.process_time() - cpu
+            if sql_counter is not None:
+                phase.sql_statements = sql_counter[0]
         finally:
             await app.updater.stop()
             await app.stop()
@@ -216,10 +243,16 @@ async def linli_phase(
     finally:
         await db.dispose()
     linli = Linli(settings)
+    statements = [0]
+
+    def count(*_args: Any) -> None:
+        statements[0] += 1
+
+    event.listen(linli.db.engine.sync_engine, "before_cursor_execute", count)
     try:
         app = build_application(linli, settings)
         base_url = settings.telegram_api_base_url.removesuffix("/bot")
-        return await drive(app, "linli", base_url, residents, messages, warmup, profile)
+        return await drive(app, "linli", base_url, residents, messages, warmup, profile, statements)
     finally:
         await linli.close()
 

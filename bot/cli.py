@@ -73,7 +73,7 @@ def console(
     async def go() -> None:
         linli = Linli(settings)
         try:
-            await run_console(linli, as_)
+            await run_console(linli, as_, settings=settings)
         finally:
             await linli.close()
 
@@ -96,8 +96,8 @@ def intent(text: Annotated[str | None, typer.Argument()] = None) -> None:
 def run() -> None:
     """Run on Telegram with long polling (TELEGRAM_TOKEN must be set)."""
     from bot.app import Linli
-    from bot.channels.telegram_channel import build_application, register_commands
-    from scheduler.clock import Clock
+    from bot.channels.telegram_channel import TelegramSender, build_application, register_commands
+    from bot.runtime import Background, telegram_limits
 
     settings = load_settings()
     _setup_logging(settings)
@@ -105,7 +105,9 @@ def run() -> None:
     async def go() -> None:
         linli = Linli(settings)
         telegram = build_application(linli, settings)
-        clock = Clock(linli.db, retention_days=settings.processed_update_retention_days)
+        background = Background(
+            linli, [TelegramSender(telegram.bot, telegram_limits(settings))], settings
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,12 +118,50 @@ def run() -> None:
             await telegram.start()
             assert telegram.updater is not None
             await telegram.updater.start_polling(allowed_updates=["message", "callback_query"])
-            clock.start()
+            background.start()
             logging.getLogger("linli").info("polling Telegram; Ctrl-C stops")
             await stop.wait()
-            await clock.shutdown()
+            await background.stop()
             await telegram.updater.stop()
             await telegram.stop()
+        await linli.close()
+
+    asyncio.run(go())
+
+
+@app.command()
+def deliver() -> None:
+    """Run only the clock and the delivery worker (no chat intake): e.g. a separate process."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    from bot.app import Linli
+    from bot.channels.telegram_channel import TelegramSender
+    from bot.runtime import Background, telegram_limits
+
+    settings = load_settings()
+    _setup_logging(settings)
+    if not settings.telegram_token:
+        raise SystemExit("TELEGRAM_TOKEN is not set")
+
+    async def go() -> None:
+        linli = Linli(settings)
+        request = HTTPXRequest(connection_pool_size=settings.delivery_concurrency + 8)
+        bot = Bot(
+            settings.telegram_token,  # type: ignore[arg-type]
+            base_url=settings.telegram_api_base_url,
+            base_file_url=settings.telegram_api_file_url,
+            request=request,
+        )
+        background = Background(linli, [TelegramSender(bot, telegram_limits(settings))], settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with bot:
+            background.start()
+            await stop.wait()
+            await background.stop()
         await linli.close()
 
     asyncio.run(go())

@@ -10,6 +10,7 @@ hot path; the price is that a crash can repeat at most `in_flight_bound` message
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -162,6 +163,7 @@ class DeliveryWorker:
         self._flush_lock = asyncio.Lock()
         self._busy = 0
         self.sent_total = 0
+        self._running = False
         self._low_water = max(self.settings.concurrency * 2, self.settings.batch // 2)
 
     def wake(self) -> None:
@@ -252,10 +254,29 @@ class DeliveryWorker:
             await asyncio.sleep(self.settings.flush_interval)
             await self._flush()
 
+    def _start_senders(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(self._sender_loop()) for _ in range(self.settings.concurrency)]
+
+    async def _stop_senders(self, tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
+        """Hand queued rows back, let sends in flight finish (bounded), record everything."""
+        unsent = []
+        while not self._queue.empty():
+            unsent.append(self._queue.get_nowait())
+            self._queue.task_done()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), grace)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._flush()
+        if unsent:
+            await self.give_back(unsent, self.clock())
+
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set."""
-        tasks = [asyncio.create_task(self._sender_loop()) for _ in range(self.settings.concurrency)]
-        tasks.append(asyncio.create_task(self._flusher()))
+        tasks = self._start_senders()
+        flusher = asyncio.create_task(self._flusher())
+        self._running = True
         try:
             while not stop.is_set():
                 if self._queue.qsize() < self._low_water and await self._refill():
@@ -271,29 +292,24 @@ class DeliveryWorker:
                 waiter.cancel()
                 stopper.cancel()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self._flush()
-            unsent = []
-            while not self._queue.empty():
-                unsent.append(self._queue.get_nowait())
-            if unsent:
-                await self.give_back(unsent, self.clock())
+            self._running = False
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await self._stop_senders(tasks)
 
     async def drain(self) -> int:
-        """Send everything due now and return when nothing is left in flight (tests, the console)."""
-        tasks = [asyncio.create_task(self._sender_loop()) for _ in range(self.settings.concurrency)]
+        """Send everything due now; return when nothing is queued or in flight (tests, the console)."""
+        tasks = [] if self._running else self._start_senders()
         before = self.sent_total
         try:
-            while await self._refill():
+            while True:
                 await self._queue.join()
                 await self._flush()
+                if not await self._refill():
+                    break
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self._flush()
+            if tasks:
+                await self._stop_senders(tasks)
         return self.sent_total - before
 
     async def give_back(self, rows: list[Claimed], not_before: datetime) -> None:

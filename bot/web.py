@@ -71,8 +71,8 @@ def create_web_app(
 
 def serving_app(settings: Settings, *, request: BaseRequest | None = None) -> Starlette:
     """The app with a lifespan that starts the database, Telegram, and the clock."""
-    from bot.channels.telegram_channel import build_application, register_commands
-    from scheduler.clock import Clock
+    from bot.channels.telegram_channel import TelegramSender, build_application, register_commands
+    from bot.runtime import Background, telegram_limits
 
     linli = Linli(settings)
     telegram = (
@@ -80,11 +80,13 @@ def serving_app(settings: Settings, *, request: BaseRequest | None = None) -> St
         if settings.telegram_token
         else None
     )
-    clock = Clock(linli.db, retention_days=settings.processed_update_retention_days)
+    senders = (
+        [TelegramSender(telegram.bot, telegram_limits(settings))] if telegram is not None else []
+    )
+    background = Background(linli, senders, settings)  # type: ignore[arg-type]
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        clock.start()
         if telegram is not None:
             await telegram.initialize()
             await telegram.start()
@@ -96,13 +98,14 @@ def serving_app(settings: Settings, *, request: BaseRequest | None = None) -> St
                     allowed_updates=Update.ALL_TYPES,
                 )
                 log.info("webhook registered at %s", settings.telegram_webhook_url)
+        background.start()
         try:
             yield
         finally:
+            await background.stop()
             if telegram is not None:
                 await telegram.stop()
                 await telegram.shutdown()
-            await clock.shutdown()
             await linli.close()
 
     return create_web_app(linli, settings, telegram, lifespan=lifespan)

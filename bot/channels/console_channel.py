@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
 from typing import TextIO
 
 from bot.app import Linli
+from bot.config import Settings
+from bot.delivery import ChannelLimits
 from bot.i18n import translate
 from bot.render import numbered_lines
+from bot.runtime import Background
 from handlers.core import Incoming, Reply
 from models.people import bind_account, locale_of, people_in_register
 from models.tables import Person
@@ -18,12 +22,42 @@ from models.tables import Person
 CHANNEL = "console"
 
 
+class ConsoleSender:
+    """Delivery to console seats: messages for anyone in the register are printed, marked with the name."""
+
+    channel = CHANNEL
+    # The terminal has no platform limits; keep it readable.
+    limits = ChannelLimits(per_second=200.0, per_chat_interval=0.0, per_group_per_minute=6000.0)
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.names: dict[str, str] = {}
+        self.locale = "zh"
+
+    def is_group(self, chat_id: str) -> bool:
+        return False
+
+    async def send(self, chat_id: str, reply: Reply, photo_ref: str | None) -> None:
+        name = self.names.get(chat_id, chat_id)
+        text = translate(self.locale, "console.delivered").format(name=name, text=reply.text)
+        lines = [text, *(f"  · {c.label}" for c in reply.choices)]
+        self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
+
+
 class ConsoleChat:
     """A console seat: who is speaking, and where pictures are saved."""
 
-    def __init__(self, linli: Linli, out: TextIO, media_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        linli: Linli,
+        out: TextIO,
+        media_dir: Path | None = None,
+        sender: ConsoleSender | None = None,
+    ) -> None:
         self.linli = linli
         self.out = out
+        self.sender = sender or ConsoleSender(out)
         self.seat = "guest"
         self.media_dir = media_dir or Path(tempfile.gettempdir()) / "linli-console"
 
@@ -38,6 +72,15 @@ class ConsoleChat:
     def _print(self, text: str) -> None:
         self.out.write(text + "\n")
         self.out.flush()
+
+    async def seat_everyone(self) -> None:
+        """Give each person in the register a console seat, so messages to them show up here."""
+        async with self.linli.db.session() as s:
+            for p in await people_in_register(s):
+                seat = f"person-{p.id}"
+                account = await bind_account(s, CHANNEL, seat, p.id, self.linli.clock())
+                account.display_name = p.name
+                self.sender.names[seat] = p.name
 
     async def switch(self, who: str) -> None:
         """`/as` alone lists the register; `/as NAME` or `/as NUMBER` continues as that person."""
@@ -88,23 +131,44 @@ class ConsoleChat:
 
 
 async def run_console(
-    linli: Linli, as_name: str | None, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout
+    linli: Linli,
+    as_name: str | None,
+    stdin: TextIO = sys.stdin,
+    out: TextIO = sys.stdout,
+    *,
+    settings: Settings | None = None,
 ) -> None:
-    """Chat in the terminal until end of input; works with piped input too."""
-    chat = ConsoleChat(linli, out)
+    """Chat in the terminal until end of input; works with piped input too.
+
+    Messages the bot sends unasked (notices, reminders) are delivered to console seats and
+    printed as they go out; at the end of piped input, what is due is delivered before exit.
+    """
+    sender = ConsoleSender(out)
+    chat = ConsoleChat(linli, out, sender=sender)
+    background = Background(linli, [sender], settings or linli.settings)
     interactive = stdin.isatty()
     chat._print(await chat._t("console.hint"))
+    await chat.seat_everyone()
+    background.start()
+    # Lead the clock and delivery unless another process on this database already does.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(background.leading.wait(), 2)
     if as_name:
         await chat.switch(as_name)
-    while True:
-        if interactive:
-            out.write("> ")
-            out.flush()
-        line = await asyncio.to_thread(stdin.readline)
-        if not line:
-            break
-        if not line.strip() and not interactive:
-            continue
-        if not interactive:
-            chat._print(f"> {line.rstrip()}")
-        await chat.say(line)
+    try:
+        while True:
+            if interactive:
+                out.write("> ")
+                out.flush()
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            if not line.strip() and not interactive:
+                continue
+            if not interactive:
+                chat._print(f"> {line.rstrip()}")
+            await chat.say(line)
+    finally:
+        if not interactive and background.leading.is_set():
+            await background.worker.drain()
+        await background.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import warnings
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,6 @@ from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.app import Linli
 from bot.config import Settings
@@ -29,6 +28,9 @@ from handlers.core import Incoming, Location, Media, Reply
 from handlers.menu import COMMANDS
 
 CHANNEL = "telegram"
+# PTB 22 moves time periods (RetryAfter.retry_after …) from int to timedelta and warns on every
+# use until one opts in; we opt in (before any such object exists) and read timedeltas.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 log = logging.getLogger("linli.telegram")
 
 
@@ -182,10 +184,7 @@ class TelegramSender:
             else:
                 await send_replies(self.bot, chat_id, [reply])
         except RetryAfter as err:
-            with warnings.catch_warnings():
-                # PTB 22 is moving retry_after from int to timedelta; accept either, quietly.
-                warnings.simplefilter("ignore", PTBDeprecationWarning)
-                wait = err.retry_after
+            wait = err.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             raise SendError("throttled", str(err), retry_after=seconds) from err
         except Forbidden as err:

@@ -20,8 +20,30 @@ TOKEN = "123456:TEST-TOKEN"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Linli", "username": "linli_test_bot"}
 
 
-class BadRequest(Exception):
+class ApiError(Exception):
+    """An error answer: 400 (bad request), 403 (blocked), 429 (too many requests)."""
+
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.retry_after = retry_after
+
+
+class BadRequest(ApiError):
     """What the real API answers with error_code 400."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(400, f"Bad Request: {description}")
+
+
+@dataclass
+class Limits:
+    """Telegram's limits as the fake enforces them: per second overall, per chat, per group a minute."""
+
+    per_second: float = 30.0
+    per_chat_interval: float = 1.0
+    group_per_minute: int = 20
 
 
 @dataclass
@@ -72,6 +94,15 @@ class FakeBotApi:
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _waiters: list[tuple[asyncio.Future[None], str, int]] = field(default_factory=list)
+    blocked: set[str] = field(default_factory=set)  # chats whose user blocked the bot (403)
+    missing: set[str] = field(default_factory=set)  # chats that do not exist (400)
+    throttle_next: int = 0  # answer the next N sends with 429
+    retry_after: int = 1
+    limits: Limits | None = None  # enforce rate limits (429 when broken)
+    send_log: list[tuple[float, str, int]] = field(default_factory=list)  # (time, chat, status)
+    http_429: int = 0
+    _recent: list[float] = field(default_factory=list)
+    _last_by_chat: dict[str, float] = field(default_factory=dict)
     _arrived: asyncio.Event | None = None
 
     # ---- the user side: updates as Telegram would deliver them ----
@@ -154,10 +185,56 @@ class FakeBotApi:
         if handler is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
         try:
+            if method in ("sendMessage", "sendPhoto"):
+                self._gate(str(params.get("chat_id")))
             result = await handler(params)
-        except BadRequest as err:
-            return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {err}"}
+        except ApiError as err:
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": err.code,
+                "description": err.description,
+            }
+            if err.retry_after is not None:
+                body["parameters"] = {"retry_after": err.retry_after}
+            if method in ("sendMessage", "sendPhoto"):
+                self.send_log.append((time.monotonic(), str(params.get("chat_id")), err.code))
+            return err.code, body
+        if method in ("sendMessage", "sendPhoto"):
+            self.send_log.append((time.monotonic(), str(params.get("chat_id")), 200))
         return 200, {"ok": True, "result": result}
+
+    def _gate(self, chat_id: str) -> None:
+        """Refuse a send the way Telegram would: throttled, blocked, missing chat, or over a limit."""
+        if self.throttle_next > 0:
+            self.throttle_next -= 1
+            self.http_429 += 1
+            raise ApiError(
+                429, f"Too Many Requests: retry after {self.retry_after}", self.retry_after
+            )
+        if chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.missing:
+            raise BadRequest("chat not found")
+        if self.limits is None:
+            return
+        now = time.monotonic()
+        self._recent = [t for t in self._recent if t > now - 1.0]
+        gap = (
+            60.0 / self.limits.group_per_minute
+            if chat_id.startswith("-")
+            else self.limits.per_chat_interval
+        )
+        last = self._last_by_chat.get(chat_id)
+        # A little tolerance for timer jitter; Telegram itself is "about" these numbers.
+        if len(self._recent) >= self.limits.per_second * 1.02 or (
+            last is not None and now - last < gap * 0.9
+        ):
+            self.http_429 += 1
+            raise ApiError(
+                429, f"Too Many Requests: retry after {self.retry_after}", self.retry_after
+            )
+        self._recent.append(now)
+        self._last_by_chat[chat_id] = now
 
     async def api_getMe(self, _p: dict[str, Any]) -> Any:
         return {

@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,8 @@ class FakeTelegramServer:
         self.api = api or FakeBotApi()
         self._waiting: dict[str, asyncio.Future[float]] = {}
         self._unexpected = 0
+        self._delivered = 0
+        self._clients: set[tuple[str, int]] = set()
         self._errors: list[str] = []
         self._run_lock = asyncio.Lock()
         self.app = Starlette(
@@ -143,6 +146,8 @@ class FakeTelegramServer:
 
     async def bot_call(self, request: Request) -> Response:
         """One Bot API call: check the token, parse the body, answer through FakeBotApi."""
+        if request.client is not None:
+            self._clients.add((request.client.host, request.client.port))
         token = request.path_params["token"]
         method = request.path_params["method"]
         if token != self.api.token:
@@ -159,6 +164,8 @@ class FakeTelegramServer:
             if outcome is None:  # the bot gave up on this long poll (it is stopping)
                 return Response(status_code=499)
             status, body = outcome
+            if status == 200:
+                self._delivered += len(body["result"])
         else:
             status, body = await self.api.call(method, params)
         if method in ANSWER_METHODS:
@@ -237,6 +244,8 @@ class FakeTelegramServer:
         self._waiting.clear()
         self._unexpected = 0
         self._errors = []
+        self._delivered = 0
+        self._clients = set()
         loop = asyncio.get_running_loop()
 
         async def resident(index: int) -> tuple[list[float], int]:
@@ -260,6 +269,7 @@ class FakeTelegramServer:
         outcomes = await asyncio.gather(*(resident(i) for i in range(residents)))
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         latencies = [lat for lats, _ in outcomes for lat in lats]
+        calls = Counter(method for method, _ in self.api.calls)
         return {
             "answers": len(latencies),
             "unanswered": sum(missing for _, missing in outcomes),
@@ -267,6 +277,9 @@ class FakeTelegramServer:
             "failed_calls": self._errors[:20],
             "seconds": round(wall, 6),
             "server_cpu_seconds": round(cpu, 6),
+            "calls": dict(calls),
+            "updates_delivered": self._delivered,
+            "client_connections": len(self._clients),
             "latencies_ms": [_ms(lat) for lat in latencies],
         }
 
