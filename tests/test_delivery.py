@@ -13,6 +13,7 @@ from telegram import Bot
 from bot.channels.telegram_channel import TelegramSender
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from models.db import Database
+from models.errors import DomainError
 from models.notices import (
     Audience,
     Scope,
@@ -150,9 +151,10 @@ async def test_grid_leader_cannot_reach_beyond_their_grid(demo: Database, clock:
     async with demo.session() as s:
         roles = await active_roles(s, zhu)
         lemei = (await s.execute(select(Grid).where(Grid.name == "乐美网格"))).scalar_one()
-        with pytest.raises(Exception, match="error.forbidden"):
+        with pytest.raises(DomainError) as refused:
             await create_notice(s, zhu, roles, audience=Audience.GRID, arg=lemei.id, category="general",
                                 text="x", now=clock())  # fmt: skip
+        assert refused.value.key == "error.forbidden"
         mine = await count_audience(
             s,
             Scope.of(zhu.community_id, roles),
