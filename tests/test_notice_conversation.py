@@ -1,0 +1,113 @@
+"""A manager sends a notice from the chat and watches it deliver; residents choose what reaches them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.channels.telegram_channel import TelegramSender
+from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from models.db import Database
+from models.notices import report_progress
+from models.tables import Notice, NoticeMute
+from tests.conftest import FakeClock
+from tests.fakes.telegram import FakeBotApi
+from tests.telegram_chat import TelegramUser, link, person_named, texts
+
+FAST = ChannelLimits(per_second=1000.0, per_chat_interval=0.0)
+
+
+def worker(app, demo: Database, clock: FakeClock) -> DeliveryWorker:
+    return DeliveryWorker(
+        demo, [TelegramSender(app.bot, FAST)], DeliverySettings(concurrency=4), clock=clock
+    )
+
+
+async def test_manager_sends_a_notice_to_one_grid_and_gets_the_report(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app = await telegram()
+    for user_id, name in ((10, "刘芳"), (11, "陈秀英"), (12, "王建国"), (13, "赵敏")):
+        await link(demo, user_id, name)
+    liu = TelegramUser(app, api, 10)
+    assert "发给谁" in texts(await liu.send("📢 发通知"))
+    assert "哪个网格" in texts(await liu.press("某个网格"))
+    assert "什么通知" in texts(await liu.press("乐清网格"))
+    assert "通知内容" in texts(await liu.press("一般通知"))
+    preview = await liu.send("本周六上午9点，3幢后面清理杂物，欢迎大家参加。")
+    assert "将发送给 6 人，其中 3 人能收到，3 人暂时无法联系" in texts(preview)
+    started = await liu.press("立即发送")
+    assert "已开始发送，共 3 人" in texts(started)
+
+    await worker(app, demo, clock).drain()
+    assert "3幢后面清理杂物" in api.to_chat(11)[-1].text
+    assert "3幢后面清理杂物" in api.to_chat(12)[-1].text
+    assert api.to_chat(13) == [], "赵敏 lives in the other grid"
+
+    report = await liu.press("查看进度")
+    assert "已送达 3" in texts(report) and "无法联系 3" in texts(report)
+    async with demo.session() as s:
+        await report_progress(s, clock())
+    await worker(app, demo, clock).drain()
+    assert "发送完毕" in api.to_chat(10)[-1].text
+
+
+async def test_notice_scheduled_for_tomorrow_morning(
+    telegram, api: FakeBotApi, demo: Database
+) -> None:
+    await link(demo, 20, "朱凡")
+    zhu = TelegramUser(await telegram(), api, 20)
+    await zhu.send("/notice")
+    await zhu.press("本网格全体")
+    await zhu.press("活动通知")
+    await zhu.send("明晚7点楼道议事会")
+    await zhu.press("定时发送")
+    answer = await zhu.send("03-08 09:00")
+    assert "已定好时间：03-08 09:00" in texts(answer)
+    async with demo.session() as s:
+        notice = (await s.execute(select(Notice))).scalar_one()
+    assert (
+        notice.status == "scheduled" and notice.scheduled_at.hour == 1
+    )  # 09:00 in Shanghai is 01:00 UTC
+
+
+async def test_only_the_author_or_a_manager_may_stop_or_read_a_notice(
+    telegram, api: FakeBotApi, demo: Database
+) -> None:
+    app = await telegram()
+    await link(demo, 30, "刘芳")
+    await link(demo, 31, "周杰")
+    liu = TelegramUser(app, api, 30)
+    await liu.send("/notice")
+    await liu.press("全社区")
+    await liu.press("一般通知")
+    await liu.send("测试")
+    await liu.press("立即发送")
+    async with demo.session() as s:
+        notice = (await s.execute(select(Notice))).scalar_one()
+    other = TelegramUser(app, api, 31)  # a grid leader, not the author
+    assert "没有权限" in texts(await other.press_payload(f"notice:cancel:{notice.id}"))
+    assert "没有权限" in texts(await other.press_payload(f"notice:report:{notice.id}"))
+    stopped = await liu.press("停止发送")
+    assert "已停止" in texts(stopped)
+
+
+async def test_resident_mutes_activity_notices_but_not_urgent_ones(
+    telegram, api: FakeBotApi, demo: Database
+) -> None:
+    await link(demo, 40, "陈秀英")
+    chen = TelegramUser(await telegram(), api, 40)
+    view = await chen.send("🔕 通知设置")
+    labels = [label for s in view for label, _ in s.buttons]
+    assert "🔔 活动通知：接收中" in labels and not any("紧急" in label for label in labels)
+    after = await chen.press("活动通知")
+    assert any("🔕 活动通知：已关闭" in label for s in after for label, _ in s.buttons)
+    forged = await chen.press_payload("mute:urgent")
+    assert "不能关闭" in texts(forged)
+    person = await person_named(demo, "陈秀英")
+    async with demo.session() as s:
+        mutes = (
+            (await s.execute(select(NoticeMute.category).where(NoticeMute.person_id == person.id)))
+            .scalars()
+            .all()
+        )
+    assert mutes == ["activity"]
