@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,7 @@ class FakeBotApi:
     http_429: int = 0
     _recent: list[float] = field(default_factory=list)
     _last_by_chat: dict[str, float] = field(default_factory=dict)
+    _conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = field(default_factory=list)
     _arrived: asyncio.Event | None = None
 
     # ---- the user side: updates as Telegram would deliver them ----
@@ -174,6 +176,18 @@ class FakeBotApi:
             await asyncio.wait_for(fut, within)
         return self.to_chat(chat_id)
 
+    def delivered(self) -> int:
+        """Successful sends so far."""
+        return sum(1 for _, _, status in self.send_log if status == 200)
+
+    async def wait_until(self, condition: Callable[[], bool], within: float = 60.0) -> None:
+        """Wait (bounded) until `condition()` holds; it is re-checked after every send."""
+        if condition():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._conditions.append((condition, fut))
+        await asyncio.wait_for(fut, within)
+
     def to_chat(self, chat_id: int | str) -> list[Sent]:
         """Everything the bot sent to one chat, in order."""
         return [s for s in self.sent if s.chat_id == str(chat_id)]
@@ -201,6 +215,9 @@ class FakeBotApi:
             return err.code, body
         if method in ("sendMessage", "sendPhoto"):
             self.send_log.append((time.monotonic(), str(params.get("chat_id")), 200))
+            for condition, fut in self._conditions:
+                if not fut.done() and condition():
+                    fut.set_result(None)
         return 200, {"ok": True, "result": result}
 
     def _gate(self, chat_id: str) -> None:
