@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.errors import DomainError
+from models.outbox import enqueue
 from models.people import grant_role
 from models.tables import (
     Building,
@@ -278,6 +279,19 @@ async def register_self(
     session.add(person)
     await session.flush()
     account.person_id = person.id
+    # Ask the grid leaders for their one tap, in this same transaction.
+    address = f"{building.estate}{building.number}幢{unit}单元{room}"
+    for leader in await grid_leaders_of(session, building.grid_id):
+        await enqueue(
+            session,
+            person_id=leader.id,  # type: ignore[arg-type]
+            kind="verify",
+            dedupe_key=f"verify:{person.id}:{leader.id}",
+            now=now,
+            text_key="pending.push",
+            values={"name": person.name, "phone": person.phone, "address": address},
+            choices=[["btn.confirm_resident", f"verify:{person.id}"]],
+        )
     return person
 
 
@@ -323,6 +337,15 @@ async def verify_resident(
     person.verified = True
     person.verified_by_id = actor.id
     person.verified_at = now
+    await enqueue(
+        session,
+        person_id=person_id,
+        kind="verified",
+        dedupe_key=f"verified:{person_id}",
+        now=now,
+        text_key="verify.you_are_verified",
+        values={"name": person.name, "by": actor.name},
+    )
     return person, True
 
 

@@ -194,3 +194,29 @@ async def test_pressed_buttons_are_removed_and_callback_answered(telegram, api: 
     await me.press("虹桥南村")
     assert estate_question.buttons == []
     assert api.answered_callbacks
+
+
+async def test_grid_leader_is_asked_unprompted_and_the_resident_told(
+    telegram, api: FakeBotApi, demo: Database, clock
+) -> None:
+    from bot.channels.telegram_channel import TelegramSender
+    from bot.delivery import ChannelLimits, DeliveryWorker
+
+    app = await telegram()
+    await link(demo, 610, "朱凡")
+    resident = TelegramUser(app, api, 611)
+    for text in ("/register", "钱多多", "13800138000"):
+        await resident.send(text)
+    await resident.press("虹桥南村")
+    await resident.press("1幢")
+    await resident.send("1")
+    await resident.send("202")
+    await resident.press("确认")
+    worker = DeliveryWorker(demo, [TelegramSender(app.bot, ChannelLimits(1000, 0))], clock=clock)
+    await worker.drain()
+    push = api.to_chat(610)[-1]
+    assert "新居民登记" in push.text and "钱多多" in push.text
+    leader = TelegramUser(app, api, 610)
+    assert "已确认 钱多多" in texts(await leader.press("确认是本网格居民"))
+    await worker.drain()
+    assert "网格长朱凡已确认您的登记" in api.to_chat(611)[-1].text

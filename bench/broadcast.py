@@ -1,0 +1,516 @@
+"""Broadcast throughput: one notice to N recipients through the real delivery stack, over HTTP.
+
+A run migrates a fresh database (a temporary SQLite file, or the PostgreSQL database given,
+which must have empty tables and is emptied again afterwards), seeds the demo community, adds
+N verified residents each with a Telegram account, then times `create_notice(...)` for the
+whole community by the demo manager 刘芳 (one INSERT … SELECT: `enqueue_s`). The fake Bot API
+runs in its own process (tests/fakes/limited_server.py) and enforces the ceiling C per second,
+one message a second per chat and 20 a minute per group, answering 429 as Telegram does. A
+`DeliveryWorker` with a `TelegramSender` over `HTTPXRequest` then delivers all N + 9 rows (the
+nine demo people have accounts too). The achieved rate is measured on the server, from its
+first to its last successful send.
+
+It prints a summary and, as the last line, one JSON object:
+`{"recipients", "ceiling", "achieved_rate", "ratio", "http_429", "lost", "duplicates",
+"enqueue_s", "database"}`. With `--enqueue-only` nothing is sent; the JSON then carries
+`enqueue_s` (and `enqueue_100k_s` when `--recipients 100000`).
+
+    python -m bench.broadcast                          # 10,000 recipients at 300/s (~45 s)
+    python -m bench.broadcast --recipients 2000        # quick mode (~10 s)
+    python -m bench.broadcast --recipients 1000 --ceiling 30     # Telegram's real ceiling
+    python -m bench.broadcast --recipients 100000 --enqueue-only
+    python -m bench.broadcast --database-url postgresql://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/broadcast.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+from sqlalchemy import String, cast, event, func, insert, inspect, literal, select, text
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bot.channels.telegram_channel import TelegramSender
+from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from models.db import Database, utcnow
+from models.demo import seed_demo
+from models.migrations import upgrade
+from models.notices import Audience, Category, create_notice, notice_report
+from models.people import active_roles
+from models.tables import ChannelAccount, Community, Grid, Outbox, Person
+from tests.fakes.limited_server import serve_limited, stop_limited
+from tests.fakes.telegram import TOKEN, Limits
+
+log = logging.getLogger("bench.broadcast")
+
+GOAL_RATIO = 0.95
+DEMO_PEOPLE = 9  # seed_demo's people; each gets a Telegram account as well
+CHAT_BASE = 800_000_000  # chat id = CHAT_BASE + person id: distinct, private (positive)
+INSERT_CHUNK = 5_000
+NOTICE_TEXT = (
+    "【虹南社区通知】本周六上午9点在社区活动室举办健康讲座，欢迎居民参加。"
+    "如需帮助请回复或联系网格长。"
+)
+
+
+def chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """`items` in slices of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ---- the database: fresh, and left as it was found ----
+
+
+def _tables() -> list[str]:
+    return [t.name for t in SQLModel.metadata.sorted_tables]
+
+
+class ScratchDatabase:
+    """The database of one run: a temporary SQLite file, or PostgreSQL emptied afterwards."""
+
+    def __init__(self, url: str | None) -> None:
+        self._tmp: str | None = None
+        if url is None:
+            self._tmp = tempfile.mkdtemp(prefix="linli-broadcast-")
+            url = f"sqlite:///{self._tmp}/linli.db"
+        self.url = url
+        self.kind = make_url(url).get_backend_name()
+        if self.kind not in ("sqlite", "postgresql"):
+            raise SystemExit(f"unsupported database {self.kind!r}: use sqlite or postgresql")
+        self._had_schema = True
+
+    def prepare(self) -> None:
+        """Refuse a database with rows (or an existing SQLite file), then migrate to head."""
+        if self.kind == "sqlite":
+            path = make_url(self.url).database
+            if not path or path == ":memory:":
+                raise SystemExit("a SQLite benchmark needs a file database")
+            if self._tmp is None and Path(path).exists():
+                raise SystemExit(f"{path} exists: give a new file (it is deleted afterwards)")
+        else:
+            self._had_schema = asyncio.run(self._check_postgresql())
+        upgrade(self.url)
+
+    async def _check_postgresql(self) -> bool:
+        """True when the schema is there (with empty tables); SystemExit when rows are present."""
+        db = Database(self.url)
+        try:
+            async with db.engine.connect() as conn:
+                present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+                for name in sorted(present & set(_tables())):
+                    count = (await conn.execute(text(f'SELECT COUNT(*) FROM "{name}"'))).scalar()
+                    if count:
+                        raise SystemExit(f"table {name} has rows: the bench needs empty tables")
+                return "alembic_version" in present
+        finally:
+            await db.dispose()
+
+    def cleanup(self) -> None:
+        """Delete the SQLite directory, or empty (drop, if the run created them) the tables."""
+        if self.kind == "sqlite":
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+            else:
+                path = make_url(self.url).database or ""
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(path + suffix).unlink(missing_ok=True)
+            return
+        asyncio.run(self._clean_postgresql())
+
+    async def _clean_postgresql(self) -> None:
+        names = list(reversed(_tables()))
+        db = Database(self.url)
+        try:
+            async with db.engine.begin() as conn:
+                if self._had_schema:
+                    quoted = ", ".join(f'"{n}"' for n in names)
+                    await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+                else:
+                    for name in [*names, "alembic_version"]:
+                        await conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
+        finally:
+            await db.dispose()
+
+
+# ---- the community ----
+
+
+async def populate(db: Database, recipients: int, now: datetime, analyze: bool) -> int:
+    """Demo community + `recipients` verified residents, everyone with a Telegram account."""
+    async with db.session() as s:
+        await seed_demo(s, now)
+    async with db.session() as s:
+        cid = (await s.execute(select(Community.id))).scalar_one()
+        grids = list((await s.execute(select(Grid.id).order_by(Grid.id))).scalars())
+        rows = [
+            {
+                "community_id": cid,
+                "grid_id": grids[i % len(grids)],
+                "household_id": None,
+                "name": f"居民{i:06d}",
+                "phone": None,
+                "birth_date": None,
+                "locale": "zh",
+                "verified": True,
+                "verified_by_id": None,
+                "verified_at": now,
+                "created_at": now,
+            }
+            for i in range(recipients)
+        ]
+        for part in chunks(rows, INSERT_CHUNK):
+            await s.execute(insert(Person), part)
+        ts_type = ChannelAccount.__table__.c.created_at.type  # type: ignore[attr-defined]
+        chat = cast(Person.id + CHAT_BASE, String)
+        accounts = select(
+            literal("telegram"),
+            chat,
+            chat,
+            Person.id,
+            literal(now, type_=ts_type),
+            literal(now, type_=ts_type),
+        ).where(Person.community_id == cid)
+        columns = ["channel", "external_id", "chat_id", "person_id", "created_at", "last_seen_at"]
+        await s.execute(insert(ChannelAccount).from_select(columns, accounts))
+        linked = (await s.execute(select(func.count()).select_from(ChannelAccount))).scalar_one()
+    if analyze:
+        async with db.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("ANALYZE"))
+    return int(linked)
+
+
+async def enqueue(db: Database, now: datetime) -> tuple[int, int, float]:
+    """Time `create_notice` (committed) for the community by 刘芳: (notice id, rows, seconds)."""
+    async with db.session() as s:
+        manager = (await s.execute(select(Person).where(Person.name == "刘芳"))).scalar_one()
+        roles = await active_roles(s, manager)
+    started = time.perf_counter()
+    async with db.session() as s:
+        notice = await create_notice(
+            s,
+            manager,
+            roles,
+            audience=Audience.COMMUNITY,
+            arg=None,
+            category=Category.GENERAL,
+            text=NOTICE_TEXT,
+            now=now,
+        )
+    seconds = time.perf_counter() - started
+    assert notice.id is not None
+    return notice.id, notice.recipients, seconds
+
+
+# ---- delivery ----
+
+
+@dataclass
+class SqlCounter:
+    """Statements the worker's engine ran, and the time spent inside them."""
+
+    statements: int = 0
+    seconds: float = 0.0
+    _started: list[float] = field(default_factory=list)
+
+    def attach(self, db: Database) -> None:
+        """Listen on the engine's cursor events."""
+        event.listen(db.engine.sync_engine, "before_cursor_execute", self._before)
+        event.listen(db.engine.sync_engine, "after_cursor_execute", self._after)
+
+    def _before(self, *_args: Any) -> None:
+        self._started.append(time.perf_counter())
+
+    def _after(self, *_args: Any) -> None:
+        self.statements += 1
+        if self._started:
+            self.seconds += time.perf_counter() - self._started.pop()
+
+
+@dataclass
+class Delivery:
+    """What the worker did and what the server saw."""
+
+    mode: str
+    wall_s: float
+    worker_cpu_s: float
+    worker_sent: int
+    worker_429: int
+    server: dict[str, Any]
+    by_status: dict[str, int]
+    sql: SqlCounter
+
+    @property
+    def achieved_rate(self) -> float:
+        """Successful sends per second, the server's first to its last."""
+        first, last = self.server["first_success"], self.server["last_success"]
+        if first is None or last is None or last <= first:
+            return 0.0
+        return (self.server["sent"] - 1) / (last - first)
+
+
+async def deliver(
+    db: Database, base_url: str, args: argparse.Namespace, expected: int
+) -> Delivery:
+    """Run a DeliveryWorker over HTTP until `expected` rows are sent (or the time is up)."""
+    settings = DeliverySettings(
+        batch=args.batch, concurrency=args.concurrency, flush_every=args.flush_every
+    )
+    limits = ChannelLimits(per_second=args.ceiling)
+    request = HTTPXRequest(
+        connection_pool_size=args.concurrency + 8, pool_timeout=30.0, read_timeout=30.0
+    )
+    bot = Bot(TOKEN, base_url=f"{base_url}/bot", request=request)
+    worker = DeliveryWorker(db, [TelegramSender(bot, limits)], settings)
+    sql = SqlCounter()
+    sql.attach(db)
+    deadline = expected / args.ceiling * 2 + 60
+    profile = cProfile.Profile() if args.profile else None
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False) as fake:
+        async with bot:  # getMe: not a send, but forget it anyway
+            (await fake.post("/_fake/reset")).raise_for_status()
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profile is not None:
+                profile.enable()
+            try:
+                if args.drain:
+                    await asyncio.wait_for(worker.drain(), deadline)
+                else:
+                    stop = asyncio.Event()
+                    task = asyncio.create_task(worker.run(stop))
+                    while worker.sent_total < expected and not task.done():
+                        if time.perf_counter() - wall > deadline:
+                            log.error("gave up after %.0f s", deadline)
+                            break
+                        await asyncio.sleep(0.02)
+                    stop.set()
+                    await task
+            finally:
+                if profile is not None:
+                    profile.disable()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        response = await fake.get("/_fake/stats")
+        response.raise_for_status()
+        server: dict[str, Any] = response.json()
+    if profile is not None:
+        profile.dump_stats(args.profile)
+    async with db.session() as s:
+        by_status = dict(
+            (await s.execute(select(Outbox.status, func.count()).group_by(Outbox.status))).all()  # type: ignore[arg-type]
+        )
+    return Delivery(
+        mode="drain" if args.drain else "run",
+        wall_s=wall,
+        worker_cpu_s=cpu,
+        worker_sent=worker.sent_total,
+        worker_429=sum(state.http_429 for state in worker.channels.values()),
+        server=server,
+        by_status={str(k): int(v) for k, v in by_status.items()},
+        sql=sql,
+    )
+
+
+async def expected_chats(db: Database, notice_id: int) -> set[str]:
+    """The chat of every outbox row of the notice."""
+    async with db.session() as s:
+        rows = await s.execute(select(Outbox.chat_id).where(Outbox.notice_id == notice_id))
+        return {str(chat) for chat in rows.scalars()}
+
+
+# ---- the command ----
+
+
+@dataclass
+class Outcome:
+    """Everything the run measured."""
+
+    linked: int = 0
+    seed_s: float = 0.0
+    notice_id: int = 0
+    rows: int = 0
+    enqueue_s: float = 0.0
+    delivery: Delivery | None = None
+    chats: set[str] = field(default_factory=set)
+    pending_after: int = 0
+
+
+async def run_bench(url: str, base_url: str | None, args: argparse.Namespace) -> Outcome:
+    """Populate, enqueue, and (unless enqueue-only) deliver; the measurements."""
+    db = Database(url)
+    out = Outcome()
+    try:
+        now = utcnow()
+        started = time.perf_counter()
+        out.linked = await populate(db, args.recipients, now, analyze=not args.no_analyze)
+        out.seed_s = time.perf_counter() - started
+        out.notice_id, out.rows, out.enqueue_s = await enqueue(db, utcnow())
+        if base_url is None:
+            return out
+        out.delivery = await deliver(db, base_url, args, out.rows)
+        out.chats = await expected_chats(db, out.notice_id)
+        async with db.session() as s:
+            out.pending_after = (await notice_report(s, out.notice_id)).pending
+    finally:
+        await db.dispose()
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.broadcast", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--recipients", type=int, default=10_000, help="residents besides demo")
+    parser.add_argument("--ceiling", type=float, default=300.0, help="sends per second allowed")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="default: a fresh SQLite file in a temporary directory; a PostgreSQL database "
+        "must have empty tables (or no schema) and is emptied (or dropped) afterwards",
+    )
+    parser.add_argument("--enqueue-only", action="store_true", help="time enqueueing, send none")
+    defaults = DeliverySettings()
+    parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
+    parser.add_argument("--batch", type=int, default=defaults.batch)
+    parser.add_argument("--flush-every", type=int, default=defaults.flush_every)
+    parser.add_argument(
+        "--drain",
+        action="store_true",
+        help="deliver with DeliveryWorker.drain() instead of run(stop) (the production path)",
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="PostgreSQL: skip ANALYZE after the bulk load (autovacuum would do it in production)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the delivery phase into FILE")
+    args = parser.parse_args(argv)
+    if args.recipients < 1 or args.ceiling <= 0 or args.concurrency < 1 or args.batch < 1:
+        parser.error("--recipients, --ceiling, --concurrency and --batch must be positive")
+    return args
+
+
+def report(args: argparse.Namespace, kind: str, out: Outcome) -> dict[str, Any]:
+    """Print the human-readable summary; the JSON result."""
+    print(
+        f"database {kind}: {out.linked} linked accounts ({args.recipients} + demo) "
+        f"seeded in {out.seed_s:.2f} s"
+    )
+    print(
+        f"create_notice(COMMUNITY) enqueued {out.rows} rows in {out.enqueue_s:.3f} s "
+        f"({out.rows / out.enqueue_s if out.enqueue_s else 0:,.0f} rows/s)"
+    )
+    result: dict[str, Any] = {"recipients": args.recipients}
+    delivery = out.delivery
+    if delivery is None:
+        result["enqueue_s"] = round(out.enqueue_s, 3)
+        if args.recipients == 100_000:
+            result["enqueue_100k_s"] = round(out.enqueue_s, 3)
+        result["database"] = kind
+        return result
+    server = delivery.server
+    per_chat: dict[str, int] = server.get("per_chat", {})
+    lost = sum(1 for chat in out.chats if per_chat.get(chat, 0) == 0)
+    duplicates = sum(count - 1 for count in per_chat.values() if count > 1)
+    strangers = sum(1 for chat in per_chat if chat not in out.chats)
+    rate = delivery.achieved_rate
+    ratio = rate / args.ceiling
+    span = (server["last_success"] or 0) - (server["first_success"] or 0)
+    print(
+        f"delivery ({delivery.mode}(), concurrency {args.concurrency}, batch {args.batch}, "
+        f"flush_every {args.flush_every}): {server['sent']} sent in {span:.2f} s on the server "
+        f"= {rate:.1f}/s of a {args.ceiling:g}/s ceiling (ratio {ratio:.3f}); "
+        f"most in any 1 s: {server['max_in_1s']}"
+    )
+    print(
+        f"  worker wall {delivery.wall_s:.2f} s, CPU {delivery.worker_cpu_s:.2f} s "
+        f"({delivery.worker_cpu_s / max(delivery.worker_sent, 1) * 1000:.2f} ms/message); "
+        f"fake server CPU {server['server_cpu_s']:.2f} s; "
+        f"SQL {delivery.sql.statements} statements, {delivery.sql.seconds:.2f} s"
+    )
+    print(
+        f"  429s: {server['http_429']} at the server ({delivery.worker_429} seen by the worker); "
+        f"other failures {server['failed_by_status']}; lost {lost}, duplicates {duplicates}, "
+        f"sends to unknown chats {strangers}; outbox rows by status {delivery.by_status}"
+    )
+    met = ratio >= GOAL_RATIO and not (server["http_429"] or lost or duplicates)
+    print(
+        f"goal (ratio >= {GOAL_RATIO}, no 429, none lost, no duplicates): "
+        f"{'met' if met else 'MISSED'}"
+    )
+    if args.profile:
+        print(f"cProfile stats of the delivery phase written to {args.profile}")
+    result.update(
+        {
+            "ceiling": args.ceiling,
+            "achieved_rate": round(rate, 2),
+            "ratio": round(ratio, 4),
+            "http_429": int(server["http_429"]),
+            "lost": lost,
+            "duplicates": duplicates,
+            "enqueue_s": round(out.enqueue_s, 3),
+            "database": kind,
+        }
+    )
+    if args.recipients == 100_000:
+        result["enqueue_100k_s"] = round(out.enqueue_s, 3)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the summary, then the JSON line. 1 when the goal is missed."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    database = ScratchDatabase(args.database_url)
+    proc = None
+    base_url = None
+    if not args.enqueue_only:
+        limits = Limits(per_second=args.ceiling, per_chat_interval=1.0, group_per_minute=20)
+        proc, base_url = serve_limited(limits)
+        print(f"fake Telegram Bot API with limits at {base_url} (own process)", flush=True)
+    try:
+        database.prepare()
+        try:
+            out = asyncio.run(run_bench(database.url, base_url, args))
+        finally:
+            database.cleanup()
+    finally:
+        if proc is not None:
+            stop_limited(proc)
+    result = report(args, database.kind, out)
+    print(json.dumps(result), flush=True)
+    if out.delivery is None:
+        return 0
+    missed = (
+        result["ratio"] < GOAL_RATIO
+        or result["http_429"]
+        or result["lost"]
+        or result["duplicates"]
+        or out.pending_after
+    )
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
