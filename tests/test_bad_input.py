@@ -159,3 +159,16 @@ async def test_manager_creates_an_invitation_with_a_printable_qr_code(
     await joiner.send(f"/start {code.code}")
     welcome = await joiner.send("钱多多")
     assert "志愿者" in texts(welcome)
+
+
+async def test_as_exists_only_in_the_console(telegram, api: FakeBotApi, demo: Database) -> None:
+    await link(demo, 809, "赵敏")
+    me = TelegramUser(await telegram(), api, 809)
+    before = await snapshot(demo)
+    answer = await me.send("/as 刘芳")
+    assert "没有这个命令" in texts(answer)
+    assert not any("发通知" in label for label in answer[-1].keyboard), (
+        "still 赵敏, no manager buttons"
+    )
+    assert "没有权限" in texts(await me.send("/notice"))
+    assert await snapshot(demo) == before
