@@ -114,16 +114,12 @@ class Phase:
 
     def summary(self) -> str:
         """One human-readable paragraph."""
+        head = f"{self.name:>5}: {self.answers} answers in {self.seconds:.2f} s = {self.rate:.1f}/s"
+        if len(self.round_rates) > 1:
+            rates = ", ".join(f"{r:.1f}" for r in self.round_rates)
+            head += f" (fastest of {len(self.round_rates)} rounds: {rates})"
         lines = [
-            f"{self.name:>5}: {self.answers} answers in {self.seconds:.2f} s "
-            f"= {self.rate:.1f} answers/s"
-            + (
-                f" (fastest of {len(self.round_rates)} rounds: "
-                + ", ".join(f"{r:.1f}" for r in self.round_rates)
-                + ")"
-                if len(self.round_rates) > 1
-                else ""
-            ),
+            head,
             f"       latency ms p50 {self.p(50):.1f}  p95 {self.p(95):.1f}  "
             f"p99 {self.p(99):.1f}  max {max(self.latencies_ms, default=0):.1f}",
             f"       CPU s: fake server {self.server_cpu_seconds:.2f}, "
@@ -181,8 +177,13 @@ class Load:
 
     residents: int
     messages: int
-    warmup: int
+    warmup: int  # unmeasured messages in all, before the first round
     rounds: int
+
+    @property
+    def warmup_each(self) -> int:
+        """Warm-up messages per warm-up resident (at least `warmup` in all)."""
+        return math.ceil(self.warmup / self.residents)
 
 
 async def drive(
@@ -202,7 +203,7 @@ async def drive(
         try:
             if load.warmup:
                 warm = await run_simulation(
-                    base_url, load.residents, load.warmup, WARMUP_FIRST_CHAT_ID
+                    base_url, load.residents, load.warmup_each, WARMUP_FIRST_CHAT_ID
                 )
                 if warm.unanswered:
                     log.warning("%s: %d warm-up messages unanswered", name, warm.unanswered)
@@ -401,8 +402,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--warmup",
         type=int,
-        default=10,
-        help="unmeasured messages each of N other residents sends first, per bot (0: none)",
+        default=2000,
+        help="unmeasured messages sent first, per bot, by N other residents (0: none); "
+        "the first ~1500 answers of a fresh process are slower",
     )
     parser.add_argument(
         "--rounds",
@@ -447,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"fake Telegram Bot API at {base_url} (own process); "
             f"{args.residents} residents x {args.messages} messages "
-            f"per round, {args.rounds} rounds per bot after a warm-up of {args.warmup} each; "
+            f"per round, {args.rounds} rounds per bot after "
+            f"{load.warmup_each * load.residents if load.warmup else 0} warm-up messages; "
             f"concurrent_updates={concurrency}",
             flush=True,
         )

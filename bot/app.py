@@ -13,6 +13,8 @@ from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.config import Settings
 from bot.i18n import LOCALES, translate
@@ -119,16 +121,16 @@ class Linli:
                 locale = await self._mark_failed(inc, now)
                 return [Reply(translate(locale, "error.generic").format(id=error_id))]
 
-    async def _first_time(self, session: object, inc: Incoming, now: datetime) -> bool:
+    async def _first_time(self, session: AsyncSession, inc: Incoming, now: datetime) -> bool:
         values = {"channel": inc.channel, "key": str(inc.message_id), "processed_at": now}
         ins = pg_insert if not self.db.is_sqlite else sqlite_insert
         stmt = (
             ins(ProcessedUpdate)
             .values(**values)
             .on_conflict_do_nothing()
-            .returning(ProcessedUpdate.key)
+            .returning(col(ProcessedUpdate.key))
         )
-        result = await session.execute(stmt)  # type: ignore[attr-defined]
+        result = await session.execute(stmt)
         return result.first() is not None
 
     async def _mark_failed(self, inc: Incoming, now: datetime) -> str:

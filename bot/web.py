@@ -34,7 +34,7 @@ def secret_matches(given: str | None, expected: str | None) -> bool:
 def create_web_app(
     linli: Linli,
     settings: Settings,
-    telegram: Application | None = None,  # type: ignore[type-arg]
+    telegram: Application | None = None,
     *,
     lifespan: Any = None,
 ) -> Starlette:

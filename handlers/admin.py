@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import qrcode
 from sqlalchemy import select
+from sqlmodel import col
 
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
 from handlers.menu import with_menu
@@ -74,8 +75,8 @@ class InviteFlow(Flow):
             (
                 await ctx.session.execute(
                     select(Grid)
-                    .where(Grid.community_id == ctx.person.community_id)
-                    .order_by(Grid.id)
+                    .where(col(Grid.community_id) == ctx.person.community_id)
+                    .order_by(col(Grid.id))
                 )
             ).scalars()
         )

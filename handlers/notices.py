@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
 from handlers.menu import with_menu
@@ -16,6 +17,7 @@ from models.notices import (
     MUTABLE,
     Audience,
     Category,
+    Report,
     Scope,
     cancel_notice,
     count_audience,
@@ -125,7 +127,9 @@ class NoticeFlow(Flow):
 
     async def _ask_grid(self, ctx: Context) -> StepResult:
         scope = await self._scope(ctx)
-        query = select(Grid).where(Grid.community_id == scope.community_id).order_by(Grid.id)
+        query = (
+            select(Grid).where(col(Grid.community_id) == scope.community_id).order_by(col(Grid.id))
+        )
         grids = [
             g
             for g in (await ctx.session.execute(query)).scalars()
@@ -143,11 +147,11 @@ class NoticeFlow(Flow):
 
     async def _ask_building(self, ctx: Context) -> StepResult:
         scope = await self._scope(ctx)
-        query = select(Building).where(Building.community_id == scope.community_id)
+        query = select(Building).where(col(Building.community_id) == scope.community_id)
         if scope.grids is not None:
-            query = query.where(Building.grid_id.in_(scope.grids))  # type: ignore[attr-defined]
+            query = query.where(col(Building.grid_id).in_(scope.grids))
         buildings = (
-            await ctx.session.execute(query.order_by(Building.estate, Building.id))
+            await ctx.session.execute(query.order_by(col(Building.estate), col(Building.id)))
         ).scalars()
         choices = [
             Choice(f"{b.estate}{ctx.t('register.building_label', number=b.number)}", f"bldg:{b.id}")
@@ -271,21 +275,21 @@ def _notice_buttons(ctx: Context, notice_id: int) -> list[Choice]:
     ]
 
 
-def _report_text(ctx: Context, report: object) -> str:
-    r = report  # a models.notices.Report
-    n = r.notice  # type: ignore[attr-defined]
-    filled = r.percent // 10  # type: ignore[attr-defined]
+def _report_text(ctx: Context, report: Report) -> str:
+    r = report
+    n = r.notice
+    filled = r.percent // 10
     return ctx.t(
         "notice.report",
         id=n.id,
         status=ctx.t(f"notice.status_{n.status}"),
         bar="▓" * filled + "░" * (10 - filled),
-        percent=r.percent,  # type: ignore[attr-defined]
+        percent=r.percent,
         total=n.recipients,
-        sent=r.sent,  # type: ignore[attr-defined]
-        failed=r.failed,  # type: ignore[attr-defined]
-        blocked=r.blocked,  # type: ignore[attr-defined]
-        pending=r.pending,  # type: ignore[attr-defined]
+        sent=r.sent,
+        failed=r.failed,
+        blocked=r.blocked,
+        pending=r.pending,
         unreachable=n.unreachable,
         text=n.text[:40],
     )

@@ -87,16 +87,17 @@ class Router:
 
     def include(self, other: Router) -> None:
         """Merge another feature module's router into this one."""
-        for mine, theirs in (
+        registries: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = (
             (self.intents, other.intents),
             (self.payloads, other.payloads),
             (self.flows, other.flows),
             (self.commands, other.commands),
-        ):
+        )
+        for mine, theirs in registries:
             clash = set(mine) & set(theirs)
             if clash:
                 raise ValueError(f"registered twice: {sorted(clash)}")
-            mine.update(theirs)  # type: ignore[attr-defined]
+            mine.update(theirs)
 
 
 def parse_number(text: str) -> int | None:

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models.people import grant_role
 from models.tables import (
@@ -38,7 +39,9 @@ def _years_ago(today: date, years: int, plus_days: int = 0) -> date:
 
 async def seed_demo(session: AsyncSession, now: datetime) -> bool:
     """Load the demo community once; False when it is already there."""
-    if (await session.execute(select(Community.id).where(Community.name == "虹南社区"))).first():
+    if (
+        await session.execute(select(col(Community.id)).where(col(Community.name) == "虹南社区"))
+    ).first():
         return False
     today = now.date()
     street = Street(name="虹桥街道")
@@ -146,7 +149,7 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
     team = Team(community_id=cid, grid_id=leqing.id, name="乐清网格红管家服务队")
     session.add(team)
     await session.flush()
-    session.add_all(TeamMember(team_id=team.id, person_id=p.id) for p in (zhu, li, zhang))  # type: ignore[arg-type,misc]
+    session.add_all(TeamMember(team_id=team.id, person_id=p.id) for p in (zhu, li, zhang))  # type: ignore[arg-type]
 
     for code, role in ((DEMO_RESIDENT_CODE, Role.RESIDENT), (DEMO_VOLUNTEER_CODE, Role.VOLUNTEER)):
         session.add(

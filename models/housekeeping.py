@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models.tables import Conversation, ProcessedUpdate
 
@@ -13,11 +14,11 @@ from models.tables import Conversation, ProcessedUpdate
 async def prune(session: AsyncSession, now: datetime, retention: timedelta) -> dict[str, int]:
     """Delete inbox keys older than `retention` and clear flows past their timeout."""
     old = await session.execute(
-        delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < now - retention)
+        delete(ProcessedUpdate).where(col(ProcessedUpdate.processed_at) < now - retention)
     )
     expired = await session.execute(
         update(Conversation)
-        .where(Conversation.expires_at < now)  # type: ignore[operator]
+        .where(col(Conversation.expires_at) < now)
         .values(flow=None, step=None, data={}, choices=[], expires_at=None, updated_at=now)
     )
     return {"processed_updates": old.rowcount, "expired_flows": expired.rowcount}  # type: ignore[attr-defined]

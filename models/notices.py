@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, func, literal, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models.errors import DomainError
 from models.outbox import best_account_id, enqueue, insert_ignoring_duplicates
@@ -85,15 +86,18 @@ async def audience_filter(
     session: AsyncSession, scope: Scope, audience: str, arg: int | None, today: date
 ) -> Any:
     """The WHERE clause over Person for an audience, limited to the author's scope."""
-    clauses: list[Any] = [Person.community_id == scope.community_id, Person.verified.is_(True)]  # type: ignore[attr-defined]
+    clauses: list[Any] = [
+        col(Person.community_id) == scope.community_id,
+        col(Person.verified).is_(True),
+    ]
     if scope.grids is not None:
-        clauses.append(Person.grid_id.in_(scope.grids))  # type: ignore[union-attr]
+        clauses.append(col(Person.grid_id).in_(scope.grids))
     if audience == Audience.COMMUNITY:
         pass
     elif audience == Audience.GRID:
         if arg is None or (scope.grids is not None and arg not in scope.grids):
             raise DomainError("error.forbidden")
-        clauses.append(Person.grid_id == arg)
+        clauses.append(col(Person.grid_id) == arg)
     elif audience == Audience.BUILDING:
         building = await session.get(Building, arg) if arg is not None else None
         if building is None or building.community_id != scope.community_id:
@@ -101,20 +105,20 @@ async def audience_filter(
         if scope.grids is not None and building.grid_id not in scope.grids:
             raise DomainError("error.forbidden")
         clauses.append(
-            Person.household_id.in_(
-                select(Household.id).where(Household.building_id == building.id)
-            )  # type: ignore[union-attr]
+            col(Person.household_id).in_(
+                select(col(Household.id)).where(col(Household.building_id) == building.id)
+            )
         )
     elif audience in ROLE_AUDIENCES:
         clauses.append(
             exists().where(
-                RoleGrant.person_id == Person.id,
-                RoleGrant.role == ROLE_AUDIENCES[Audience(audience)],
-                RoleGrant.revoked_at.is_(None),  # type: ignore[union-attr]
+                col(RoleGrant.person_id) == Person.id,
+                col(RoleGrant.role) == ROLE_AUDIENCES[Audience(audience)],
+                col(RoleGrant.revoked_at).is_(None),
             )
         )
     elif audience == Audience.ELDERLY:
-        clauses.append(Person.birth_date <= _years_before(today, ELDERLY_AGE))  # type: ignore[operator]
+        clauses.append(col(Person.birth_date) <= _years_before(today, ELDERLY_AGE))
     else:
         raise DomainError("error.forbidden")
     return and_(*clauses)
@@ -123,7 +127,9 @@ async def audience_filter(
 def _not_muted(category: str) -> Any:
     if category == Category.URGENT:
         return literal(True)
-    return not_(exists().where(NoticeMute.person_id == Person.id, NoticeMute.category == category))
+    return not_(
+        exists().where(col(NoticeMute.person_id) == Person.id, col(NoticeMute.category) == category)
+    )
 
 
 @dataclass(frozen=True)
@@ -206,9 +212,9 @@ async def enqueue_notice(session: AsyncSession, notice: Notice, now: datetime) -
         (r, g)
         for r, g in (
             await session.execute(
-                select(RoleGrant.role, RoleGrant.grid_id).where(
-                    RoleGrant.person_id == author.id,
-                    RoleGrant.revoked_at.is_(None),  # type: ignore[union-attr]
+                select(col(RoleGrant.role), col(RoleGrant.grid_id)).where(
+                    col(RoleGrant.person_id) == author.id,
+                    col(RoleGrant.revoked_at).is_(None),
                 )
             )
         ).all()
@@ -222,14 +228,14 @@ async def enqueue_notice(session: AsyncSession, notice: Notice, now: datetime) -
     priority = 0 if notice.category == Category.URGENT else 5
     rows = (
         select(
-            literal(f"notice:{notice.id}:") + cast(Person.id, String),
-            ChannelAccount.channel,
-            ChannelAccount.chat_id,
-            ChannelAccount.id,
-            Person.id,
+            literal(f"notice:{notice.id}:") + cast(col(Person.id), String),
+            col(ChannelAccount.channel),
+            col(ChannelAccount.chat_id),
+            col(ChannelAccount.id),
+            col(Person.id),
             literal(notice.id),
             literal("notice"),
-            func.coalesce(Person.locale, "zh"),
+            func.coalesce(col(Person.locale), "zh"),
             literal(notice.text),
             literal(notice.photo_ref, type_=String),
             literal(priority),
@@ -239,7 +245,7 @@ async def enqueue_notice(session: AsyncSession, notice: Notice, now: datetime) -
             literal(now, type_=Outbox.__table__.c.created_at.type),  # type: ignore[attr-defined]
         )
         .select_from(Person)
-        .join(ChannelAccount, ChannelAccount.id == account)
+        .join(ChannelAccount, col(ChannelAccount.id) == account)
         .where(where)
     )
     columns = [
@@ -282,7 +288,7 @@ async def cancel_notice(
         raise DomainError("notice.already_finished")
     result = await session.execute(
         update(Outbox)
-        .where(Outbox.notice_id == notice.id, Outbox.status == OutboxStatus.PENDING)
+        .where(col(Outbox.notice_id) == notice.id, col(Outbox.status) == OutboxStatus.PENDING)
         .values(status=OutboxStatus.CANCELLED)
     )
     notice.status = NoticeStatus.CANCELLED
@@ -322,10 +328,14 @@ async def notice_report(
     if notice is None or (actor is not None and not _may_manage(notice, actor, roles)):
         raise DomainError("error.forbidden")
     counts: dict[str, int] = dict(
-        (await session.execute(
-            select(Outbox.status, func.count()).where(Outbox.notice_id == notice_id).group_by(Outbox.status)
-        )).all()  # type: ignore[arg-type]
-    )  # fmt: skip
+        (
+            await session.execute(
+                select(col(Outbox.status), func.count())
+                .where(col(Outbox.notice_id) == notice_id)
+                .group_by(col(Outbox.status))
+            )
+        ).all()
+    )
     return Report(
         notice=notice,
         sent=counts.get(OutboxStatus.SENT, 0),
@@ -340,18 +350,20 @@ async def recent_notices(
     session: AsyncSession, actor: Person, roles: frozenset[tuple[str, int | None]], limit: int = 5
 ) -> list[Notice]:
     """The latest notices the actor may follow (their own; a manager: the community's)."""
-    query = select(Notice).where(Notice.community_id == actor.community_id)
+    query = select(Notice).where(col(Notice.community_id) == actor.community_id)
     if not any(r == Role.MANAGER for r, _ in roles):
-        query = query.where(Notice.author_id == actor.id)
-    return list((await session.execute(query.order_by(Notice.id.desc()).limit(limit))).scalars())  # type: ignore[union-attr]
+        query = query.where(col(Notice.author_id) == actor.id)
+    return list(
+        (await session.execute(query.order_by(col(Notice.id).desc()).limit(limit))).scalars()
+    )
 
 
 async def start_due_notices(session: AsyncSession, now: datetime, limit: int = 20) -> list[int]:
     """Clock job: enqueue scheduled notices whose time has come (each once)."""
     query = (
         select(Notice)
-        .where(Notice.status == NoticeStatus.SCHEDULED, Notice.scheduled_at <= now)  # type: ignore[operator]
-        .order_by(Notice.scheduled_at)
+        .where(col(Notice.status) == NoticeStatus.SCHEDULED, col(Notice.scheduled_at) <= now)
+        .order_by(col(Notice.scheduled_at))
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
@@ -370,7 +382,7 @@ async def report_progress(session: AsyncSession, now: datetime) -> int:
     """Clock job: tell authors how their running notices are doing (25/50/75 %), and when done."""
     told = 0
     running = (
-        (await session.execute(select(Notice).where(Notice.status == NoticeStatus.SENDING)))
+        (await session.execute(select(Notice).where(col(Notice.status) == NoticeStatus.SENDING)))
         .scalars()
         .all()
     )
@@ -401,7 +413,7 @@ async def report_progress(session: AsyncSession, now: datetime) -> int:
 async def muted_categories(session: AsyncSession, person_id: int) -> set[str]:
     """The categories a person has muted."""
     rows = await session.execute(
-        select(NoticeMute.category).where(NoticeMute.person_id == person_id)
+        select(col(NoticeMute.category)).where(col(NoticeMute.person_id) == person_id)
     )
     return set(rows.scalars())
 

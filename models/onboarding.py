@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models.errors import DomainError
 from models.outbox import enqueue
@@ -103,7 +104,9 @@ async def create_invitation(
         max_uses = 1
     for _ in range(10):
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        clash = await session.execute(select(Invitation.id).where(Invitation.code == code))
+        clash = await session.execute(
+            select(col(Invitation.id)).where(col(Invitation.code) == code)
+        )
         if clash.first() is None:
             break
     invitation = Invitation(
@@ -126,7 +129,7 @@ async def find_invitation(session: AsyncSession, code: str, now: datetime) -> In
     """The usable invitation with this code, or DomainError saying why not."""
     code = code.strip().upper()
     invitation = (
-        await session.execute(select(Invitation).where(Invitation.code == code))
+        await session.execute(select(Invitation).where(col(Invitation.code) == code))
     ).scalar_one_or_none()
     if invitation is None:
         raise DomainError("invite.not_found")
@@ -189,8 +192,11 @@ async def redeem_invitation(
     # Count the use only if a use is still free (two people racing for the last use).
     bumped = await session.execute(
         update(Invitation)
-        .where(Invitation.id == invitation.id, Invitation.uses < Invitation.max_uses)
-        .values(uses=Invitation.uses + 1)
+        .where(
+            col(Invitation.id) == invitation.id,
+            col(Invitation.uses) < Invitation.max_uses,
+        )
+        .values(uses=col(Invitation.uses) + 1)
     )
     if bumped.rowcount != 1:  # type: ignore[attr-defined]
         raise DomainError("invite.used_up")
@@ -223,14 +229,16 @@ async def redeem_invitation(
 
 async def estates(session: AsyncSession) -> list[str]:
     """The estates (小区) the register knows, in name order."""
-    rows = await session.execute(select(Building.estate).distinct().order_by(Building.estate))
+    rows = await session.execute(
+        select(col(Building.estate)).distinct().order_by(col(Building.estate))
+    )
     return list(rows.scalars())
 
 
 async def buildings_of(session: AsyncSession, estate: str) -> list[Building]:
     """The buildings of one estate, in number order."""
     rows = await session.execute(
-        select(Building).where(Building.estate == estate).order_by(Building.id)
+        select(Building).where(col(Building.estate) == estate).order_by(col(Building.id))
     )
     return list(rows.scalars())
 
@@ -256,13 +264,18 @@ async def register_self(
     household = (
         await session.execute(
             select(Household).where(
-                Household.building_id == building.id, Household.unit == unit, Household.room == room
+                col(Household.building_id) == building.id,
+                col(Household.unit) == unit,
+                col(Household.room) == room,
             )
         )
     ).scalar_one_or_none()
     if household is None:
         household = Household(
-            grid_id=building.grid_id, building_id=building.id, unit=unit, room=room
+            grid_id=building.grid_id,
+            building_id=building.id,  # type: ignore[arg-type]
+            unit=unit,
+            room=room,
         )
         session.add(household)
         await session.flush()
@@ -310,13 +323,15 @@ async def pending_residents(
     if not manager and not grids:
         raise DomainError("error.forbidden")
     query = select(Person).where(
-        Person.verified.is_(False),  # type: ignore[attr-defined]
-        Person.community_id == community_id,
-        Person.household_id.is_not(None),  # type: ignore[union-attr]
+        col(Person.verified).is_(False),
+        col(Person.community_id) == community_id,
+        col(Person.household_id).is_not(None),
     )
     if not manager:
-        query = query.where(Person.grid_id.in_(grids))  # type: ignore[union-attr]
-    return list((await session.execute(query.order_by(Person.created_at, Person.id))).scalars())
+        query = query.where(col(Person.grid_id).in_(grids))
+    return list(
+        (await session.execute(query.order_by(col(Person.created_at), col(Person.id)))).scalars()
+    )
 
 
 async def verify_resident(
@@ -355,11 +370,11 @@ async def grid_leaders_of(session: AsyncSession, grid_id: int | None) -> list[Pe
         return []
     rows = await session.execute(
         select(Person)
-        .join(RoleGrant, RoleGrant.person_id == Person.id)
+        .join(RoleGrant, col(RoleGrant.person_id) == Person.id)
         .where(
-            RoleGrant.role == Role.GRID_LEADER,
-            RoleGrant.grid_id == grid_id,
-            RoleGrant.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(RoleGrant.role) == Role.GRID_LEADER,
+            col(RoleGrant.grid_id) == grid_id,
+            col(RoleGrant.revoked_at).is_(None),
         )
     )
     return list(rows.scalars())

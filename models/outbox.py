@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
+from sqlmodel import col
 
 from models.tables import ChannelAccount, Outbox, OutboxStatus, Person
 
@@ -46,8 +47,11 @@ async def account_for(session: AsyncSession, person_id: int) -> ChannelAccount |
     return (
         await session.execute(
             select(ChannelAccount)
-            .where(ChannelAccount.person_id == person_id, ChannelAccount.blocked_at.is_(None))  # type: ignore[union-attr]
-            .order_by(ChannelAccount.last_seen_at.desc(), ChannelAccount.id.desc())  # type: ignore[union-attr]
+            .where(
+                col(ChannelAccount.person_id) == person_id,
+                col(ChannelAccount.blocked_at).is_(None),
+            )
+            .order_by(col(ChannelAccount.last_seen_at).desc(), col(ChannelAccount.id).desc())
             .limit(1)
         )
     ).scalar_one_or_none()
@@ -99,7 +103,7 @@ async def enqueue(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Outbox.id)
+        .returning(col(Outbox.id))
     )
     return (await session.execute(stmt)).first() is not None
 
@@ -123,8 +127,8 @@ class Claimed:
 
 def _due(now: datetime) -> Any:
     return or_(
-        and_(Outbox.status == OutboxStatus.PENDING, Outbox.not_before <= now),  # type: ignore[operator]
-        and_(Outbox.status == OutboxStatus.SENDING, Outbox.lease_until < now),  # type: ignore[operator]
+        and_(col(Outbox.status) == OutboxStatus.PENDING, col(Outbox.not_before) <= now),
+        and_(col(Outbox.status) == OutboxStatus.SENDING, col(Outbox.lease_until) < now),
     )
 
 
@@ -138,28 +142,35 @@ async def claim(
 ) -> list[Claimed]:
     """Lease up to `limit` due rows, oldest first (SKIP LOCKED on PostgreSQL), in one statement."""
     pick: Select[Any] = (
-        select(Outbox.id).where(_due(now)).order_by(Outbox.priority, Outbox.id).limit(limit)  # type: ignore[arg-type]
+        select(col(Outbox.id))
+        .where(_due(now))
+        .order_by(col(Outbox.priority), col(Outbox.id))
+        .limit(limit)
     )
     if channels is not None:
-        pick = pick.where(Outbox.channel.in_(channels))  # type: ignore[attr-defined]
+        pick = pick.where(col(Outbox.channel).in_(channels))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     stmt = (
         update(Outbox)
-        .where(Outbox.id.in_(pick.scalar_subquery()))  # type: ignore[union-attr]
-        .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=Outbox.attempts + 1)
+        .where(col(Outbox.id).in_(pick.scalar_subquery()))
+        .values(
+            status=OutboxStatus.SENDING,
+            lease_until=now + lease,
+            attempts=col(Outbox.attempts) + 1,
+        )
         .returning(
-            Outbox.id,
-            Outbox.channel,
-            Outbox.chat_id,
-            Outbox.account_id,
-            Outbox.locale,
-            Outbox.text,
-            Outbox.text_key,
-            Outbox.values,
-            Outbox.choices,
-            Outbox.photo_ref,
-            Outbox.attempts,
+            col(Outbox.id),
+            col(Outbox.channel),
+            col(Outbox.chat_id),
+            col(Outbox.account_id),
+            col(Outbox.locale),
+            col(Outbox.text),
+            col(Outbox.text_key),
+            col(Outbox.values),
+            col(Outbox.choices),
+            col(Outbox.photo_ref),
+            col(Outbox.attempts),
         )
     )
     rows = (await session.execute(stmt)).all()
@@ -171,7 +182,7 @@ async def mark_sent(session: AsyncSession, ids: list[int], now: datetime) -> Non
     if ids:
         await session.execute(
             update(Outbox)
-            .where(Outbox.id.in_(ids))  # type: ignore[union-attr]
+            .where(col(Outbox.id).in_(ids))
             .values(status=OutboxStatus.SENT, sent_at=now, lease_until=None, last_error=None)
         )
 
@@ -187,7 +198,7 @@ async def mark_failed(session: AsyncSession, row: Claimed, now: datetime, error:
         )
     await session.execute(
         update(Outbox)
-        .where(Outbox.id == row.id)
+        .where(col(Outbox.id) == row.id)
         .values(status=status, not_before=when, lease_until=None, last_error=error[:256])
     )
     return status
@@ -198,12 +209,12 @@ async def mark_retry_now(session: AsyncSession, ids: list[int], not_before: date
     if ids:
         await session.execute(
             update(Outbox)
-            .where(Outbox.id.in_(ids))  # type: ignore[union-attr]
+            .where(col(Outbox.id).in_(ids))
             .values(
                 status=OutboxStatus.PENDING,
                 not_before=not_before,
                 lease_until=None,
-                attempts=Outbox.attempts - 1,
+                attempts=col(Outbox.attempts) - 1,
             )
         )
 
@@ -212,17 +223,22 @@ async def mark_blocked(session: AsyncSession, row: Claimed, now: datetime, error
     """The person blocked the bot: the row is finished as blocked, the account stops receiving."""
     await session.execute(
         update(Outbox)
-        .where(Outbox.id == row.id)
+        .where(col(Outbox.id) == row.id)
         .values(status=OutboxStatus.BLOCKED, lease_until=None, last_error=error[:256])
     )
     if row.account_id is not None:
         await session.execute(
-            update(ChannelAccount).where(ChannelAccount.id == row.account_id).values(blocked_at=now)
+            update(ChannelAccount)
+            .where(col(ChannelAccount.id) == row.account_id)
+            .values(blocked_at=now)
         )
         # Other queued rows for that account will not get through either.
         await session.execute(
             update(Outbox)
-            .where(Outbox.account_id == row.account_id, Outbox.status == OutboxStatus.PENDING)
+            .where(
+                col(Outbox.account_id) == row.account_id,
+                col(Outbox.status) == OutboxStatus.PENDING,
+            )
             .values(status=OutboxStatus.BLOCKED, last_error="account blocked the bot")
         )
 
@@ -231,7 +247,7 @@ async def release_all_leases(session: AsyncSession) -> int:
     """A new leader owns every lease: rows a dead worker held are due again at once."""
     result = await session.execute(
         update(Outbox)
-        .where(Outbox.status == OutboxStatus.SENDING)
+        .where(col(Outbox.status) == OutboxStatus.SENDING)
         .values(status=OutboxStatus.PENDING, lease_until=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

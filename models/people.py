@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models.errors import DomainError
 from models.tables import Building, ChannelAccount, Household, Person, Role, RoleGrant
@@ -25,7 +26,8 @@ async def get_or_create_account(
     account = (
         await session.execute(
             select(ChannelAccount).where(
-                ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+                col(ChannelAccount.channel) == channel,
+                col(ChannelAccount.external_id) == external_id,
             )
         )
     ).scalar_one_or_none()
@@ -55,9 +57,9 @@ async def active_roles(
         return frozenset()
     rows = (
         await session.execute(
-            select(RoleGrant.role, RoleGrant.grid_id).where(
-                RoleGrant.person_id == person.id,
-                RoleGrant.revoked_at.is_(None),  # type: ignore[union-attr]
+            select(col(RoleGrant.role), col(RoleGrant.grid_id)).where(
+                col(RoleGrant.person_id) == person.id,
+                col(RoleGrant.revoked_at).is_(None),
             )
         )
     ).all()
@@ -95,12 +97,12 @@ async def grant_role(
     existing = (
         await session.execute(
             select(RoleGrant).where(
-                RoleGrant.person_id == person.id,
-                RoleGrant.role == role,
-                RoleGrant.grid_id == grid_id
+                col(RoleGrant.person_id) == person.id,
+                col(RoleGrant.role) == role,
+                col(RoleGrant.grid_id) == grid_id
                 if grid_id is not None
-                else RoleGrant.grid_id.is_(None),  # type: ignore[union-attr]
-                RoleGrant.revoked_at.is_(None),  # type: ignore[union-attr]
+                else col(RoleGrant.grid_id).is_(None),
+                col(RoleGrant.revoked_at).is_(None),
             )
         )
     ).scalar_one_or_none()
@@ -126,9 +128,11 @@ async def person_address(session: AsyncSession, person: Person) -> str | None:
         return None
     row = (
         await session.execute(
-            select(Building.estate, Building.number, Household.unit, Household.room)
-            .join(Household, Household.building_id == Building.id)
-            .where(Household.id == person.household_id)
+            select(
+                col(Building.estate), col(Building.number), col(Household.unit), col(Household.room)
+            )
+            .join(Household, col(Household.building_id) == Building.id)
+            .where(col(Household.id) == person.household_id)
         )
     ).one_or_none()
     if row is None:
@@ -139,17 +143,22 @@ async def person_address(session: AsyncSession, person: Person) -> str | None:
 
 async def people_in_register(session: AsyncSession, limit: int = 50) -> list[Person]:
     """People in the register, in id order (the console's /as list)."""
-    return list((await session.execute(select(Person).order_by(Person.id).limit(limit))).scalars())
+    return list(
+        (await session.execute(select(Person).order_by(col(Person.id)).limit(limit))).scalars()
+    )
 
 
 async def locale_of(session: AsyncSession, channel: str, external_id: str) -> str:
     """The language of whoever owns this channel account ('zh' when unknown)."""
     row = (
         await session.execute(
-            select(Person.locale, ChannelAccount.locale)
+            select(col(Person.locale), col(ChannelAccount.locale))
             .select_from(ChannelAccount)
-            .outerjoin(Person, Person.id == ChannelAccount.person_id)
-            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+            .outerjoin(Person, col(Person.id) == ChannelAccount.person_id)
+            .where(
+                col(ChannelAccount.channel) == channel,
+                col(ChannelAccount.external_id) == external_id,
+            )
         )
     ).first()
     if row is None:

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models.outbox import enqueue, insert_ignoring_duplicates
 from models.tables import Community, Person, Reminder, ReminderStatus
@@ -42,7 +43,7 @@ async def remind(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["key"])
-        .returning(Reminder.id)
+        .returning(col(Reminder.id))
     )
     return (await session.execute(stmt)).first() is not None
 
@@ -57,14 +58,14 @@ async def fire_due_reminders(
 ) -> dict[str, int]:
     """Clock job: due reminders become outbox rows (late ones say so); too-late ones are skipped."""
     query = (
-        select(Reminder, Person.community_id)
-        .join(Person, Person.id == Reminder.person_id)
-        .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)  # type: ignore[operator]
-        .order_by(Reminder.due_at)
+        select(Reminder, col(Person.community_id))
+        .join(Person, col(Person.id) == Reminder.person_id)
+        .where(col(Reminder.status) == ReminderStatus.PENDING, col(Reminder.due_at) <= now)
+        .order_by(col(Reminder.due_at))
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(of=Reminder, skip_locked=True)  # type: ignore[arg-type]
+        query = query.with_for_update(of=Reminder, skip_locked=True)
     counts = {"sent": 0, "late": 0, "skipped": 0, "unreachable": 0}
     zones: dict[int, str] = {}
     for reminder, community_id in (await session.execute(query)).all():

@@ -108,11 +108,11 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     with_updater: bool = True,
-) -> Application:  # type: ignore[type-arg]
+) -> Application:
     """A PTB application whose single handler hands every update to Linli."""
     if not settings.telegram_token:
         raise SystemExit("TELEGRAM_TOKEN is not set")
-    builder: ApplicationBuilder = (  # type: ignore[type-arg]
+    builder: ApplicationBuilder = (
         Application.builder()
         .token(settings.telegram_token)
         .base_url(settings.telegram_api_base_url)
@@ -153,7 +153,7 @@ def build_application(
     return app
 
 
-async def register_commands(app: Application) -> None:  # type: ignore[type-arg]
+async def register_commands(app: Application) -> None:
     """Publish the command list: Chinese by default, English for English-language clients."""
     for locale in LOCALES:
         commands = [BotCommand(cmd, translate(locale, key)) for cmd, key in COMMANDS]

@@ -88,7 +88,8 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        raw = part.get_payload(decode=True)
+        payload = raw if isinstance(raw, bytes) else b""
         filename = part.get_filename()
         if filename is not None or part.get_content_type() == "application/octet-stream":
             params[str(name)] = {"filename": filename, "size": len(payload)}
@@ -164,8 +165,9 @@ class FakeTelegramServer:
             if outcome is None:  # the bot gave up on this long poll (it is stopping)
                 return Response(status_code=499)
             status, body = outcome
-            if status == 200:
-                self._delivered += len(body["result"])
+            delivered = body.get("result")
+            if status == 200 and isinstance(delivered, list):
+                self._delivered += len(delivered)
         else:
             status, body = await self.api.call(method, params)
         if method in ANSWER_METHODS:
