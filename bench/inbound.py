@@ -38,7 +38,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from bot.app import Linli
-from bot.channels.telegram_channel import build_application
+from bot.channels.telegram_channel import build_application, start_polling
 from bot.config import Settings
 from models.db import Database, utcnow
 from models.demo import seed_demo
@@ -193,12 +193,16 @@ async def drive(
     load: Load,
     profile: cProfile.Profile | None = None,
     sql_counter: list[int] | None = None,
+    settings: Settings | None = None,
 ) -> Phase:
     """Poll with `app`, warm up, measure `load.rounds` rounds, stop; the fastest round."""
     rounds: list[Phase] = []
     async with app:
         assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0, timeout=10)
+        if settings is not None:  # Linli polls the way `linli run` does
+            await start_polling(app, settings)
+        else:  # the bare echo bot: PTB's defaults
+            await app.updater.start_polling(poll_interval=0, timeout=10)
         await app.start()
         try:
             if load.warmup:
@@ -276,7 +280,7 @@ async def linli_phase(settings: Settings, load: Load, profile: cProfile.Profile 
     try:
         app = build_application(linli, settings)
         base_url = settings.telegram_api_base_url.removesuffix("/bot")
-        return await drive(app, "linli", base_url, load, profile, statements)
+        return await drive(app, "linli", base_url, load, profile, statements, settings)
     finally:
         await linli.close()
 

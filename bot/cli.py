@@ -96,7 +96,12 @@ def intent(text: Annotated[str | None, typer.Argument()] = None) -> None:
 def run() -> None:
     """Run on Telegram with long polling (TELEGRAM_TOKEN must be set)."""
     from bot.app import Linli
-    from bot.channels.telegram_channel import TelegramSender, build_application, register_commands
+    from bot.channels.telegram_channel import (
+        TelegramSender,
+        build_application,
+        register_commands,
+        start_polling,
+    )
     from bot.runtime import Background, telegram_limits
 
     settings = load_settings()
@@ -116,12 +121,12 @@ def run() -> None:
             await register_commands(telegram)
             await telegram.bot.delete_webhook()
             await telegram.start()
-            assert telegram.updater is not None
-            await telegram.updater.start_polling(allowed_updates=["message", "callback_query"])
+            await start_polling(telegram, settings)
             background.start()
             logging.getLogger("linli").info("polling Telegram; Ctrl-C stops")
             await stop.wait()
             await background.stop()
+            assert telegram.updater is not None
             await telegram.updater.stop()
             await telegram.stop()
         await linli.close()

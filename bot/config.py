@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     telegram_webhook_path: str = "/webhook/telegram"
     telegram_bot_username: str | None = None
     telegram_concurrent_updates: int = 64
+    telegram_poll_interval: float = 0.05
 
     processed_update_retention_days: int = 7
     clock_tick_seconds: float = 2.0

@@ -257,8 +257,10 @@ def _keep(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "LN"
 
 
+@lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
     """Return text as NFKC, simplified Chinese, lowercase, without spaces, punctuation or emoji."""
+    # Cached: menu labels and common words are normalized on every message.
     return "".join(ch for ch in _fold(text) if _keep(ch))
 
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import Ask, Choice, Context, Done, Incoming, Reply, StepResult
 from handlers.intents import detect_intent, normalize
 from models.errors import DomainError
-from models.people import active_roles, get_or_create_account
-from models.tables import Conversation, Person
+from models.people import active_roles, load_chat
+from models.tables import Conversation
 
 Outcome = list[Reply] | StepResult
 IntentHandler = Callable[[Context, str], Awaitable[Outcome]]
@@ -157,16 +157,9 @@ class Dispatcher:
         return detect_intent(stripped)
 
     async def _context(self, session: AsyncSession, inc: Incoming, now: datetime) -> Context:
-        account = await get_or_create_account(
+        account, person, conv = await load_chat(
             session, inc.channel, inc.user_id, inc.chat_id, now, inc.display_name
         )
-        person = await session.get(Person, account.person_id) if account.person_id else None
-        conv = await session.get(Conversation, (inc.channel, inc.chat_id))
-        if conv is None:
-            conv = Conversation(
-                channel=inc.channel, chat_id=inc.chat_id, data={}, choices=[], updated_at=now
-            )
-            session.add(conv)
         locale = (person.locale if person else None) or account.locale or "zh"
         return Context(
             session=session,
@@ -268,6 +261,8 @@ class Dispatcher:
 
     @staticmethod
     def _clear(conv: Conversation, now: datetime) -> None:
+        if conv.flow is None and conv.step is None and not conv.data and conv.expires_at is None:
+            return  # nothing to clear: no write
         conv.flow = None
         conv.step = None
         conv.data = {}
@@ -285,12 +280,15 @@ class Dispatcher:
             conv.step = outcome.step
             conv.data = dict(ctx.flow_data)
             conv.expires_at = ctx.now + timeout
+            conv.updated_at = ctx.now
             replies = outcome.replies
         else:
             replies = outcome.replies if isinstance(outcome, Done) else outcome
             if isinstance(outcome, Done):
                 self._clear(conv, ctx.now)
         if not (conv.flow and isinstance(outcome, list)):
-            conv.choices = [[c.label, c.payload] for c in choices_of(replies)]
-        conv.updated_at = ctx.now
+            offered = [[c.label, c.payload] for c in choices_of(replies)]
+            if offered != conv.choices:  # the same menu again is no write
+                conv.choices = offered
+                conv.updated_at = ctx.now
         return replies

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.errors import DomainError
-from models.tables import Building, ChannelAccount, Household, Person, Role, RoleGrant
+from models.tables import (
+    Building,
+    ChannelAccount,
+    Conversation,
+    Household,
+    Person,
+    Role,
+    RoleGrant,
+)
 
 LOCALES = ("zh", "en")
 
@@ -43,10 +51,62 @@ async def get_or_create_account(
         session.add(account)
         await session.flush()
         return account
-    account.last_seen_at = now
-    account.chat_id = chat_id
-    account.blocked_at = None
+    touch_account(account, chat_id, now)
     return account
+
+
+# Last-seen only needs minute precision: not writing it on every message keeps a plain
+# question a read plus the inbox insert.
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
+
+
+def touch_account(account: ChannelAccount, chat_id: str, now: datetime) -> None:
+    """The person just wrote: they can be reached again, at this chat, seen now (roughly)."""
+    if account.chat_id != chat_id:
+        account.chat_id = chat_id
+    if account.blocked_at is not None:
+        account.blocked_at = None
+    if now - account.last_seen_at >= LAST_SEEN_RESOLUTION:
+        account.last_seen_at = now
+
+
+async def load_chat(
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    now: datetime,
+    display_name: str | None = None,
+) -> tuple[ChannelAccount, Person | None, Conversation]:
+    """Account, person and flow state of one chat in one query (created on first contact)."""
+    row = (
+        await session.execute(
+            select(ChannelAccount, Person, Conversation)
+            .outerjoin(Person, col(Person.id) == col(ChannelAccount.person_id))
+            .outerjoin(
+                Conversation,
+                and_(col(Conversation.channel) == channel, col(Conversation.chat_id) == chat_id),
+            )
+            .where(
+                col(ChannelAccount.channel) == channel,
+                col(ChannelAccount.external_id) == external_id,
+            )
+        )
+    ).first()
+    if row is None:
+        account = await get_or_create_account(
+            session, channel, external_id, chat_id, now, display_name
+        )
+        person, conversation = None, None
+    else:
+        account, person, conversation = row
+        touch_account(account, chat_id, now)
+    if conversation is None:
+        conversation = Conversation(
+            channel=channel, chat_id=chat_id, data={}, choices=[], updated_at=now
+        )
+        session.add(conversation)
+    return account, person, conversation
 
 
 async def active_roles(

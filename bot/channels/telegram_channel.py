@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from telegram import (
@@ -73,25 +75,75 @@ def to_incoming(update: Update) -> Incoming | None:
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     if reply.choices:
-        # One big button a row: easy to hit for older fingers.
-        return InlineKeyboardMarkup(
-            [[InlineKeyboardButton(c.label, callback_data=c.payload)] for c in reply.choices]
-        )
+        return _inline_keyboard(tuple((c.label, c.payload) for c in reply.choices))
     if reply.menu:
-        labels = [KeyboardButton(c.label) for c in reply.menu]
-        rows = [labels[i : i + 2] for i in range(0, len(labels), 2)]
-        return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+        return _menu_keyboard(tuple(c.label for c in reply.menu))
     return None
+
+
+@lru_cache(maxsize=1024)
+def _inline_keyboard(buttons: tuple[tuple[str, str], ...]) -> InlineKeyboardMarkup:
+    # One big button a row: easy to hit for older fingers. (PTB objects are immutable, so
+    # the same menu is built once and reused.)
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data)] for label, data in buttons]
+    )
+
+
+@lru_cache(maxsize=256)
+def _menu_keyboard(labels: tuple[str, ...]) -> ReplyKeyboardMarkup:
+    keys = [KeyboardButton(label) for label in labels]
+    rows = [keys[i : i + 2] for i in range(0, len(keys), 2)]
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
 
 def _chunks(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-async def send_replies(bot: Any, chat_id: int | str, replies: list[Reply]) -> None:
+class MenuMemory:
+    """Which main menu each chat's (persistent) reply keyboard shows, so it is sent only when it changes.
+
+    Telegram keeps a reply keyboard until another replaces it; re-sending the same 14 buttons
+    with every answer cost about a third of the bot's CPU per answer (bench/inbound.py).
+    Kept in memory: after a restart each chat simply gets its menu once more.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._shown: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def showing(self, chat_id: str, labels: tuple[str, ...]) -> bool:
+        """True when this chat already shows exactly this menu."""
+        if self._shown.get(chat_id) == labels:
+            self._shown.move_to_end(chat_id)
+            return True
+        return False
+
+    def remember(self, chat_id: str, labels: tuple[str, ...]) -> None:
+        """This chat now shows this menu."""
+        self._shown[chat_id] = labels
+        self._shown.move_to_end(chat_id)
+        while len(self._shown) > self.size:
+            self._shown.popitem(last=False)
+
+    def forget(self, chat_id: str) -> None:
+        """Show the menu again next time (the person asked for it)."""
+        self._shown.pop(chat_id, None)
+
+
+async def send_replies(
+    bot: Any, chat_id: int | str, replies: list[Reply], menus: MenuMemory | None = None
+) -> None:
     """Render replies: inline buttons for choices, a reply keyboard for the main menu."""
     for reply in replies:
         markup = _markup(reply)
+        labels = tuple(c.label for c in reply.menu) if reply.menu and not reply.choices else None
+        if menus is not None and labels is not None:
+            if menus.showing(str(chat_id), labels):
+                markup = None
+            else:
+                menus.remember(str(chat_id), labels)
         if reply.photo is not None:
             caption = reply.text[: MessageLimit.CAPTION_LENGTH]
             await bot.send_photo(chat_id, photo=reply.photo, caption=caption, reply_markup=markup)
@@ -124,6 +176,7 @@ def build_application(
     if not with_updater:
         builder = builder.updater(None)
     app = builder.build()
+    menus = MenuMemory()
 
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         inc = to_incoming(update)
@@ -139,7 +192,9 @@ def build_application(
                 await query.edit_message_reply_markup(None)
             except TelegramError:
                 log.debug("could not remove buttons", exc_info=True)
-        await send_replies(context.bot, inc.chat_id, replies)
+        if inc.text.startswith(("/start", "/menu", "/help")):
+            menus.forget(inc.chat_id)  # the person asked for the menu: show the keyboard again
+        await send_replies(context.bot, inc.chat_id, replies, menus)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error(
@@ -151,6 +206,16 @@ def build_application(
     app.add_handler(TypeHandler(Update, on_update))
     app.add_error_handler(on_error)
     return app
+
+
+async def start_polling(app: Application, settings: Settings) -> None:
+    """Long polling as `linli run` does it (message and button updates, a short poll interval)."""
+    assert app.updater is not None
+    await app.updater.start_polling(
+        poll_interval=settings.telegram_poll_interval,
+        timeout=10,
+        allowed_updates=["message", "callback_query"],
+    )
 
 
 async def register_commands(app: Application) -> None:
