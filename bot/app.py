@@ -11,10 +11,7 @@ import weakref
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from bot.config import Settings
 from bot.i18n import LOCALES, translate
@@ -23,8 +20,8 @@ from handlers.core import Incoming, Reply
 from handlers.intents import INTENTS
 from handlers.router import Dispatcher, Router
 from models.db import Database, utcnow
+from models.inbox import first_delivery
 from models.people import locale_of
-from models.tables import ProcessedUpdate
 
 log = logging.getLogger("linli")
 
@@ -122,16 +119,7 @@ class Linli:
                 return [Reply(translate(locale, "error.generic").format(id=error_id))]
 
     async def _first_time(self, session: AsyncSession, inc: Incoming, now: datetime) -> bool:
-        values = {"channel": inc.channel, "key": str(inc.message_id), "processed_at": now}
-        ins = pg_insert if not self.db.is_sqlite else sqlite_insert
-        stmt = (
-            ins(ProcessedUpdate)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(col(ProcessedUpdate.key))
-        )
-        result = await session.execute(stmt)
-        return result.first() is not None
+        return await first_delivery(session, inc.channel, str(inc.message_id), now)
 
     async def _mark_failed(self, inc: Incoming, now: datetime) -> str:
         """Record a failed update (so a redelivery does not repeat the error); the person's locale."""
