@@ -15,9 +15,9 @@ It prints a summary and, as the last line, one JSON object:
 "enqueue_s", "database"}`. With `--enqueue-only` nothing is sent; the JSON then carries
 `enqueue_s` (and `enqueue_100k_s` when `--recipients 100000`).
 
-    python -m bench.broadcast                          # 10,000 recipients at 300/s (~45 s)
+    python -m bench.broadcast                          # 10,000 recipients at 300/s (~36 s)
     python -m bench.broadcast --recipients 2000        # quick mode (~10 s)
-    python -m bench.broadcast --recipients 1000 --ceiling 30     # Telegram's real ceiling
+    python -m bench.broadcast --recipients 1000 --ceiling 30     # Telegram's ceiling (~36 s)
     python -m bench.broadcast --recipients 100000 --enqueue-only
     python -m bench.broadcast --database-url postgresql://postgres@127.0.0.1:5432/test
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import logging
 import shutil
@@ -35,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +46,26 @@ if __package__ in (None, ""):  # `python bench/broadcast.py`: make the project i
 import httpx
 from sqlalchemy import String, cast, event, func, insert, inspect, literal, select, text
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from bot.channels.telegram_channel import TelegramSender
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from handlers.core import Reply
 from models.db import Database, utcnow
 from models.demo import seed_demo
 from models.migrations import upgrade
 from models.notices import Audience, Category, create_notice, notice_report
 from models.people import active_roles
 from models.tables import ChannelAccount, Community, Grid, Outbox, Person
-from tests.fakes.limited_server import serve_limited, stop_limited
+from tests.fakes.limited_server import max_in_window, serve_limited, stop_limited
 from tests.fakes.telegram import TOKEN, Limits
 
 log = logging.getLogger("bench.broadcast")
 
 GOAL_RATIO = 0.95
-DEMO_PEOPLE = 9  # seed_demo's people; each gets a Telegram account as well
 CHAT_BASE = 800_000_000  # chat id = CHAT_BASE + person id: distinct, private (positive)
 INSERT_CHUNK = 5_000
 NOTICE_TEXT = (
@@ -161,8 +162,8 @@ async def populate(db: Database, recipients: int, now: datetime, analyze: bool) 
     async with db.session() as s:
         await seed_demo(s, now)
     async with db.session() as s:
-        cid = (await s.execute(select(Community.id))).scalar_one()
-        grids = list((await s.execute(select(Grid.id).order_by(Grid.id))).scalars())
+        cid = (await s.execute(select(col(Community.id)))).scalar_one()
+        grids = list((await s.execute(select(col(Grid.id)).order_by(col(Grid.id)))).scalars())
         rows = [
             {
                 "community_id": cid,
@@ -182,15 +183,15 @@ async def populate(db: Database, recipients: int, now: datetime, analyze: bool) 
         for part in chunks(rows, INSERT_CHUNK):
             await s.execute(insert(Person), part)
         ts_type = ChannelAccount.__table__.c.created_at.type  # type: ignore[attr-defined]
-        chat = cast(Person.id + CHAT_BASE, String)
+        chat = cast(col(Person.id) + CHAT_BASE, String)
         accounts = select(
             literal("telegram"),
             chat,
             chat,
-            Person.id,
+            col(Person.id),
             literal(now, type_=ts_type),
             literal(now, type_=ts_type),
-        ).where(Person.community_id == cid)
+        ).where(col(Person.community_id) == cid)
         columns = ["channel", "external_id", "chat_id", "person_id", "created_at", "last_seen_at"]
         await s.execute(insert(ChannelAccount).from_select(columns, accounts))
         linked = (await s.execute(select(func.count()).select_from(ChannelAccount))).scalar_one()
@@ -204,7 +205,7 @@ async def populate(db: Database, recipients: int, now: datetime, analyze: bool) 
 async def enqueue(db: Database, now: datetime) -> tuple[int, int, float]:
     """Time `create_notice` (committed) for the community by 刘芳: (notice id, rows, seconds)."""
     async with db.session() as s:
-        manager = (await s.execute(select(Person).where(Person.name == "刘芳"))).scalar_one()
+        manager = (await s.execute(select(Person).where(col(Person.name) == "刘芳"))).scalar_one()
         roles = await active_roles(s, manager)
     started = time.perf_counter()
     async with db.session() as s:
@@ -248,6 +249,46 @@ class SqlCounter:
             self.seconds += time.perf_counter() - self._started.pop()
 
 
+class TimedSender:
+    """A TelegramSender that notes when each send starts (the worker's view of the pace).
+
+    With `window` > 0 it also lets at most `window` sends start in any second (an experiment:
+    what a sliding-window guard in the worker would do against bursts after a stall).
+    """
+
+    def __init__(self, inner: TelegramSender, window: int = 0) -> None:
+        self.inner = inner
+        self.channel = inner.channel
+        self.limits = inner.limits
+        self.window = window
+        self.starts: list[float] = []
+        self.guard_waits = 0
+
+    def is_group(self, chat_id: str) -> bool:
+        """As the wrapped sender."""
+        return self.inner.is_group(chat_id)
+
+    async def send(self, chat_id: str, reply: Reply, photo_ref: str | None) -> None:
+        """Note the time (after the guard, if any), then send through the wrapped sender."""
+        while self.window and len(self.starts) >= self.window:
+            wait = self.starts[-self.window] + 1.0 - time.monotonic()
+            if wait <= 0:
+                break
+            self.guard_waits += 1
+            await asyncio.sleep(wait)
+        self.starts.append(time.monotonic())
+        await self.inner.send(chat_id, reply, photo_ref)
+
+
+async def watch_loop(lags: list[tuple[float, float]], every: float = 0.005) -> None:
+    """Record (when, ms late) each `every`-second sleep wakes up, until cancelled."""
+    while True:
+        before = time.monotonic()
+        await asyncio.sleep(every)
+        now = time.monotonic()
+        lags.append((now, (now - before - every) * 1000))
+
+
 @dataclass
 class Delivery:
     """What the worker did and what the server saw."""
@@ -260,6 +301,9 @@ class Delivery:
     server: dict[str, Any]
     by_status: dict[str, int]
     sql: SqlCounter
+    client_starts: list[float] = field(default_factory=list)
+    loop_lag_ms: list[tuple[float, float]] = field(default_factory=list)
+    guard_waits: int = 0
 
     @property
     def achieved_rate(self) -> float:
@@ -270,19 +314,43 @@ class Delivery:
         return (self.server["sent"] - 1) / (last - first)
 
 
+async def until_delivered(
+    db: Database, worker: DeliveryWorker, notice_id: int, expected: int, deadline: float
+) -> None:
+    """Wait until the worker is idle and no row of the notice is pending or leased (or timeout)."""
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0.02)
+        # sent_total counts sends, duplicates included; rows still queued in the worker (even
+        # rows already recorded as sent) would be given back as pending by stop: wait for them.
+        idle = worker._queue.empty() and worker._busy == 0
+        if worker.sent_total < expected or not idle:
+            continue
+        async with db.session() as s:
+            if (await notice_report(s, notice_id)).pending == 0:
+                return
+        await asyncio.sleep(0.1)
+    log.error("gave up waiting for the delivery: the time is up")
+
+
 async def deliver(
-    db: Database, base_url: str, args: argparse.Namespace, expected: int
+    db: Database, base_url: str, args: argparse.Namespace, notice_id: int, expected: int
 ) -> Delivery:
-    """Run a DeliveryWorker over HTTP until `expected` rows are sent (or the time is up)."""
+    """Run a DeliveryWorker over HTTP until the notice's `expected` rows are sent (or timeout)."""
     settings = DeliverySettings(
-        batch=args.batch, concurrency=args.concurrency, flush_every=args.flush_every
+        batch=args.batch,
+        concurrency=args.concurrency,
+        flush_every=args.flush_every,
+        lease=timedelta(seconds=args.lease),
     )
-    limits = ChannelLimits(per_second=args.ceiling)
+    limits = ChannelLimits(per_second=args.ceiling * args.pace_factor)
     request = HTTPXRequest(
         connection_pool_size=args.concurrency + 8, pool_timeout=30.0, read_timeout=30.0
     )
     bot = Bot(TOKEN, base_url=f"{base_url}/bot", request=request)
-    worker = DeliveryWorker(db, [TelegramSender(bot, limits)], settings)
+    window = int(args.ceiling * args.window_guard) if args.window_guard else 0
+    sender = TimedSender(TelegramSender(bot, limits), window)
+    worker = DeliveryWorker(db, [sender], settings)
+    lags: list[tuple[float, float]] = []
     sql = SqlCounter()
     sql.attach(db)
     deadline = expected / args.ceiling * 2 + 60
@@ -290,7 +358,12 @@ async def deliver(
     async with httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False) as fake:
         async with bot:  # getMe: not a send, but forget it anyway
             (await fake.post("/_fake/reset")).raise_for_status()
+            log.info("objects tracked by the GC: %d", len(gc.get_objects()))
+            if args.gc_freeze:
+                gc.collect()
+                gc.freeze()
             cpu, wall = time.process_time(), time.perf_counter()
+            watcher = asyncio.create_task(watch_loop(lags))
             if profile is not None:
                 profile.enable()
             try:
@@ -299,16 +372,13 @@ async def deliver(
                 else:
                     stop = asyncio.Event()
                     task = asyncio.create_task(worker.run(stop))
-                    while worker.sent_total < expected and not task.done():
-                        if time.perf_counter() - wall > deadline:
-                            log.error("gave up after %.0f s", deadline)
-                            break
-                        await asyncio.sleep(0.02)
+                    await until_delivered(db, worker, notice_id, expected, wall + deadline)
                     stop.set()
                     await task
             finally:
                 if profile is not None:
                     profile.disable()
+                watcher.cancel()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         response = await fake.get("/_fake/stats")
         response.raise_for_status()
@@ -316,9 +386,10 @@ async def deliver(
     if profile is not None:
         profile.dump_stats(args.profile)
     async with db.session() as s:
-        by_status = dict(
-            (await s.execute(select(Outbox.status, func.count()).group_by(Outbox.status))).all()  # type: ignore[arg-type]
+        counts = await s.execute(
+            select(col(Outbox.status), func.count()).group_by(col(Outbox.status))
         )
+        by_status = {str(status): int(count) for status, count in counts.all()}
     return Delivery(
         mode="drain" if args.drain else "run",
         wall_s=wall,
@@ -326,15 +397,20 @@ async def deliver(
         worker_sent=worker.sent_total,
         worker_429=sum(state.http_429 for state in worker.channels.values()),
         server=server,
-        by_status={str(k): int(v) for k, v in by_status.items()},
+        by_status=by_status,
         sql=sql,
+        client_starts=sender.starts,
+        loop_lag_ms=lags,
+        guard_waits=sender.guard_waits,
     )
 
 
 async def expected_chats(db: Database, notice_id: int) -> set[str]:
     """The chat of every outbox row of the notice."""
     async with db.session() as s:
-        rows = await s.execute(select(Outbox.chat_id).where(Outbox.notice_id == notice_id))
+        rows = await s.execute(
+            select(col(Outbox.chat_id)).where(col(Outbox.notice_id) == notice_id)
+        )
         return {str(chat) for chat in rows.scalars()}
 
 
@@ -367,7 +443,7 @@ async def run_bench(url: str, base_url: str | None, args: argparse.Namespace) ->
         out.notice_id, out.rows, out.enqueue_s = await enqueue(db, utcnow())
         if base_url is None:
             return out
-        out.delivery = await deliver(db, base_url, args, out.rows)
+        out.delivery = await deliver(db, base_url, args, out.notice_id, out.rows)
         out.chats = await expected_chats(db, out.notice_id)
         async with db.session() as s:
             out.pending_after = (await notice_report(s, out.notice_id)).pending
@@ -389,21 +465,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="default: a fresh SQLite file in a temporary directory; a PostgreSQL database "
         "must have empty tables (or no schema) and is emptied (or dropped) afterwards",
     )
+    parser.add_argument(
+        "--server-ceiling",
+        type=float,
+        default=None,
+        help="diagnosis: the fake server's per-second limit (default: the ceiling)",
+    )
     parser.add_argument("--enqueue-only", action="store_true", help="time enqueueing, send none")
     defaults = DeliverySettings()
     parser.add_argument("--concurrency", type=int, default=defaults.concurrency)
     parser.add_argument("--batch", type=int, default=defaults.batch)
     parser.add_argument("--flush-every", type=int, default=defaults.flush_every)
     parser.add_argument(
+        "--lease", type=float, default=defaults.lease.total_seconds(), help="seconds"
+    )
+    parser.add_argument(
         "--drain",
         action="store_true",
-        help="deliver with DeliveryWorker.drain() instead of run(stop) (the production path)",
+        help="deliver with DeliveryWorker.drain() (default: run(stop), as production does)",
     )
     parser.add_argument(
         "--no-analyze",
         action="store_true",
         help="PostgreSQL: skip ANALYZE after the bulk load (autovacuum would do it in production)",
     )
+    parser.add_argument(
+        "--pace-factor",
+        type=float,
+        default=1.0,
+        help="experiment: the worker paces at this fraction of the ceiling (the server keeps C)",
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="experiment: gc.freeze() before delivery (fewer, shorter full collections)",
+    )
+    parser.add_argument(
+        "--window-guard",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="experiment: also let at most F x C sends start in any second (0: off)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the delivery phase into FILE")
     args = parser.parse_args(argv)
     if args.recipients < 1 or args.ceiling <= 0 or args.concurrency < 1 or args.batch < 1:
@@ -422,6 +526,7 @@ def report(args: argparse.Namespace, kind: str, out: Outcome) -> dict[str, Any]:
         f"({out.rows / out.enqueue_s if out.enqueue_s else 0:,.0f} rows/s)"
     )
     result: dict[str, Any] = {"recipients": args.recipients}
+    ceiling = int(args.ceiling) if float(args.ceiling).is_integer() else args.ceiling
     delivery = out.delivery
     if delivery is None:
         result["enqueue_s"] = round(out.enqueue_s, 3)
@@ -439,9 +544,9 @@ def report(args: argparse.Namespace, kind: str, out: Outcome) -> dict[str, Any]:
     span = (server["last_success"] or 0) - (server["first_success"] or 0)
     print(
         f"delivery ({delivery.mode}(), concurrency {args.concurrency}, batch {args.batch}, "
-        f"flush_every {args.flush_every}): {server['sent']} sent in {span:.2f} s on the server "
-        f"= {rate:.1f}/s of a {args.ceiling:g}/s ceiling (ratio {ratio:.3f}); "
-        f"most in any 1 s: {server['max_in_1s']}"
+        f"flush_every {args.flush_every}, lease {args.lease:g} s): {server['sent']} sent in "
+        f"{span:.2f} s on the server = {rate:.1f}/s of a {args.ceiling:g}/s ceiling "
+        f"(ratio {ratio:.3f}); most in any 1 s: {server['max_in_1s']}"
     )
     print(
         f"  worker wall {delivery.wall_s:.2f} s, CPU {delivery.worker_cpu_s:.2f} s "
@@ -449,6 +554,24 @@ def report(args: argparse.Namespace, kind: str, out: Outcome) -> dict[str, Any]:
         f"fake server CPU {server['server_cpu_s']:.2f} s; "
         f"SQL {delivery.sql.statements} statements, {delivery.sql.seconds:.2f} s"
     )
+    lags = sorted(lag for _, lag in delivery.loop_lag_ms) or [0.0]
+    first = server["first_success"] or 0.0
+    worst_at = max(delivery.loop_lag_ms, key=lambda x: x[1], default=(first, 0.0))[0] - first
+    print(
+        f"  worker: most send starts in any 1 s {max_in_window(delivery.client_starts)}; "
+        f"event-loop lag ms p50 {lags[len(lags) // 2]:.1f}, "
+        f"p99 {lags[len(lags) * 99 // 100]:.1f}, max {lags[-1]:.1f} "
+        f"(at {worst_at:.2f} s after the first send)"
+        + (f"; window-guard waits {delivery.guard_waits}" if args.window_guard else "")
+    )
+    if server["http_429_times"]:
+        offsets = ", ".join(f"{t - first:.2f}" for t in server["http_429_times"][:10])
+        print(
+            f"  429s at s after the first send: {offsets}; successful sends inside a "
+            f"retry_after just asked for: {server['sent_during_retry_after']}"
+        )
+    if "loop_lag_ms" in server:
+        print(f"  fake server event-loop lag ms {server['loop_lag_ms']}")
     print(
         f"  429s: {server['http_429']} at the server ({delivery.worker_429} seen by the worker); "
         f"other failures {server['failed_by_status']}; lost {lost}, duplicates {duplicates}, "
@@ -463,7 +586,7 @@ def report(args: argparse.Namespace, kind: str, out: Outcome) -> dict[str, Any]:
         print(f"cProfile stats of the delivery phase written to {args.profile}")
     result.update(
         {
-            "ceiling": args.ceiling,
+            "ceiling": ceiling,
             "achieved_rate": round(rate, 2),
             "ratio": round(ratio, 4),
             "http_429": int(server["http_429"]),
@@ -481,12 +604,20 @@ def report(args: argparse.Namespace, kind: str, out: Outcome) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the summary, then the JSON line. 1 when the goal is missed."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     database = ScratchDatabase(args.database_url)
     proc = None
     base_url = None
     if not args.enqueue_only:
-        limits = Limits(per_second=args.ceiling, per_chat_interval=1.0, group_per_minute=20)
+        limits = Limits(
+            per_second=args.server_ceiling or args.ceiling,
+            per_chat_interval=1.0,
+            group_per_minute=20,
+        )
         proc, base_url = serve_limited(limits)
         print(f"fake Telegram Bot API with limits at {base_url} (own process)", flush=True)
     try:

@@ -258,13 +258,13 @@ async def enqueue_notice(session: AsyncSession, notice: Notice, now: datetime) -
         .on_conflict_do_nothing()
     )
     result = await session.execute(stmt)
-    reach = await count_audience(
-        session, scope, notice.audience, notice.audience_arg, notice.category, now.date()
-    )
+    people = (
+        await session.execute(select(func.count()).select_from(Person).where(where))
+    ).scalar_one()
     notice.status = NoticeStatus.SENDING
     notice.enqueued_at = now
     notice.recipients = int(result.rowcount)  # type: ignore[attr-defined]
-    notice.unreachable = reach.unreachable
+    notice.unreachable = int(people) - notice.recipients
     return notice.recipients
 
 

@@ -386,3 +386,39 @@ async def test_two_workers_never_send_the_same_row(
         assert (
             await s.execute(select(func.count()).select_from(Outbox).where(Outbox.status == "sent"))
         ).scalar() == 60
+
+
+async def test_rows_whose_lease_runs_out_in_the_queue_are_not_sent_twice(
+    demo: Database, clock: FakeClock, api: FakeBotApi, make_worker
+) -> None:
+    chats = await link_everyone(demo)
+    author, roles = await manager(demo)
+    async with demo.session() as s:
+        await create_notice(s, author, roles, audience=Audience.COMMUNITY, arg=None, category="general",
+                            text="慢慢发", now=clock())  # fmt: skip
+    # A lease that is over as soon as it is taken: every queued row looks abandoned.
+    worker = make_worker(concurrency=1, batch=3, lease=timedelta(seconds=-1))
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    await api.wait_until(lambda: len({c for _, c, ok in api.send_log if ok == 200}) == len(chats))
+    await worker.settled()
+    stop.set()
+    await running
+    for chat in chats.values():
+        assert len(api.to_chat(chat)) == 1
+
+
+def test_a_pause_holds_back_slots_already_reserved_and_a_stall_does_not_bunch_sends() -> None:
+    from bot.delivery import Pacer
+
+    now = [100.0]
+    pacer = Pacer(10, now=lambda: now[0])  # a slot every 0.1 s
+    first = [now[0] + pacer.reserve() for _ in range(3)]
+    assert first == pytest.approx([100.0, 100.1, 100.2])
+    pacer.pause(1.0)  # a 429 arrives before the reserved slots come
+    now[0] = 100.2
+    assert not pacer.still_good(100.2), "inside the pause: take a new slot"
+    assert 100.2 + pacer.reserve() == pytest.approx(101.0)
+    now[0] = 103.0  # the loop stalled for two seconds
+    assert not pacer.still_good(101.1), "late by more than a slot: do not go out in a bunch"
+    assert pacer.still_good(102.95)

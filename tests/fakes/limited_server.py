@@ -7,8 +7,10 @@ more than `group_per_minute` to one group. Besides `/bot<token>/<method>` it ans
 
 * `GET /_fake/stats`: numbers derived from the send log (successful sends, sends per chat,
   429s, the first and last successful send on the server's monotonic clock, the most
-  successful sends in any one-second window, the server's CPU seconds);
-* `POST /_fake/reset`: forget every send so far (the limits keep their state).
+  successful sends in any one-second window, successes inside a `retry_after` the server
+  had just asked for, the server's CPU seconds);
+* `POST /_fake/reset`: forget every send so far (the limits keep their state) and start
+  watching this process's event-loop stalls (reported by the stats as `loop_lag_ms`).
 
 `serve_limited()` starts it in a subprocess and returns (process, base URL); `stop_limited()`
 ends that process.
@@ -17,6 +19,8 @@ ends that process.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import os
 import select
 import socket
@@ -56,6 +60,14 @@ def send_stats(api: FakeBotApi, *, per_chat: bool = True) -> dict[str, Any]:
     times = [t for t, _ in ok]
     counts = Counter(chat for _, chat in ok)
     failed = Counter(str(status) for _, _, status in api.send_log if status != 200)
+    throttled = [t for t, _, status in api.send_log if status == 429]
+    # Successes inside a retry_after the server had just asked for: Telegram would not like it.
+    ignored, until = 0, float("-inf")
+    for t, _, status in api.send_log:
+        if status == 429:
+            until = max(until, t + api.retry_after)
+        elif status == 200 and t < until:
+            ignored += 1
     stats: dict[str, Any] = {
         "sent": len(ok),
         "chats": len(counts),
@@ -64,6 +76,8 @@ def send_stats(api: FakeBotApi, *, per_chat: bool = True) -> dict[str, Any]:
         "first_success": times[0] if times else None,
         "last_success": times[-1] if times else None,
         "max_in_1s": max_in_window(times),
+        "http_429_times": throttled[:100],
+        "sent_during_retry_after": ignored,
         "server_cpu_s": round(time.process_time(), 3),
         "limits": None if api.limits is None else vars(api.limits),
     }
@@ -72,16 +86,48 @@ def send_stats(api: FakeBotApi, *, per_chat: bool = True) -> dict[str, Any]:
     return stats
 
 
+class LoopWatch:
+    """How late this process's event loop wakes a short sleep: its stalls, in milliseconds."""
+
+    def __init__(self, every: float = 0.005) -> None:
+        self.every = every
+        self.lags_ms: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def ensure_running(self) -> None:
+        """Start watching (in the running loop) unless already watching."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.every)
+            self.lags_ms.append((time.perf_counter() - before - self.every) * 1000)
+
+    def summary(self) -> dict[str, float]:
+        """Median, 99th percentile and worst lag since the last reset."""
+        lags = sorted(self.lags_ms) or [0.0]
+        return {
+            "p50": round(lags[len(lags) // 2], 2),
+            "p99": round(lags[len(lags) * 99 // 100], 2),
+            "max": round(lags[-1], 2),
+        }
+
+
 def build_app(limits: Limits | None) -> tuple[Starlette, FakeBotApi]:
     """A FakeTelegramServer app around a FakeBotApi with `limits`, plus the stats routes."""
     api = FakeBotApi(limits=limits)
     server = FakeTelegramServer(api)
+    watch = LoopWatch()
 
     async def stats(request: Request) -> Response:
         per_chat = request.query_params.get("per_chat", "1") != "0"
-        return JSONResponse(send_stats(api, per_chat=per_chat))
+        return JSONResponse({**send_stats(api, per_chat=per_chat), "loop_lag_ms": watch.summary()})
 
     async def reset(_request: Request) -> Response:
+        watch.ensure_running()
+        watch.lags_ms.clear()
         api.send_log.clear()
         api.sent.clear()
         api.calls.clear()
@@ -130,6 +176,10 @@ def main(argv: list[str] | None = None) -> None:
     sock = _listening_socket(args.port)
     print(f"{READY}http://{HOST}:{sock.getsockname()[1]}", flush=True)
     sys.stdout = sys.stderr  # the parent stops reading stdout after the line above
+    # The fake must not stall on full collections of its start-up objects: a 20 ms pause here
+    # would bunch requests together and count as the client's burst (6 sends at 300/s).
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
         app, log_level=args.log_level, access_log=False, lifespan="off", timeout_graceful_shutdown=3
     )
