@@ -32,6 +32,8 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.inbound
+	$(BIN)/python -m bench.broadcast
+	$(BIN)/python -m bench.ratelimit
 
 clean:
 	rm -rf $(VENV) linli-demo.db*
