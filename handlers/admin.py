@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import qrcode
-from sqlalchemy import select
-from sqlmodel import col
 
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
 from handlers.menu import with_menu
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from models.errors import DomainError
 from models.onboarding import create_invitation
-from models.tables import Community, Grid, Role
+from models.people import Scope, community_zone, grids_in_scope
+from models.tables import Grid, Role
 
 router = Router()
 
@@ -31,8 +29,7 @@ def qr_png(text: str) -> bytes:
 async def local_date(ctx: Context, moment: datetime) -> str:
     """A date as the community's calendar shows it (times are stored in UTC)."""
     assert ctx.person is not None
-    community = await ctx.session.get(Community, ctx.person.community_id)
-    zone = ZoneInfo(community.timezone if community else "Asia/Shanghai")
+    zone = await community_zone(ctx.session, ctx.person.community_id)
     return moment.astimezone(zone).strftime("%Y-%m-%d")
 
 
@@ -71,22 +68,7 @@ class InviteFlow(Flow):
 
     async def _grids(self, ctx: Context) -> list[Grid]:
         assert ctx.person is not None
-        grids = list(
-            (
-                await ctx.session.execute(
-                    select(Grid)
-                    .where(col(Grid.community_id) == ctx.person.community_id)
-                    .order_by(col(Grid.id))
-                )
-            ).scalars()
-        )
-        if ctx.has_role(Role.MANAGER):
-            return grids
-        return [
-            g
-            for g in grids
-            if ctx.has_role(Role.GRID_LEADER, g.id) and (Role.GRID_LEADER.value, g.id) in ctx.roles
-        ]
+        return await grids_in_scope(ctx.session, Scope.of(ctx.person.community_id, ctx.roles))
 
     async def _ask_grid(self, ctx: Context) -> StepResult:
         choices = [Choice(g.name, f"grid:{g.id}") for g in await self._grids(ctx)]

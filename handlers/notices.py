@@ -18,7 +18,6 @@ from models.notices import (
     Audience,
     Category,
     Report,
-    Scope,
     cancel_notice,
     count_audience,
     create_notice,
@@ -27,15 +26,16 @@ from models.notices import (
     recent_notices,
     toggle_mute,
 )
-from models.tables import Building, Community, Grid, NoticeStatus
+from models.people import Scope, community_zone, grids_in_scope
+from models.tables import Building, NoticeStatus
 
 router = Router()
 
 
 async def zone_of(ctx: Context) -> ZoneInfo:
     """The community's time zone."""
-    community = await ctx.session.get(Community, ctx.person.community_id) if ctx.person else None
-    return ZoneInfo(community.timezone if community else "Asia/Shanghai")
+    assert ctx.person is not None
+    return await community_zone(ctx.session, ctx.person.community_id)
 
 
 def parse_when(text: str, now: datetime, zone: ZoneInfo) -> datetime | None:
@@ -126,15 +126,7 @@ class NoticeFlow(Flow):
         return Scope.of(ctx.person.community_id, ctx.roles)
 
     async def _ask_grid(self, ctx: Context) -> StepResult:
-        scope = await self._scope(ctx)
-        query = (
-            select(Grid).where(col(Grid.community_id) == scope.community_id).order_by(col(Grid.id))
-        )
-        grids = [
-            g
-            for g in (await ctx.session.execute(query)).scalars()
-            if scope.grids is None or g.id in scope.grids
-        ]
+        grids = await grids_in_scope(ctx.session, await self._scope(ctx))
         choices = [Choice(g.name, f"grid:{g.id}") for g in grids]
         return Ask("grid", [Reply(ctx.t("invite.ask_grid"), [*choices, _cancel(ctx)])])
 

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from models.errors import DomainError
 from models.outbox import best_account_id, enqueue, insert_ignoring_duplicates
+from models.people import Scope
 from models.tables import (
     Building,
     ChannelAccount,
@@ -62,24 +63,6 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years)
     except ValueError:  # 29 February
         return day.replace(year=day.year - years, day=28)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Where an author may send: the whole community (a manager) or some grids (a grid leader)."""
-
-    community_id: int
-    grids: tuple[int, ...] | None  # None: every grid
-
-    @classmethod
-    def of(cls, community_id: int, roles: frozenset[tuple[str, int | None]]) -> Scope:
-        """The scope a set of roles gives; DomainError when it gives none."""
-        if any(r == Role.MANAGER for r, _ in roles):
-            return cls(community_id, None)
-        grids = tuple(sorted(g for r, g in roles if r == Role.GRID_LEADER and g is not None))
-        if not grids:
-            raise DomainError("error.forbidden")
-        return cls(community_id, grids)
 
 
 async def audience_filter(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +14,9 @@ from models.errors import DomainError
 from models.tables import (
     Building,
     ChannelAccount,
+    Community,
     Conversation,
+    Grid,
     Household,
     Person,
     Role,
@@ -233,3 +237,35 @@ async def bind_account(
     account = await get_or_create_account(session, channel, external_id, external_id, now)
     account.person_id = person_id
     return account
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an author may send: the whole community (a manager) or some grids (a grid leader)."""
+
+    community_id: int
+    grids: tuple[int, ...] | None  # None: every grid
+
+    @classmethod
+    def of(cls, community_id: int, roles: frozenset[tuple[str, int | None]]) -> Scope:
+        """The scope a set of roles gives; DomainError when it gives none."""
+        if any(r == Role.MANAGER for r, _ in roles):
+            return cls(community_id, None)
+        grids = tuple(sorted(g for r, g in roles if r == Role.GRID_LEADER and g is not None))
+        if not grids:
+            raise DomainError("error.forbidden")
+        return cls(community_id, grids)
+
+
+async def grids_in_scope(session: AsyncSession, scope: Scope) -> list[Grid]:
+    """The grids of the scope's community that the scope covers, in id order."""
+    query = select(Grid).where(col(Grid.community_id) == scope.community_id).order_by(col(Grid.id))
+    if scope.grids is not None:
+        query = query.where(col(Grid.id).in_(scope.grids))
+    return list((await session.execute(query)).scalars())
+
+
+async def community_zone(session: AsyncSession, community_id: int) -> ZoneInfo:
+    """The community's time zone (times are stored in UTC and shown in this zone)."""
+    community = await session.get(Community, community_id)
+    return ZoneInfo(community.timezone if community else "Asia/Shanghai")
