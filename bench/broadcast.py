@@ -1,14 +1,14 @@
 """Broadcast throughput: one notice to N recipients through the real delivery stack, over HTTP.
 
-A run migrates a fresh database (a temporary SQLite file, or the PostgreSQL database given,
-which must have empty tables and is emptied again afterwards), seeds the demo community, adds
-N verified residents each with a Telegram account, then times `create_notice(...)` for the
-whole community by the demo manager 刘芳 (one INSERT … SELECT: `enqueue_s`). The fake Bot API
-runs in its own process (tests/fakes/limited_server.py) and enforces the ceiling C per second,
-one message a second per chat and 20 a minute per group, answering 429 as Telegram does. A
-`DeliveryWorker` with a `TelegramSender` over `HTTPXRequest` then delivers all N + 9 rows (the
-nine demo people have accounts too). The achieved rate is measured on the server, from its
-first to its last successful send.
+A run migrates a fresh database (bench/scratch.py: a temporary SQLite file, or the PostgreSQL
+database given, which must have no schema or empty tables and is left as found), seeds the demo
+community, adds N verified residents each with a Telegram account, then times
+`create_notice(...)` for the whole community by the demo manager 刘芳 (one INSERT … SELECT:
+`enqueue_s`). The fake Bot API runs in its own process (tests/fakes/limited_server.py) and
+enforces the ceiling C per second, one message a second per chat and 20 a minute per group,
+answering 429 as Telegram does. A `DeliveryWorker` with a `TelegramSender` over `HTTPXRequest`
+then delivers all N + 9 rows (the nine demo people have accounts too). The achieved rate is
+measured on the server, from its first to its last successful send.
 
 It prints a summary and, as the last line, one JSON object:
 `{"recipients", "ceiling", "achieved_rate", "ratio", "http_429", "lost", "duplicates",
@@ -30,9 +30,7 @@ import cProfile
 import gc
 import json
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,24 +42,23 @@ if __package__ in (None, ""):  # `python bench/broadcast.py`: make the project i
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from sqlalchemy import String, cast, event, func, insert, inspect, literal, select, text
-from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel, col
+from sqlalchemy import String, cast, event, func, insert, literal, select, text
+from sqlmodel import col
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bench.scratch import ScratchDatabase
 from bot.channels.telegram_channel import TelegramSender
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from handlers.core import Reply
 from models.db import Database, utcnow
 from models.demo import seed_demo
-from models.migrations import upgrade
 from models.notices import Audience, Category, create_notice, notice_report
 from models.people import active_roles
 from models.tables import ChannelAccount, Community, Grid, Outbox, Person
-from tests.fakes.limited_server import max_in_window, serve_limited, stop_limited
+from tests.fakes.limited_server import max_in_window, serve_limited
 from tests.fakes.telegram import TOKEN, Limits
+from tests.fakes.telegram_server import stop_server
 
 log = logging.getLogger("bench.broadcast")
 
@@ -78,80 +75,6 @@ def chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, An
     """`items` in slices of at most `size`."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-# ---- the database: fresh, and left as it was found ----
-
-
-def _tables() -> list[str]:
-    return [t.name for t in SQLModel.metadata.sorted_tables]
-
-
-class ScratchDatabase:
-    """The database of one run: a temporary SQLite file, or PostgreSQL emptied afterwards."""
-
-    def __init__(self, url: str | None) -> None:
-        self._tmp: str | None = None
-        if url is None:
-            self._tmp = tempfile.mkdtemp(prefix="linli-broadcast-")
-            url = f"sqlite:///{self._tmp}/linli.db"
-        self.url = url
-        self.kind = make_url(url).get_backend_name()
-        if self.kind not in ("sqlite", "postgresql"):
-            raise SystemExit(f"unsupported database {self.kind!r}: use sqlite or postgresql")
-        self._had_schema = True
-
-    def prepare(self) -> None:
-        """Refuse a database with rows (or an existing SQLite file), then migrate to head."""
-        if self.kind == "sqlite":
-            path = make_url(self.url).database
-            if not path or path == ":memory:":
-                raise SystemExit("a SQLite benchmark needs a file database")
-            if self._tmp is None and Path(path).exists():
-                raise SystemExit(f"{path} exists: give a new file (it is deleted afterwards)")
-        else:
-            self._had_schema = asyncio.run(self._check_postgresql())
-        upgrade(self.url)
-
-    async def _check_postgresql(self) -> bool:
-        """True when the schema is there (with empty tables); SystemExit when rows are present."""
-        db = Database(self.url)
-        try:
-            async with db.engine.connect() as conn:
-                present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-                for name in sorted(present & set(_tables())):
-                    count = (await conn.execute(text(f'SELECT COUNT(*) FROM "{name}"'))).scalar()
-                    if count:
-                        raise SystemExit(f"table {name} has rows: the bench needs empty tables")
-                return "alembic_version" in present
-        finally:
-            await db.dispose()
-
-    def cleanup(self) -> None:
-        """Delete the SQLite directory, or empty (drop, if the run created them) the tables."""
-        if self.kind == "sqlite":
-            if self._tmp is not None:
-                shutil.rmtree(self._tmp, ignore_errors=True)
-            else:
-                path = make_url(self.url).database or ""
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    Path(path + suffix).unlink(missing_ok=True)
-            return
-        asyncio.run(self._clean_postgresql())
-
-    async def _clean_postgresql(self) -> None:
-        names = list(reversed(_tables()))
-        db = Database(self.url)
-        try:
-            async with db.engine.begin() as conn:
-                if self._had_schema:
-                    quoted = ", ".join(f'"{n}"' for n in names)
-                    await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-                else:
-                    for name in [*names, "alembic_version"]:
-                        await conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
-        finally:
-            await db.dispose()
 
 
 # ---- the community ----
@@ -609,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    database = ScratchDatabase(args.database_url)
+    database = ScratchDatabase(args.database_url, tmp_prefix="linli-broadcast-")
     proc = None
     base_url = None
     if not args.enqueue_only:
@@ -628,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             database.cleanup()
     finally:
         if proc is not None:
-            stop_limited(proc)
+            stop_server(proc)
     result = report(args, database.kind, out)
     print(json.dumps(result), flush=True)
     if out.delivery is None:

@@ -18,9 +18,7 @@ import cProfile
 import json
 import logging
 import math
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,19 +28,16 @@ if __package__ in (None, ""):  # `python bench/inbound.py`: make the project imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
+from sqlalchemy import event
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bench.scratch import ScratchDatabase
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application, start_polling
 from bot.config import Settings
 from models.db import Database, utcnow
 from models.demo import seed_demo
-from models.migrations import alembic_config, upgrade
 from tests.fakes.telegram import TOKEN
 from tests.fakes.telegram_server import serve_in_subprocess, stop_server
 
@@ -187,7 +182,7 @@ class Load:
 
 
 async def drive(
-    app: Application,  # type: ignore[type-arg]
+    app: Application,
     name: str,
     base_url: str,
     load: Load,
@@ -285,114 +280,6 @@ async def linli_phase(settings: Settings, load: Load, profile: cProfile.Profile 
         await linli.close()
 
 
-# ---- the database: fresh, and left as it was found ----
-
-
-def _tables() -> list[str]:
-    return [t.name for t in SQLModel.metadata.sorted_tables]
-
-
-class BenchDatabase:
-    """A database for one run: a temporary SQLite file, or PostgreSQL restored afterwards."""
-
-    def __init__(self, url: str | None) -> None:
-        self._tmp: str | None = None
-        if url is None:
-            self._tmp = tempfile.mkdtemp(prefix="linli-bench-")
-            url = f"sqlite:///{self._tmp}/linli.db"
-        self.url = url
-        backend = make_url(url).get_backend_name()
-        if backend not in ("sqlite", "postgresql"):
-            raise SystemExit(f"unsupported database {backend!r}: use sqlite or postgresql")
-        self.kind = backend
-        self._created_schema = False
-        self._sequences: list[tuple[str, int | None, int]] = []
-
-    def check(self) -> None:
-        """Refuse a database the run could damage: an existing SQLite file, a non-empty PostgreSQL."""
-        if self.kind == "sqlite":
-            path = make_url(self.url).database
-            if not path or path == ":memory:":
-                raise SystemExit("a SQLite benchmark needs a file database")
-            if self._tmp is None and Path(path).exists():
-                raise SystemExit(f"{path} exists: give a new file (it is deleted afterwards)")
-            return
-        self._created_schema = asyncio.run(self._check_postgresql())
-
-    async def _check_postgresql(self) -> bool:
-        """True when the schema is absent (the run creates it, then drops it again)."""
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
-        db = Database(self.url)
-        try:
-            async with db.engine.connect() as conn:
-                present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-                ours = set(_tables())
-                if not present & (ours | {"alembic_version"}):
-                    return True
-                if not ours <= present or "alembic_version" not in present:
-                    raise SystemExit("the PostgreSQL schema is partial: give an empty database")
-                version = (
-                    await conn.execute(text("SELECT version_num FROM alembic_version"))
-                ).all()
-                if [row[0] for row in version] != [head]:
-                    raise SystemExit(f"the PostgreSQL schema is not at {head}: migrate it first")
-                for name in ours:
-                    count = await conn.execute(text(f'SELECT COUNT(*) FROM "{name}"'))
-                    if count.scalar_one():
-                        raise SystemExit(f"table {name} has rows: the bench needs empty tables")
-                # Emptying the tables afterwards is not enough: the id sequences move on too.
-                rows = await conn.execute(
-                    text(
-                        "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), "
-                        "last_value, start_value FROM pg_sequences "
-                        "WHERE schemaname = current_schema()"
-                    )
-                )
-                self._sequences = [(str(r[0]), r[1], int(r[2])) for r in rows]
-                return False
-        finally:
-            await db.dispose()
-
-    def prepare(self) -> None:
-        """Migrate to head (call outside a running event loop)."""
-        upgrade(self.url)
-
-    def cleanup(self) -> None:
-        """Put the database back as it was: delete the file, or drop/empty the tables."""
-        if self.kind == "postgresql":
-            asyncio.run(self._clean_postgresql())
-            return
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            return
-        path = make_url(self.url).database or ""
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(path + suffix).unlink(missing_ok=True)
-
-    async def _clean_postgresql(self) -> None:
-        names = list(reversed(_tables()))
-        db = Database(self.url)
-        try:
-            async with db.engine.begin() as conn:
-                if self._created_schema:
-                    for name in [*names, "alembic_version"]:
-                        await conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
-                else:
-                    quoted = ", ".join(f'"{n}"' for n in names)
-                    await conn.execute(text(f"TRUNCATE {quoted}"))
-                    for name, last_value, start_value in self._sequences:
-                        # setval(…, false): the next nextval() returns exactly that value.
-                        following = start_value if last_value is None else last_value
-                        await conn.execute(
-                            text("SELECT setval(CAST(:seq AS regclass), :value, :called)"),
-                            {"seq": name, "value": following, "called": last_value is not None},
-                        )
-        finally:
-            await db.dispose()
-
-
 # ---- the command ----
 
 
@@ -435,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run both phases and print the summary, then the JSON line; 1 if any message went unanswered."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    database = BenchDatabase(args.database_url)
+    database = ScratchDatabase(args.database_url, tmp_prefix="linli-bench-")
     database.check()
     profile = cProfile.Profile() if args.profile else None
     load = Load(args.residents, args.messages, args.warmup, args.rounds)

@@ -12,23 +12,17 @@ more than `group_per_minute` to one group. Besides `/bot<token>/<method>` it ans
 * `POST /_fake/reset`: forget every send so far (the limits keep their state) and start
   watching this process's event-loop stalls (reported by the stats as `loop_lag_ms`).
 
-`serve_limited()` starts it in a subprocess and returns (process, base URL); `stop_limited()`
-ends that process.
+`serve_limited()` starts it in a subprocess and returns (process, base URL);
+`tests.fakes.telegram_server.stop_server()` ends that process.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import os
-import select
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -37,10 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.telegram import FakeBotApi, Limits
-from tests.fakes.telegram_server import FakeTelegramServer
+from tests.fakes.telegram_server import FakeTelegramServer, serve_app, start_in_subprocess
 
-HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[2]
 READY = "limited fake-telegram listening on "
 
 
@@ -142,19 +134,8 @@ def build_app(limits: Limits | None) -> tuple[Starlette, FakeBotApi]:
     return Starlette(routes=routes), api
 
 
-def _listening_socket(port: int) -> socket.socket:
-    # IPPROTO_TCP explicitly: asyncio then sets TCP_NODELAY on accepted sockets (no Nagle delay).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, port))
-    sock.listen(1024)
-    return sock
-
-
 def main(argv: list[str] | None = None) -> None:
     """Serve on 127.0.0.1:PORT (0 = any free port); print the base URL once listening."""
-    import uvicorn
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--per-second", type=float, default=30.0)
@@ -173,30 +154,23 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     app, _api = build_app(limits)
-    sock = _listening_socket(args.port)
-    print(f"{READY}http://{HOST}:{sock.getsockname()[1]}", flush=True)
-    sys.stdout = sys.stderr  # the parent stops reading stdout after the line above
     # The fake must not stall on full collections of its start-up objects: a 20 ms pause here
     # would bunch requests together and count as the client's burst (6 sends at 300/s).
-    gc.collect()
-    gc.freeze()
-    config = uvicorn.Config(
-        app, log_level=args.log_level, access_log=False, lifespan="off", timeout_graceful_shutdown=3
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    serve_app(app, args.port, READY, args.log_level, freeze_gc=True)
 
 
 def serve_limited(
     limits: Limits | None, port: int = 0, *, startup_timeout: float = 20.0
 ) -> tuple[subprocess.Popen[str], str]:
-    """Start the limited server in its own process; (process, "http://127.0.0.1:PORT")."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "tests.fakes.limited_server", "--port", str(port)]
+    """Start the limited server in its own process; (process, "http://127.0.0.1:PORT").
+
+    `tests.fakes.telegram_server.stop_server()` ends it.
+    """
+    args = ["--port", str(port)]
     if limits is None:
-        command.append("--no-limits")
+        args.append("--no-limits")
     else:
-        command += [
+        args += [
             "--per-second",
             str(limits.per_second),
             "--per-chat-interval",
@@ -204,39 +178,13 @@ def serve_limited(
             "--group-per-minute",
             str(limits.group_per_minute),
         ]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], startup_timeout)
-    line = proc.stdout.readline() if ready else ""
-    if not line.startswith(READY):
-        stop_limited(proc)
-        raise RuntimeError(f"the limited fake Telegram server did not start: {line!r}")
-    base_url = line[len(READY) :].strip()
-    port_number = int(base_url.rsplit(":", 1)[1])
-    deadline = time.monotonic() + startup_timeout
-    while True:
-        try:
-            with socket.create_connection((HOST, port_number), timeout=1.0):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                stop_limited(proc)
-                raise
-            time.sleep(0.05)
-    return proc, base_url
-
-
-def stop_limited(proc: subprocess.Popen[str], timeout: float = 10.0) -> None:
-    """Stop a server started by `serve_limited` (SIGTERM, then SIGKILL if it lingers)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+    return start_in_subprocess(
+        "tests.fakes.limited_server",
+        args,
+        READY,
+        "limited fake Telegram server",
+        startup_timeout=startup_timeout,
+    )
 
 
 if __name__ == "__main__":

@@ -91,8 +91,8 @@ class FakeBotApi:
     commands: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
     answered_callbacks: list[str] = field(default_factory=list)
-    _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))  # type: ignore[type-arg]
-    _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _pending: list[dict[str, Any]] = field(default_factory=list)
     _waiters: list[tuple[asyncio.Future[None], str, int]] = field(default_factory=list)
     blocked: set[str] = field(default_factory=set)  # chats whose user blocked the bot (403)

@@ -12,7 +12,8 @@ out only after the bot has answered the previous one (sendMessage/sendPhoto to t
 It answers `{"answers", "seconds", "latencies_ms", ...}` when every resident is done.
 
 Run it in its own process with `serve_in_subprocess()` (or `python -m tests.fakes.telegram_server
---port P`); it listens on 127.0.0.1 only. `stop_server()` ends that process.
+--port P`); it listens on 127.0.0.1 only. `stop_server()` ends that process. `serve_app()` and
+`start_in_subprocess()` do the same for other fake servers (tests/fakes/limited_server.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import email.parser
 import email.policy
+import gc
 import json
 import os
 import select
@@ -84,7 +86,7 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     params: dict[str, Any] = {}
-    for part in message.iter_parts():  # type: ignore[attr-defined]
+    for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not name:
             continue
@@ -299,23 +301,26 @@ def _listening_socket(port: int) -> socket.socket:
     return sock
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Serve on 127.0.0.1:PORT (0 = any free port); print the base URL once listening."""
+def serve_app(
+    app: Starlette, port: int, ready: str, log_level: str, *, freeze_gc: bool = False
+) -> None:
+    """Listen on 127.0.0.1:PORT (0 = any free port), print `ready` + the base URL, serve `app`.
+
+    With `freeze_gc` the start-up objects are collected and frozen before serving, so that no
+    full collection of them pauses the server later.
+    """
     import uvicorn
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--log-level", default="warning")
-    args = parser.parse_args(argv)
-    sock = _listening_socket(args.port)
-    port = sock.getsockname()[1]
+    sock = _listening_socket(port)
     # The socket already listens: connections queue from now on, before uvicorn accepts them.
-    print(f"{READY}http://{HOST}:{port}", flush=True)
+    print(f"{ready}http://{HOST}:{sock.getsockname()[1]}", flush=True)
     sys.stdout = sys.stderr  # the parent stops reading stdout after the line above
-    server = FakeTelegramServer()
+    if freeze_gc:
+        gc.collect()
+        gc.freeze()
     config = uvicorn.Config(
-        server.app,
-        log_level=args.log_level,
+        app,
+        log_level=log_level,
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=3,
@@ -323,53 +328,88 @@ def main(argv: list[str] | None = None) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _wait_connectable(host: str, port: int, attempts: int = 50) -> None:
-    for _ in range(attempts):
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"fake Telegram server on {host}:{port} does not accept connections")
+def main(argv: list[str] | None = None) -> None:
+    """Serve on 127.0.0.1:PORT (0 = any free port); print the base URL once listening."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    serve_app(FakeTelegramServer().app, args.port, READY, args.log_level)
 
 
-def serve_in_subprocess(
-    port: int = 0, *, startup_timeout: float = 20.0
-) -> tuple[subprocess.Popen[str], str]:
-    """Start the server in its own OS process; (process, "http://127.0.0.1:PORT") once it listens."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.telegram_server", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def _read_ready_line(proc: subprocess.Popen[str], deadline: float, what: str) -> str:
+    """The first line the server prints (stopping it and raising if none comes in time)."""
     assert proc.stdout is not None
-    deadline = time.monotonic() + startup_timeout
     line = ""
     while not line.endswith("\n"):
         remaining = deadline - time.monotonic()
         ready, _, _ = select.select([proc.stdout], [], [], max(remaining, 0))
         if not ready:
             stop_server(proc)
-            raise RuntimeError("the fake Telegram server did not start")
+            raise RuntimeError(f"the {what} did not start")
         chunk = proc.stdout.readline()
         if not chunk:
             stop_server(proc)
-            raise RuntimeError(f"the fake Telegram server exited with code {proc.wait()}")
+            raise RuntimeError(f"the {what} exited with code {proc.wait()}")
         line += chunk
-    if not line.startswith(READY):
+    return line
+
+
+def _wait_connectable(proc: subprocess.Popen[str], port: int, deadline: float, what: str) -> None:
+    """Return once 127.0.0.1:`port` accepts a connection (stopping `proc` and raising if not)."""
+    while True:
+        try:
+            with socket.create_connection((HOST, port), timeout=1.0):
+                return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                stop_server(proc)
+                raise RuntimeError(
+                    f"the {what} on {HOST}:{port} does not accept connections"
+                ) from err
+            time.sleep(0.05)
+
+
+def start_in_subprocess(
+    module: str, args: list[str], ready: str, what: str, *, startup_timeout: float = 20.0
+) -> tuple[subprocess.Popen[str], str]:
+    """Run `python -m module *args` from the project root until it prints `ready` + its base
+    URL and accepts connections; (process, "http://127.0.0.1:PORT"). `what` names it in errors.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + startup_timeout
+    line = _read_ready_line(proc, deadline, what)
+    if not line.startswith(ready):
         stop_server(proc)
-        raise RuntimeError(f"unexpected output from the fake Telegram server: {line!r}")
-    base_url = line[len(READY) :].strip()
-    _wait_connectable(HOST, int(base_url.rsplit(":", 1)[1]))
+        raise RuntimeError(f"unexpected output from the {what}: {line!r}")
+    base_url = line[len(ready) :].strip()
+    _wait_connectable(proc, int(base_url.rsplit(":", 1)[1]), deadline, what)
     return proc, base_url
 
 
+def serve_in_subprocess(
+    port: int = 0, *, startup_timeout: float = 20.0
+) -> tuple[subprocess.Popen[str], str]:
+    """Start the server in its own OS process; (process, "http://127.0.0.1:PORT") once it listens."""
+    return start_in_subprocess(
+        "tests.fakes.telegram_server",
+        ["--port", str(port)],
+        READY,
+        "fake Telegram server",
+        startup_timeout=startup_timeout,
+    )
+
+
 def stop_server(proc: subprocess.Popen[str], timeout: float = 10.0) -> None:
-    """Stop a server started by `serve_in_subprocess` (SIGTERM, then SIGKILL if it lingers)."""
+    """Stop a server started by `start_in_subprocess` (SIGTERM, then SIGKILL if it lingers)."""
     if proc.poll() is None:
         proc.terminate()
         try:
