@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,15 +33,15 @@ class Answer:
     incoming: Incoming
 
 
-class Flow:
+class Flow(ABC):
     """A multi-step conversation; subclasses define `start` and `step_<name>` methods."""
 
     name: ClassVar[str]
     timeout: ClassVar[timedelta] = timedelta(minutes=30)
 
+    @abstractmethod
     async def start(self, ctx: Context, arg: str) -> StepResult:
         """The first question."""
-        raise NotImplementedError  # abstract: every flow overrides it
 
     async def handle(self, ctx: Context, step: str, answer: Answer) -> StepResult:
         """Run the method for `step`."""
