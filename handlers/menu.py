@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from handlers.core import Choice, Context, Reply
-from handlers.intents import detect_intent, normalize
+from handlers.intents import normalize
 from handlers.router import Outcome, Router
 from models.people import set_locale
 
@@ -116,9 +116,9 @@ async def language(ctx: Context, arg: str) -> Outcome:
     return with_menu(ctx, ctx.t("lang.switched"))
 
 
-@router.intent("free")
-async def free_text(ctx: Context, text: str) -> Outcome:
-    """Text that is no step answer: an invitation code, else an intent, else the menu."""
+@router.before_intents
+async def media_or_code(ctx: Context, text: str) -> Outcome | None:
+    """A bare photo is a report, a bare location looks for stations, a code joins."""
     from handlers.onboarding import join_with_code
     from models.onboarding import looks_like_code
 
@@ -129,10 +129,7 @@ async def free_text(ctx: Context, text: str) -> Outcome:
         return await router.intents["stations"](ctx, "")
     if looks_like_code(text):
         return await join_with_code(ctx, text)
-    name = detect_intent(text)
-    if name in ("unknown", "free") or name not in ROUTED:
-        return with_menu(ctx, ctx.t("unknown.sorry"))
-    return await ROUTED[name](ctx, text)
+    return None
 
 
 def _coming_soon(name: str) -> Callable[[Context, str], object]:
@@ -162,7 +159,3 @@ async def tasks(ctx: Context, _arg: str) -> Outcome:
     if not (ctx.has_role("volunteer") or ctx.has_role("grid_leader")):
         return with_menu(ctx, ctx.t("error.volunteers_only"))
     return with_menu(ctx, ctx.t("soon.text", feature=ctx.t("feature.tasks")))
-
-
-# Intents that free text may reach (the names `linli intent` prints).
-ROUTED = router.intents

@@ -19,6 +19,8 @@ from models.tables import Conversation
 
 Outcome = list[Reply] | StepResult
 IntentHandler = Callable[[Context, str], Awaitable[Outcome]]
+# Looks at free text before intent detection (an invitation code, a bare photo); None: not mine.
+FreeTextHandler = Callable[[Context, str], Awaitable[Outcome | None]]
 PayloadHandler = Callable[[Context, str], Awaitable[Outcome]]
 
 CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "quit", "算了", "不办了"})
@@ -60,6 +62,7 @@ class Router:
     payloads: dict[str, PayloadHandler] = field(default_factory=dict)
     flows: dict[str, Flow] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)
+    free_text: list[FreeTextHandler] = field(default_factory=list)
 
     def intent(self, name: str, *commands: str) -> Callable[[IntentHandler], IntentHandler]:
         """Register the handler of an intent, reachable also by the given /commands."""
@@ -81,6 +84,11 @@ class Router:
 
         return register
 
+    def before_intents(self, fn: FreeTextHandler) -> FreeTextHandler:
+        """Register a look at free text that runs before intent detection."""
+        self.free_text.append(fn)
+        return fn
+
     def flow(self, cls: type[Flow]) -> type[Flow]:
         """Register a flow class."""
         self.flows[cls.name] = cls()
@@ -99,6 +107,7 @@ class Router:
             if clash:
                 raise ValueError(f"registered twice: {sorted(clash)}")
             mine.update(theirs)
+        self.free_text.extend(other.free_text)
 
 
 def parse_number(text: str) -> int | None:
@@ -231,7 +240,18 @@ class Dispatcher:
             if flow is not None and conv.step:
                 return await flow.handle(ctx, conv.step, Answer(text, None, inc))
             self._clear(conv, ctx.now)
-        return await self.router.intents["free"](ctx, text)
+        return await self._free_text(ctx, text)
+
+    async def _free_text(self, ctx: Context, text: str) -> Outcome:
+        """Text that answers no question: feature hooks, then the intent, else the menu."""
+        for hook in self.router.free_text:
+            outcome = await hook(ctx, text)
+            if outcome is not None:
+                return outcome
+        handler = self.router.intents.get(detect_intent(text))
+        if handler is None:  # 'unknown' has no handler
+            return [Reply(ctx.t("unknown.sorry"), menu=self.main_menu(ctx))]
+        return await handler(ctx, text)
 
     async def _route_payload(
         self, ctx: Context, inc: Incoming, payload: str, offered: dict[str, str]

@@ -111,3 +111,11 @@ async def test_resident_mutes_activity_notices_but_not_urgent_ones(
             .all()
         )
     assert mutes == ["activity"]
+
+
+async def test_free_text_reaches_a_feature_of_another_module(
+    telegram, api: FakeBotApi, demo: Database
+) -> None:
+    await link(demo, 50, "刘芳")
+    liu = TelegramUser(await telegram(), api, 50)
+    assert "发给谁" in texts(await liu.send("我要发通知给全体居民"))
