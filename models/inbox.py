@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.outbox import insert_ignoring_duplicates
@@ -13,14 +14,29 @@ from models.tables import ProcessedUpdate
 PROCESSED: Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
 
 
+_RECORD: dict[str, Any] = {}
+
+
+def _record_statement(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if dialect not in _RECORD:
+        _RECORD[dialect] = (
+            insert_ignoring_duplicates(session, PROCESSED)
+            .values(
+                channel=bindparam("channel"), key=bindparam("key"), processed_at=bindparam("at")
+            )
+            .on_conflict_do_nothing()
+            .returning(PROCESSED.c.key)
+        )
+    return _RECORD[dialect]
+
+
 async def first_delivery(session: AsyncSession, channel: str, key: str, now: datetime) -> bool:
     """Record the update; False when it was recorded before (a redelivery). Part of the caller's transaction."""
-    # Core on the table, not the ORM entity: this runs for every message.
-    stmt = (
-        insert_ignoring_duplicates(session, PROCESSED)
-        .values(channel=channel, key=key, processed_at=now)
-        .on_conflict_do_nothing()
-        .returning(PROCESSED.c.key)
-    )
+    # Core on the table, not the ORM entity, and a prebuilt statement: this runs for every message.
     conn = await session.connection()
-    return (await conn.execute(stmt)).first() is not None
+    result = await conn.execute(
+        _record_statement(session), {"channel": channel, "key": key, "at": now}
+    )
+    return result.first() is not None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -74,6 +74,25 @@ def touch_account(account: ChannelAccount, chat_id: str, now: datetime) -> None:
         account.last_seen_at = now
 
 
+# Built once: this runs for every message, and a prebuilt statement skips construction and
+# cache-key generation each time.
+_LOAD_CHAT = (
+    select(ChannelAccount, Person, Conversation)
+    .outerjoin(Person, col(Person.id) == col(ChannelAccount.person_id))
+    .outerjoin(
+        Conversation,
+        and_(
+            col(Conversation.channel) == bindparam("channel"),
+            col(Conversation.chat_id) == bindparam("chat_id"),
+        ),
+    )
+    .where(
+        col(ChannelAccount.channel) == bindparam("channel"),
+        col(ChannelAccount.external_id) == bindparam("external_id"),
+    )
+)
+
+
 async def load_chat(
     session: AsyncSession,
     channel: str,
@@ -83,20 +102,8 @@ async def load_chat(
     display_name: str | None = None,
 ) -> tuple[ChannelAccount, Person | None, Conversation]:
     """Account, person and flow state of one chat in one query (created on first contact)."""
-    row = (
-        await session.execute(
-            select(ChannelAccount, Person, Conversation)
-            .outerjoin(Person, col(Person.id) == col(ChannelAccount.person_id))
-            .outerjoin(
-                Conversation,
-                and_(col(Conversation.channel) == channel, col(Conversation.chat_id) == chat_id),
-            )
-            .where(
-                col(ChannelAccount.channel) == channel,
-                col(ChannelAccount.external_id) == external_id,
-            )
-        )
-    ).first()
+    params = {"channel": channel, "external_id": external_id, "chat_id": chat_id}
+    row = (await session.execute(_LOAD_CHAT, params)).first()
     if row is None:
         account = await get_or_create_account(
             session, channel, external_id, chat_id, now, display_name
