@@ -6,17 +6,30 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from bot.config import Settings, load_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Linli 邻里 community bot")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
 seed_app = typer.Typer(no_args_is_help=True, help="Load data.")
 app.add_typer(db_app, name="db")
 app.add_typer(seed_app, name="seed")
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run the service's event loop: uvloop where it is installed (about 10 % less CPU per
+    message in bench/inbound.py), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows, where uvloop does not exist
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _setup_logging(settings: Settings, quiet: bool = False) -> None:
@@ -77,7 +90,7 @@ def console(
         finally:
             await linli.close()
 
-    asyncio.run(go())
+    run_async(go())
 
 
 @app.command()
@@ -131,7 +144,7 @@ def run() -> None:
             await telegram.stop()
         await linli.close()
 
-    asyncio.run(go())
+    run_async(go())
 
 
 @app.command()
@@ -169,7 +182,7 @@ def deliver() -> None:
             await background.stop()
         await linli.close()
 
-    asyncio.run(go())
+    run_async(go())
 
 
 @app.command()
