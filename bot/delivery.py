@@ -181,7 +181,6 @@ class DeliveryWorker:
         self._sent: list[int] = []
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
-        self._busy = 0
         self.sent_total = 0
         self._running = False
         self._held: set[int] = set()  # ids queued or being sent by this worker
@@ -281,11 +280,9 @@ class DeliveryWorker:
             row = await self._queue.get()
             if self._more_due and self._queue.qsize() < self._low_water:
                 self._wake.set()
-            self._busy += 1
             try:
                 await self._send_one(row)
             finally:
-                self._busy -= 1
                 self._queue.task_done()
 
     async def _flusher(self) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 import qrcode
 
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import with_menu
+from handlers.menu import cancel_choice, with_menu
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from models.errors import DomainError
 from models.onboarding import create_invitation
@@ -56,7 +56,7 @@ class InviteFlow(Flow):
         choices = [Choice(ctx.t(f"role.{r}"), f"role:{r}") for r in self._roles(ctx)]
         return Ask(
             "role",
-            [Reply(ctx.t("invite.ask_role"), [*choices, Choice(ctx.t("btn.cancel"), "cancel")])],
+            [Reply(ctx.t("invite.ask_role"), [*choices, cancel_choice(ctx)])],
         )
 
     async def step_role(self, ctx: Context, answer: Answer) -> StepResult:
@@ -74,7 +74,7 @@ class InviteFlow(Flow):
         choices = [Choice(g.name, f"grid:{g.id}") for g in await self._grids(ctx)]
         return Ask(
             "grid",
-            [Reply(ctx.t("invite.ask_grid"), [*choices, Choice(ctx.t("btn.cancel"), "cancel")])],
+            [Reply(ctx.t("invite.ask_grid"), [*choices, cancel_choice(ctx)])],
         )
 
     async def step_grid(self, ctx: Context, answer: Answer) -> StepResult:

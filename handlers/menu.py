@@ -79,6 +79,11 @@ def menu_labels(translate: Callable[[str, str], str], locales: tuple[str, ...]) 
     return labels
 
 
+def cancel_choice(ctx: Context) -> Choice:
+    """The '✖ 取消' button every multi-step question offers."""
+    return Choice(ctx.t("btn.cancel"), "cancel")
+
+
 def with_menu(ctx: Context, text: str) -> list[Reply]:
     """One reply with the main menu under it."""
     return [Reply(text, menu=main_menu(ctx))]

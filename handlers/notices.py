@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import with_menu
+from handlers.menu import cancel_choice, with_menu
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from models.errors import DomainError
 from models.notices import (
@@ -87,10 +87,6 @@ def _audiences(ctx: Context) -> list[tuple[str, str]]:
     ]
 
 
-def _cancel(ctx: Context) -> Choice:
-    return Choice(ctx.t("btn.cancel"), "cancel")
-
-
 @router.intent("broadcast", "notice")
 async def broadcast(ctx: Context, _arg: str) -> Outcome:
     """Start a notice (managers; grid leaders for their own grid)."""
@@ -108,7 +104,9 @@ class NoticeFlow(Flow):
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
         choices = [Choice(ctx.t(key), f"aud:{a}") for a, key in _audiences(ctx)]
-        return Ask("audience", [Reply(ctx.t("notice.ask_audience"), [*choices, _cancel(ctx)])])
+        return Ask(
+            "audience", [Reply(ctx.t("notice.ask_audience"), [*choices, cancel_choice(ctx)])]
+        )
 
     async def step_audience(self, ctx: Context, answer: Answer) -> StepResult:
         audience = (answer.payload or "").removeprefix("aud:")
@@ -128,7 +126,7 @@ class NoticeFlow(Flow):
     async def _ask_grid(self, ctx: Context) -> StepResult:
         grids = await grids_in_scope(ctx.session, await self._scope(ctx))
         choices = [Choice(g.name, f"grid:{g.id}") for g in grids]
-        return Ask("grid", [Reply(ctx.t("invite.ask_grid"), [*choices, _cancel(ctx)])])
+        return Ask("grid", [Reply(ctx.t("invite.ask_grid"), [*choices, cancel_choice(ctx)])])
 
     async def step_grid(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("grid:")
@@ -149,7 +147,9 @@ class NoticeFlow(Flow):
             Choice(f"{b.estate}{ctx.t('register.building_label', number=b.number)}", f"bldg:{b.id}")
             for b in buildings
         ]
-        return Ask("building", [Reply(ctx.t("notice.ask_building"), [*choices[:40], _cancel(ctx)])])
+        return Ask(
+            "building", [Reply(ctx.t("notice.ask_building"), [*choices[:40], cancel_choice(ctx)])]
+        )
 
     async def step_building(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("bldg:")
@@ -160,7 +160,9 @@ class NoticeFlow(Flow):
 
     def _ask_category(self, ctx: Context) -> StepResult:
         choices = [Choice(ctx.t(f"notice.cat_{c}"), f"cat:{c}") for c in Category]
-        return Ask("category", [Reply(ctx.t("notice.ask_category"), [*choices, _cancel(ctx)])])
+        return Ask(
+            "category", [Reply(ctx.t("notice.ask_category"), [*choices, cancel_choice(ctx)])]
+        )
 
     async def step_category(self, ctx: Context, answer: Answer) -> StepResult:
         category = (answer.payload or "").removeprefix("cat:")
@@ -198,7 +200,7 @@ class NoticeFlow(Flow):
         choices = [
             Choice(ctx.t("notice.btn_now"), "send:now"),
             Choice(ctx.t("notice.btn_later"), "send:later"),
-            _cancel(ctx),
+            cancel_choice(ctx),
         ]
         return Ask("confirm", [Reply(text, choices)])
 
@@ -228,7 +230,9 @@ class NoticeFlow(Flow):
             for label, when in options
             if when > local
         ]
-        return Ask("when", [Reply(prefix + ctx.t("notice.ask_when"), [*choices, _cancel(ctx)])])
+        return Ask(
+            "when", [Reply(prefix + ctx.t("notice.ask_when"), [*choices, cancel_choice(ctx)])]
+        )
 
     async def step_when(self, ctx: Context, answer: Answer) -> StepResult:
         when: datetime | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import main_menu, with_menu
+from handlers.menu import cancel_choice, main_menu, with_menu
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from models.errors import DomainError
 from models.onboarding import (
@@ -21,10 +21,6 @@ from models.people import active_roles, person_address
 from models.tables import Building, Person
 
 router = Router()
-
-
-def _cancel_choice(ctx: Context) -> Choice:
-    return Choice(ctx.t("btn.cancel"), "cancel")
 
 
 async def _joined(ctx: Context, person: Person, role: str) -> list[Reply]:
@@ -113,7 +109,7 @@ class RegisterFlow(Flow):
         ctx.flow_data["estates"] = names
         return Ask(
             "estate",
-            [Reply(prefix + ctx.t("register.ask_estate"), [*choices, _cancel_choice(ctx)])],
+            [Reply(prefix + ctx.t("register.ask_estate"), [*choices, cancel_choice(ctx)])],
         )
 
     async def step_estate(self, ctx: Context, answer: Answer) -> StepResult:
@@ -135,7 +131,7 @@ class RegisterFlow(Flow):
             [
                 Reply(
                     prefix + ctx.t("register.ask_building", estate=ctx.flow_data["estate"]),
-                    [*choices, _cancel_choice(ctx)],
+                    [*choices, cancel_choice(ctx)],
                 )
             ],
         )
@@ -174,7 +170,7 @@ class RegisterFlow(Flow):
         choices = [
             Choice(ctx.t("btn.confirm"), "reg:yes"),
             Choice(ctx.t("btn.redo"), "reg:redo"),
-            _cancel_choice(ctx),
+            cancel_choice(ctx),
         ]
         return Ask("confirm", [Reply(summary, choices)])
 
