@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.i18n import LOCALES, translate
-from handlers import admin, menu, notices, onboarding
+from handlers import admin, menu, notices, onboarding, reports, tasks
 from handlers.core import Incoming, Reply
 from handlers.intents import INTENTS
 from handlers.router import Dispatcher, Router
@@ -31,7 +31,7 @@ Clock = Callable[[], datetime]
 def build_router() -> Router:
     """Every feature module's router, included in one place."""
     root = Router()
-    for module in (menu, onboarding, admin, notices):
+    for module in (menu, onboarding, admin, notices, reports, tasks):
         root.include(module.router)
     return root
 

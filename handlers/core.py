@@ -27,6 +27,7 @@ class Media:
     channel: str
     ref: str
     kind: str = "photo"
+    size: int | None = None  # bytes, when the platform says
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Reply:
     choices: list[Choice] = field(default_factory=list)
     photo: bytes | None = None
     photo_name: str | None = None
+    # A stored photo, "channel:ref" (a Telegram file id …); shown only on that channel.
+    photo_ref: str | None = None
     menu: list[Choice] | None = None
 
 

@@ -21,21 +21,29 @@ RESIDENT_ITEMS = (
     ("status", "menu.status"),
 )
 GUEST_ITEMS = (("register", "menu.register"),)
-VOLUNTEER_ITEMS = (("tasks", "menu.tasks"),)
+VOLUNTEER_ITEMS = (("tasks", "menu.tasks"), ("hours", "menu.hours"))
 STAFF_ITEMS = (
+    ("cases", "menu.cases"),
     ("broadcast", "menu.broadcast"),
     ("notices", "menu.notices"),
     ("pending", "menu.pending"),
     ("invite", "menu.invite"),
 )
+MANAGER_ITEMS = (("ratings", "menu.ratings"),)
 PERSON_ITEMS = (("mute", "menu.mute"),)
 COMMON_ITEMS = (("language", "menu.language"), ("help", "menu.help"))
 ALL_ITEMS = (
-    RESIDENT_ITEMS + GUEST_ITEMS + VOLUNTEER_ITEMS + STAFF_ITEMS + PERSON_ITEMS + COMMON_ITEMS
+    RESIDENT_ITEMS
+    + GUEST_ITEMS
+    + VOLUNTEER_ITEMS
+    + STAFF_ITEMS
+    + MANAGER_ITEMS
+    + PERSON_ITEMS
+    + COMMON_ITEMS
 )
 
 # Features that later work builds: the menu, routing and texts exist now.
-COMING_SOON = ("report", "benefits", "booking", "vote", "events", "stations", "status", "rate")
+COMING_SOON = ("benefits", "booking", "vote", "events", "stations")
 
 # The commands registered with the platforms, in menu order.
 COMMANDS = (
@@ -64,6 +72,8 @@ def main_menu(ctx: Context) -> list[Choice]:
         items += VOLUNTEER_ITEMS
     if ctx.is_staff:
         items += STAFF_ITEMS
+    if ctx.has_role("manager"):
+        items += MANAGER_ITEMS
     if ctx.person is not None:
         items += PERSON_ITEMS
     items += COMMON_ITEMS
@@ -146,21 +156,10 @@ def _coming_soon(name: str) -> Callable[[Context, str], object]:
 
 
 for _name, *_cmds in (
-    ("report", "report"),
     ("benefits", "benefits"),
     ("booking", "book", "booking"),
     ("vote", "vote"),
     ("events", "events"),
     ("stations", "stations"),
-    ("status", "status", "mycases"),
-    ("rate", "rate"),
 ):
     router.intent(_name, *_cmds)(_coming_soon(_name))  # type: ignore[arg-type]
-
-
-@router.intent("tasks", "tasks")
-async def tasks(ctx: Context, _arg: str) -> Outcome:
-    """Volunteers' tasks (built by the reports work); others are told it is for volunteers."""
-    if not (ctx.has_role("volunteer") or ctx.has_role("grid_leader")):
-        return with_menu(ctx, ctx.t("error.volunteers_only"))
-    return with_menu(ctx, ctx.t("soon.text", feature=ctx.t("feature.tasks")))

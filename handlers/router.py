@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -181,7 +182,9 @@ class Dispatcher:
             now=now,
             conversation=conv,
             translate=self.translate,
-            flow_data=dict(conv.data or {}),
+            # A deep copy: steps mutate nested values, and the stored value must not change with
+            # them (SQLAlchemy would then see no difference and write nothing).
+            flow_data=copy.deepcopy(conv.data) if conv.data else {},
             data=dict(self.extras),
         )
 

@@ -14,7 +14,9 @@ from sqlmodel import col
 from models.people import grant_role
 from models.tables import (
     Building,
+    CategoryRoute,
     Community,
+    EscalationStep,
     Grid,
     Household,
     Invitation,
@@ -27,6 +29,7 @@ from models.tables import (
 
 DEMO_RESIDENT_CODE = "HQNC2345"
 DEMO_VOLUNTEER_CODE = "HQVT6789"
+DEMO_CENTRE = (28.1400, 120.9700)
 
 
 def _years_ago(today: date, years: int, plus_days: int = 0) -> date:
@@ -47,7 +50,14 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
     street = Street(name="虹桥街道")
     session.add(street)
     await session.flush()
-    hongnan = Community(street_id=street.id, name="虹南社区")  # type: ignore[arg-type]
+    # Coordinates are illustrative (near Hongqiao, Yueqing), as are the names.
+    hongnan = Community(
+        street_id=street.id,  # type: ignore[arg-type]
+        name="虹南社区",
+        latitude=DEMO_CENTRE[0],
+        longitude=DEMO_CENTRE[1],
+        radius_m=1500,
+    )
     session.add(hongnan)
     await session.flush()
     cid = hongnan.id
@@ -62,7 +72,15 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
         + [("虹桥南村", str(n), lemei) for n in range(5, 9)]
         + [("虹桥东村", str(n), lemei) for n in range(1, 4)]
     ):
-        b = Building(community_id=cid, grid_id=grid.id, estate=estate, number=number)  # type: ignore[arg-type]
+        east = estate == "虹桥东村"
+        b = Building(
+            community_id=cid,
+            grid_id=grid.id,  # type: ignore[arg-type]
+            estate=estate,
+            number=number,
+            latitude=DEMO_CENTRE[0] + (0.002 if east else 0.0) + 0.0006 * int(number),
+            longitude=DEMO_CENTRE[1] + (0.004 if east else 0.0),
+        )
         session.add(b)
         buildings[(estate, number)] = b
     await session.flush()
@@ -150,6 +168,29 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
     session.add(team)
     await session.flush()
     session.add_all(TeamMember(team_id=team.id, person_id=p.id) for p in (zhu, li, zhang))  # type: ignore[arg-type]
+    # Neighbour disputes go to the grid leader and the mediators (调解员), nobody else.
+    mediators = Team(community_id=cid, grid_id=leqing.id, name="乐清网格调解小组")
+    session.add(mediators)
+    await session.flush()
+    session.add_all(TeamMember(team_id=mediators.id, person_id=p.id) for p in (zhu, wang))  # type: ignore[arg-type]
+    for category in ("clutter", "hygiene", "safety", "facility", "other"):
+        session.add(CategoryRoute(grid_id=leqing.id, category=category, team_id=team.id))  # type: ignore[arg-type]
+    session.add(CategoryRoute(grid_id=leqing.id, category="dispute", team_id=mediators.id))  # type: ignore[arg-type]
+    # The escalation ladder (data): untaken 4 hours → grid leader; not done in 3 days → manager.
+    session.add_all(
+        [
+            EscalationStep(
+                community_id=cid,
+                level=1,
+                condition="untaken",
+                after_minutes=240,
+                role="grid_leader",
+            ),
+            EscalationStep(
+                community_id=cid, level=2, condition="undone", after_minutes=4320, role="manager"
+            ),
+        ]
+    )
 
     for code, role in ((DEMO_RESIDENT_CODE, Role.RESIDENT), (DEMO_VOLUNTEER_CODE, Role.VOLUNTEER)):
         session.add(

@@ -36,6 +36,8 @@ class Clock:
                                kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.notices, "interval", seconds=tick_seconds, id="notices",
                                kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
+        self.scheduler.add_job(jobs.cases, "interval", seconds=max(tick_seconds, 30.0), id="cases",
+                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.progress, "interval", seconds=max(tick_seconds, 5.0), id="progress",
                                kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
         self.scheduler.add_job(

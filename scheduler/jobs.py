@@ -10,6 +10,8 @@ from models.db import Database, utcnow
 from models.housekeeping import prune
 from models.notices import report_progress, start_due_notices
 from models.reminders import fire_due_reminders
+from models.reports import escalate
+from models.tasks import credit_hours
 
 log = logging.getLogger("linli.clock")
 
@@ -30,6 +32,18 @@ async def notices(db: Database, wake: Callable[[], None] | None = None) -> None:
         started = await start_due_notices(session, utcnow())
     if started:
         log.info("scheduled notices started: %s", started)
+        if wake:
+            wake()
+
+
+async def cases(db: Database, wake: Callable[[], None] | None = None) -> None:
+    """The escalation ladder (reports past a rung's time) and volunteer hours due for credit."""
+    async with db.session() as session:
+        now = utcnow()
+        escalated = await escalate(session, now)
+        credited = await credit_hours(session, now)
+    if escalated or credited:
+        log.info("cases: %s escalated, %s hours credited", escalated, credited)
         if wake:
             wake()
 

@@ -62,11 +62,11 @@ async def test_piped_console_registers_a_guest_and_the_grid_leader_confirms(
 async def test_console_starts_as_a_named_person(
     demo: Database, database_url: str, project_root: Path
 ) -> None:
-    result = run(["console", "--as", "刘芳"], "/start\n11\n", database_url, project_root)
+    result = run(["console", "--as", "刘芳"], "/start\n12\n", database_url, project_root)
     assert result.returncode == 0, result.stderr
     assert "现在您是：刘芳" in result.stdout
     assert "刘芳，您好" in result.stdout
-    assert "邀请谁加入" in result.stdout  # 11 is the manager's invitation-code button
+    assert "邀请谁加入" in result.stdout  # 12 is the manager's invitation-code button
 
 
 def test_intent_command_prints_the_name_alone(database_url: str, project_root: Path) -> None:

@@ -57,7 +57,11 @@ def to_incoming(update: Update) -> Incoming | None:
         return None
     photos: tuple[Media, ...] = ()
     if msg.photo:
-        photos = (Media(CHANNEL, msg.photo[-1].file_id, "photo"),)
+        best = msg.photo[-1]
+        photos = (Media(CHANNEL, best.file_id, "photo", best.file_size),)
+    elif msg.document is not None and (msg.document.mime_type or "").startswith("image/"):
+        # A picture sent "as a file" (uncompressed): a photo all the same.
+        photos = (Media(CHANNEL, msg.document.file_id, "photo", msg.document.file_size),)
     voice = Media(CHANNEL, msg.voice.file_id, "voice") if msg.voice else None
     location = (
         Location(msg.location.latitude, msg.location.longitude)
@@ -144,10 +148,14 @@ async def send_replies(
                 markup = None
             else:
                 menus.remember(str(chat_id), labels)
-        if reply.photo is not None:
-            caption = reply.text[: MessageLimit.CAPTION_LENGTH]
-            await bot.send_photo(chat_id, photo=reply.photo, caption=caption, reply_markup=markup)
+        photo: bytes | str | None = reply.photo
+        if photo is None and reply.photo_ref and reply.photo_ref.startswith(f"{CHANNEL}:"):
+            photo = reply.photo_ref.split(":", 1)[1]  # a file id Telegram already has
+        if photo is not None and len(reply.text) <= MessageLimit.CAPTION_LENGTH:
+            await bot.send_photo(chat_id, photo=photo, caption=reply.text, reply_markup=markup)
             continue
+        if photo is not None:
+            await bot.send_photo(chat_id, photo=photo)
         parts = _chunks(reply.text, MessageLimit.MAX_TEXT_LENGTH)
         for i, part in enumerate(parts):
             last = i == len(parts) - 1

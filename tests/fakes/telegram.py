@@ -57,6 +57,7 @@ class Sent:
     text: str
     reply_markup: dict[str, Any] | None = None
     photo: bool = False
+    photo_id: str | None = None  # the file id, when a stored photo was sent again
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -127,17 +128,55 @@ class FakeBotApi:
             },
         }
 
-    def photo_update(self, user_id: int, file_id: str, caption: str = "") -> dict[str, Any]:
+    def photo_update(
+        self, user_id: int, file_id: str, caption: str = "", size: int = 120_000
+    ) -> dict[str, Any]:
         """A private photo message (Telegram sends several sizes; the last is largest)."""
         upd = self.text_update(user_id, "")
         msg = upd["message"]
         del msg["text"]
         msg["photo"] = [
             {"file_id": f"{file_id}-s", "file_unique_id": "s", "width": 90, "height": 90},
-            {"file_id": file_id, "file_unique_id": "l", "width": 800, "height": 800},
+            {
+                "file_id": file_id,
+                "file_unique_id": "l",
+                "width": 800,
+                "height": 800,
+                "file_size": size,
+            },
         ]
         if caption:
             msg["caption"] = caption
+        return upd
+
+    def image_file_update(self, user_id: int, file_id: str, size: int) -> dict[str, Any]:
+        """A picture sent as a file (uncompressed), as phones do for 'send as file'."""
+        upd = self.text_update(user_id, "")
+        msg = upd["message"]
+        del msg["text"]
+        msg["document"] = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": "IMG_0001.jpg",
+            "mime_type": "image/jpeg",
+            "file_size": size,
+        }
+        return upd
+
+    def location_update(self, user_id: int, latitude: float, longitude: float) -> dict[str, Any]:
+        """A shared location."""
+        upd = self.text_update(user_id, "")
+        msg = upd["message"]
+        del msg["text"]
+        msg["location"] = {"latitude": latitude, "longitude": longitude}
+        return upd
+
+    def voice_update(self, user_id: int, file_id: str, seconds: int = 5) -> dict[str, Any]:
+        """A voice note."""
+        upd = self.text_update(user_id, "")
+        msg = upd["message"]
+        del msg["text"]
+        msg["voice"] = {"file_id": file_id, "file_unique_id": f"v{file_id}", "duration": seconds}
         return upd
 
     def press_update(self, user_id: int, data: str, message: Sent | None = None) -> dict[str, Any]:
@@ -312,6 +351,7 @@ class FakeBotApi:
             text,
             self._check_markup(p.get("reply_markup")),
             photo,
+            p["photo"] if photo and isinstance(p.get("photo"), str) else None,
         )
         self.sent.append(sent)
         for fut, chat, count in self._waiters:
