@@ -50,6 +50,10 @@ _GUESS = (
     ("facility", ("坏", "损坏", "路灯", "不亮", "漏水", "水管", "堵", "broken", "leak", "light")),
     ("dispute", ("纠纷", "吵架", "邻居", "噪音", "扰民", "太吵", "dispute", "noise")),
 )
+# Words that only ask to report; what is left after them may describe the problem.
+_TRIGGERS = re.compile(
+    r"随手拍|我要上报|上报问题|问题上报|上报|报修|投诉|举报|反映问题|report|[\s\W]", re.I
+)
 _BUILDING_RE = re.compile(r"(\d{1,3})\s*(?:号楼|幢|栋|号|楼)")
 
 
@@ -102,7 +106,7 @@ class ReportFlow(Flow):
             if note:
                 notes.append(note)
         text = arg.strip()
-        if text and not text.startswith("/"):
+        if text and not text.startswith("/") and len(_TRIGGERS.sub("", text)) >= 4:
             d["description"] = text[:500]
             d["guess"] = guess_category(text)
             m = _BUILDING_RE.search(text)
@@ -221,6 +225,11 @@ class ReportFlow(Flow):
                 return await self._ask_place(ctx, ctx.t(err.key, **err.values))
             d["place"] = [place.building_id, None, place.latitude, place.longitude]
             return await self._check_similar(ctx)
+        if inc.photos and not answer.payload:
+            # A photo late (kept while there is room) or one too many: say which, ask again.
+            notes = [self._take_photo(ctx, m) for m in inc.photos]
+            got = ctx.t("report.photo_received", count=len(photo_refs(ctx)), limit=MAX_PHOTOS)
+            return await self._ask_place(ctx, "\n".join(n or got for n in notes))
         payload = answer.payload or ""
         if payload == "place:pick":
             return await self._ask_building(ctx)

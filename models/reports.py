@@ -366,6 +366,8 @@ async def _new_task(
         assignee_id=assignee_id,
         offer_to=None if assignee_id else await _offer_list(session, report, team_id),
         created_by_id=assignee_id,
+        # Nobody is asked to fix what they reported themselves (unless they take it on).
+        exclude=frozenset({report.reporter_id}),
     )
     report.task_id = task.id
     return task

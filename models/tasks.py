@@ -112,6 +112,7 @@ async def create_task(
     action_payload: str | None = None,
     created_by_id: int | None = None,
     due_at: datetime | None = None,
+    exclude: frozenset[int] = frozenset(),
 ) -> Task:
     """A new task, pushed to its assignee, or offered to `offer_to` (default: the grid's volunteers).
 
@@ -154,6 +155,7 @@ async def create_task(
     people = offer_to
     if people is None:
         people = await role_holders(session, "volunteer", community_id, grid_id)
+    people = [p for p in people if p not in exclude]
     if not people:
         people = await role_holders(session, "grid_leader", community_id, grid_id)
     await offer(session, task, people, now)

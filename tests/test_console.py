@@ -79,3 +79,41 @@ def test_intent_command_prints_the_name_alone(database_url: str, project_root: P
         project_root,
     )
     assert many.stdout.split() == ["benefits", "broadcast", "booking", "help", "unknown"]
+
+
+async def test_the_report_loop_played_on_the_console_by_switching_persons(
+    demo: Database, database_url: str, project_root: Path
+) -> None:
+    script = [
+        "/as 王建国",
+        "3幢后面堆了好多杂物",
+        "1",  # 杂物堆放, guessed from the words, comes first
+        "/photo",
+        "1",  # 好了，下一步
+        "1",  # 🏠 虹桥南村3幢
+        "1",  # ✅ 提交
+        "/as 李红",
+        "📌 我的任务",
+        "1",  # 查看 #1
+        "1",  # 🙋 接单
+        "1",  # ✅ 完成
+        "/photo 清理干净了",
+        "3",  # 1 小时
+        "/as 王建国",
+        "📋 我的事项",
+        "1",  # 查看 R0001
+        "1",  # ⭐⭐⭐⭐⭐
+        "跳过",
+        "/as 刘芳",
+        "⭐ 居民评议",
+    ]
+    result = run(["console"], "\n".join(script) + "\n", database_url, project_root)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "已受理，编号 R0001" in out
+    assert "接单成功" in out
+    assert "任务 #1 已完成" in out
+    assert "[照片：console:photo-2.jpg]" in out, "the after-photo shown to the resident"
+    assert "R0001 已办结" in out
+    assert "李红：5.0 分（1 次）" in out
+    assert "ratings.png" in out, "the chart is saved as a picture"

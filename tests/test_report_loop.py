@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.channels.telegram_channel import TelegramSender
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from models.db import Database
+from models.reports import escalate
 from models.tables import (
     Rating,
     Report,
     ReportEvent,
+    ReportFollower,
+    ReportPhoto,
     Task,
     VolunteerHours,
 )
@@ -150,3 +153,234 @@ async def test_two_volunteers_press_take_at_the_same_moment(
     async with demo.session() as s:
         task = await s.get(Task, 1)
         assert task is not None and task.state == "taken" and task.assignee_id is not None
+
+
+async def finish_as(volunteer: TelegramUser, api: FakeBotApi, uid: int, task_id: int) -> None:
+    """The volunteer takes and finishes the task with an after-photo, 30 minutes."""
+    await volunteer.press_payload(f"task:take:{task_id}")
+    await volunteer.press_payload(f"task:finish:{task_id}")
+    await volunteer.deliver(api.photo_update(uid, f"after-{task_id}"))
+    assert "已完成" in texts(await volunteer.press("30 分钟"))
+
+
+async def test_a_neighbour_joins_the_same_report_instead_of_filing_a_duplicate(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    await file_report(p[WANG], api)
+    chen_id = 38
+    await link(demo, chen_id, "陈秀英")
+    chen = TelegramUser(app, api, chen_id)
+    await chen.send("随手拍")
+    await chen.press("杂物堆放")
+    await chen.send("楼后面的杂物好几天没人管")
+    await chen.press("没有照片")
+    offered = await chen.press("虹桥南村3幢")
+    assert "附近已有人报过" in texts(offered) and "R0001" in texts(offered)
+    joined = await chen.press("就是这件")
+    assert "已关注 R0001" in texts(joined)
+    async with demo.session() as s:
+        assert (await s.execute(select(func.count()).select_from(Report))).scalar_one() == 1
+        followers = (await s.execute(select(ReportFollower))).scalars().all()
+        assert len(followers) == 2
+
+    await finish_as(p[LI], api, LI, 1)
+    await deliver(app, demo, clock)
+    assert "处理完成" in api.to_chat(chen_id)[-1].text, "the follower hears it was done"
+
+
+async def test_everyone_declines_then_the_grid_leader_assigns_a_named_volunteer(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    await file_report(p[WANG], api)
+    for uid in (LI, ZHANG, ZHU):
+        assert "留给其他人" in texts(await p[uid].press_payload("task:decline:1"))
+    assert "已经表示过" in texts(await p[LI].press_payload("task:decline:1"))
+    await deliver(app, demo, clock)
+    assert "大家都表示接不了" in api.to_chat(ZHU)[-1].text
+
+    # A volunteer's forged payload cannot assign.
+    forged = await p[LI].press_payload(f"task:assignto:1:{LI}")
+    assert "没有权限" in texts(forged) or "无权" in texts(forged)
+    pick = await p[ZHU].press("指派")
+    assert "派给谁" in texts(pick)
+    assigned = await p[ZHU].press("张伟")
+    assert "已派给 张伟" in texts(assigned)
+    await deliver(app, demo, clock)
+    assert "派给您的任务 #1" in api.to_chat(ZHANG)[-1].text
+
+    # 张伟 hands it back; 李红 (who declined before) is not asked again, the leader is told.
+    assert "已退回" in texts(await p[ZHANG].press_payload("task:back:1"))
+    await deliver(app, demo, clock)
+    assert "被志愿者退回" in api.to_chat(ZHU)[-1].text
+    async with demo.session() as s:
+        task = await s.get(Task, 1)
+        assert task is not None and task.state == "open" and task.assignee_id is None
+        report = await s.get(Report, 1)
+        assert report is not None and report.state == "new"
+
+
+async def test_escalation_ladder_runs_on_the_injected_clock(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    await file_report(p[WANG], api)
+    clock.advance(hours=3, minutes=59)
+    async with demo.session() as s:
+        assert await escalate(s, clock()) == 0
+    clock.advance(minutes=2)
+    async with demo.session() as s:
+        assert await escalate(s, clock()) == 1
+    async with demo.session() as s:
+        assert await escalate(s, clock()) == 0, "a rung is climbed once"
+    await deliver(app, demo, clock)
+    assert "超过 4 小时无人接单" in api.to_chat(ZHU)[-1].text
+    assert "已转给网格长督办" in api.to_chat(WANG)[-1].text
+
+    await p[LI].press_payload("task:take:1")
+    clock.advance(days=3)
+    async with demo.session() as s:
+        assert await escalate(s, clock()) == 1
+    await deliver(app, demo, clock)
+    assert "仍未办结" in api.to_chat(LIU)[-1].text
+    assert any("已上报社区督办" in m.text for m in api.to_chat(WANG))
+
+
+async def test_chasing_is_once_a_day_and_goes_up_when_overdue(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    await file_report(p[WANG], api)
+    await p[LI].press_payload("task:take:1")
+    await deliver(app, demo, clock)
+    cases = await p[WANG].send("📋 我的事项")
+    assert "R0001" in texts(cases)
+    await p[WANG].press("查看 R0001")
+    chased = await p[WANG].press("催办")
+    assert "通知了 1 位" in texts(chased)
+    again = await p[WANG].press_payload("report:chase:1")
+    assert "24 小时内只能催办一次" in texts(again)
+    await deliver(app, demo, clock)
+    assert "居民催办" in api.to_chat(LI)[-1].text
+
+    clock.advance(hours=25)  # now overdue: the grid leader hears it too
+    assert "通知了 2 位" in texts(await p[WANG].press_payload("report:chase:1"))
+    # Someone who does not follow the case cannot chase it.
+    assert "没有找到" in texts(await p[ZHAO].press_payload("report:chase:1"))
+
+
+async def test_two_stars_reopen_the_case_and_tell_the_grid_leader(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    await file_report(p[WANG], api)
+    await finish_as(p[LI], api, LI, 1)
+    assert "请点星星按钮" in texts(await p[WANG].press_payload("rate:1:9"))
+    reopened = await p[WANG].press_payload("rate:1:2")
+    assert "已重新打开" in texts(reopened)
+    await deliver(app, demo, clock)
+    assert "评价 2 星" in api.to_chat(ZHU)[-1].text
+    async with demo.session() as s:
+        report = await s.get(Report, 1)
+        assert report is not None and report.state == "reopened" and report.task_id == 2
+        new_task = await s.get(Task, 2)
+        assert new_task is not None and new_task.state == "open"
+    assert any("新任务 #2" in m.text for m in api.to_chat(ZHANG))
+    # The hours of the first task are credited (it was rated), once.
+    async with demo.session() as s:
+        assert await credit_hours(s, clock()) == 1
+        assert await credit_hours(s, clock()) == 0
+
+
+async def test_hours_are_credited_after_72_hours_without_a_rating(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    _app, p = await people(telegram, api, demo)
+    await file_report(p[WANG], api)
+    await finish_as(p[LI], api, LI, 1)
+    clock.advance(hours=71)
+    async with demo.session() as s:
+        assert await credit_hours(s, clock()) == 0
+    clock.advance(hours=2)
+    async with demo.session() as s:
+        assert await credit_hours(s, clock()) == 1
+    hours = await p[LI].send("/hours")
+    assert "共 0.5 小时（1 次）" in texts(hours)
+
+
+async def test_a_dispute_is_seen_only_by_the_grid_leader_and_the_mediators(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    zhao = p[ZHAO]
+    await link(demo, 39, "李红")  # nothing: 李红 is already linked as 32
+    await p[LI].send("/report")
+    await p[LI].press("邻里纠纷")
+    await p[LI].send("楼上装修天天吵，想请人调解")
+    await p[LI].press("没有照片")
+    await p[LI].press("虹桥南村4幢")
+    await p[LI].press("✅ 提交")
+    await deliver(app, demo, clock)
+    got = {uid for uid in (WANG, ZHANG, ZHU) if any("新任务" in m.text for m in api.to_chat(uid))}
+    assert got == {ZHU, WANG}, "the grid leader and the mediators (王建国), not 张伟"
+    assert "没有找到" in texts(await p[ZHANG].press_payload("task:view:1"))
+    assert "没有找到" in texts(await p[ZHANG].press_payload("report:view:1"))
+    assert "没有找到" in texts(await zhao.press_payload("task:take:1"))
+    card = await p[WANG].press_payload("task:view:1")
+    assert "楼上装修" in texts(card)
+
+
+async def test_bad_inputs_get_clear_answers_and_change_nothing(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    _app, p = await people(telegram, api, demo)
+    wang = p[WANG]
+    await wang.send("随手拍")
+    await wang.press("设施损坏")
+    empty = await wang.send("   ")
+    assert "还没说是什么问题" in texts(empty)
+    await wang.send("路灯坏了")
+    answers = []
+    for i in range(11):
+        answers.append(texts(await wang.deliver(api.photo_update(WANG, f"lamp-{i}"))))
+    assert "最多 3 张照片，这张没有收下" in answers[3]
+    where = answers[-1]
+    assert "在哪里" in where
+    big = await wang.deliver(api.image_file_update(WANG, "huge", 10 * 1024 * 1024))
+    assert "在哪里" in texts(big), "a photo at the place step is not taken as the place"
+    far = await wang.deliver(api.location_update(WANG, 31.2304, 121.4737))  # Shanghai
+    assert "不在本社区范围内" in texts(far)
+    near = await wang.deliver(api.location_update(WANG, 28.1418, 120.9701))
+    assert "请确认" in texts(near) and "照片：3 张" in texts(near)
+    assert "虹桥南村3幢" in texts(near), "the nearest building of a shared point"
+    await wang.press("✅ 提交")
+    async with demo.session() as s:
+        photos = (await s.execute(select(ReportPhoto))).scalars().all()
+        assert [ph.ref for ph in photos] == ["lamp-0", "lamp-1", "lamp-2"]
+
+    # A 10 MB picture at the photo step is refused with its size.
+    await wang.send("随手拍")
+    await wang.press("设施损坏")
+    await wang.send("楼道灯不亮")
+    too_big = await wang.deliver(api.image_file_update(WANG, "huge", 10 * 1024 * 1024))
+    assert "照片太大（10.0MB）" in texts(too_big)
+    await wang.send("取消")
+    async with demo.session() as s:
+        assert (await s.execute(select(func.count()).select_from(Report))).scalar_one() == 1
+
+
+async def test_the_manager_sees_ratings_per_team_and_volunteer_with_a_chart(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    _app, p = await people(telegram, api, demo)
+    await file_report(p[WANG], api)
+    await finish_as(p[LI], api, LI, 1)
+    await p[WANG].press_payload("rate:1:4")
+    seen = await p[LIU].send("⭐ 居民评议")
+    assert "乐清网格红管家服务队：4.0 分（1 次）" in texts(seen)
+    assert "李红：4.0 分（1 次）" in texts(seen)
+    assert any(m.photo for m in seen), "a chart picture"
+    assert "没有权限" in texts(await p[ZHU].send("/ratings")) or "无权" in texts(
+        await p[ZHU].send("/ratings")
+    )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -15,11 +16,13 @@ from bot.delivery import ChannelLimits
 from bot.i18n import translate
 from bot.render import numbered_lines
 from bot.runtime import Background
-from handlers.core import Incoming, Reply
+from handlers.core import Incoming, Location, Media, Reply
 from models.people import bind_account, locale_of, people_in_register
 from models.tables import Person
 
 CHANNEL = "console"
+# Where `/location` without coordinates puts you: behind building 3 of the demo estate.
+DEMO_POINT = (28.1418, 120.9701)
 
 
 class ConsoleSender:
@@ -41,6 +44,8 @@ class ConsoleSender:
         name = self.names.get(chat_id, chat_id)
         text = translate(self.locale, "console.delivered").format(name=name, text=reply.text)
         lines = [text, *(f"  · {c.label}" for c in reply.choices)]
+        if photo_ref:
+            lines.insert(1, translate(self.locale, "console.photo_ref").format(ref=photo_ref))
         self.out.write("\n".join(lines) + "\n")
         self.out.flush()
 
@@ -59,6 +64,7 @@ class ConsoleChat:
         self.out = out
         self.sender = sender or ConsoleSender(out)
         self.seat = "guest"
+        self.photos = 0
         self.media_dir = media_dir or Path(tempfile.gettempdir()) / "linli-console"
 
     async def _locale(self) -> str:
@@ -110,16 +116,35 @@ class ConsoleChat:
             await bind_account(s, CHANNEL, self.seat, chosen.id, self.linli.clock())
         self._print(await self._t("console.as_now", name=chosen.name))
 
+    def incoming(self, line: str) -> Incoming:
+        """A typed line; /photo, /location and /voice stand in for what a phone would send."""
+        base = Incoming(channel=CHANNEL, chat_id=self.seat, user_id=self.seat)
+        word, _, rest = line.strip().partition(" ")
+        if word == "/photo":
+            self.photos += 1
+            media = Media(CHANNEL, f"photo-{self.photos}.jpg", "photo", 150_000)
+            return replace(base, text=rest.strip(), photos=(media,))
+        if word == "/voice":
+            self.photos += 1
+            return replace(base, voice=Media(CHANNEL, f"voice-{self.photos}.amr", "voice"))
+        if word == "/location":
+            lat, _, lon = rest.replace("，", ",").partition(",")
+            try:
+                point = Location(float(lat), float(lon))
+            except ValueError:
+                point = Location(*DEMO_POINT)
+            return replace(base, location=point)
+        return replace(base, text=line)
+
     async def say(self, line: str) -> list[Reply]:
         """Handle one typed line and print the answer."""
         if line.strip().startswith("/as"):
             await self.switch(line.strip()[3:])
             return []
-        inc = Incoming(
-            channel=CHANNEL, chat_id=self.seat, user_id=self.seat, text=line.rstrip("\r\n")
-        )
-        replies = await self.linli.handle(inc)
+        replies = await self.linli.handle(self.incoming(line.rstrip("\r\n")))
         for reply in replies:
+            if reply.photo_ref is not None:
+                self._print(await self._t("console.photo_ref", ref=reply.photo_ref))
             if reply.photo is not None:
                 self.media_dir.mkdir(parents=True, exist_ok=True)
                 path = self.media_dir / (reply.photo_name or "photo.png")
