@@ -370,8 +370,11 @@ class ReportFlow(Flow):
         assert report.id is not None
         if myself:
             text = ctx.t("report.created_self", no=case_no(report.id))
-            return Done([Reply(text, [Choice(ctx.t("task.btn_finish"), f"task:finish:{report.task_id}")],
-                               menu=main_menu(ctx))])  # fmt: skip
+            buttons = [
+                Choice(ctx.t("task.btn_finish"), f"task:finish:{report.task_id}"),
+                Choice(ctx.t("task.btn_note"), f"task:note:{report.task_id}"),
+            ]
+            return Done([Reply(text, buttons, menu=main_menu(ctx))])
         minutes = await first_response_minutes(ctx.session, ctx.person.community_id)
         hours = max(1, round(minutes / 60))
         return Done(with_menu(ctx, ctx.t("report.created", no=case_no(report.id), hours=hours)))
