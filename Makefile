@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DB ?= sqlite:///linli-demo.db
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install interop bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint interop
 	$(BIN)/python -m pytest -q
+
+# The WeChat / WeCom interop vectors (tests/test_wechat_interop.py) need two npm packages,
+# installed once (again only when package-lock.json changes); without node they are skipped.
+interop:
+	@if command -v npm >/dev/null 2>&1; then \
+	  [ tests/interop/node_modules/.package-lock.json -nt tests/interop/package-lock.json ] || \
+	  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error); \
+	else echo "node/npm not found: the WeChat interop tests will be skipped"; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.inbound

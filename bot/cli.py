@@ -20,6 +20,8 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
 seed_app = typer.Typer(no_args_is_help=True, help="Load data.")
 app.add_typer(db_app, name="db")
 app.add_typer(seed_app, name="seed")
+wechat_app = typer.Typer(no_args_is_help=True, help="WeChat official account / WeCom.")
+app.add_typer(wechat_app, name="wechat")
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -150,39 +152,83 @@ def run() -> None:
 @app.command()
 def deliver() -> None:
     """Run only the clock and the delivery worker (no chat intake): e.g. a separate process."""
+    import contextlib
+
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
     from bot.app import Linli
     from bot.channels.telegram_channel import TelegramSender
+    from bot.channels.wechat_channel import build_channels
+    from bot.delivery import Sender
     from bot.runtime import Background, telegram_limits
 
     settings = load_settings()
     _setup_logging(settings)
-    if not settings.telegram_token:
-        raise SystemExit("TELEGRAM_TOKEN is not set")
 
     async def go() -> None:
         linli = Linli(settings)
-        request = HTTPXRequest(connection_pool_size=settings.delivery_concurrency + 8)
-        bot = Bot(
-            settings.telegram_token,  # type: ignore[arg-type]
-            base_url=settings.telegram_api_base_url,
-            base_file_url=settings.telegram_api_file_url,
-            request=request,
-        )
-        background = Background(linli, [TelegramSender(bot, telegram_limits(settings))], settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        async with bot:
+        senders: list[Sender] = []
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.telegram_token:
+                request = HTTPXRequest(connection_pool_size=settings.delivery_concurrency + 8)
+                bot = Bot(
+                    settings.telegram_token,
+                    base_url=settings.telegram_api_base_url,
+                    base_file_url=settings.telegram_api_file_url,
+                    request=request,
+                )
+                await stack.enter_async_context(bot)
+                senders.append(TelegramSender(bot, telegram_limits(settings)))
+            wechat = build_channels(linli, settings)
+            stack.push_async_callback(wechat.close)
+            senders += wechat.senders
+            if not senders:
+                raise SystemExit(
+                    "nothing to deliver to: set TELEGRAM_TOKEN, or WECHAT_APP_ID and "
+                    "WECHAT_APP_SECRET, or the WECOM_* settings"
+                )
+            background = Background(linli, senders, settings)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
             background.start()
             await stop.wait()
             await background.stop()
         await linli.close()
 
     run_async(go())
+
+
+@wechat_app.command("menu")
+def wechat_menu(
+    wecom: Annotated[bool, typer.Option("--wecom", help="the WeCom app's menu instead")] = False,
+) -> None:
+    """Install the custom menu (the main menu's items) on the official account or WeCom app."""
+    from bot.channels.wechat_channel import install_menu, oa_api, wecom_api
+    from models.db import Database
+
+    settings = load_settings()
+    _setup_logging(settings)
+
+    async def go() -> None:
+        db = Database(settings.database_url)
+        api = (wecom_api if wecom else oa_api)(settings, db)
+        if api is None:
+            raise SystemExit(
+                "set WECOM_CORP_ID, WECOM_CORP_SECRET and WECOM_AGENT_ID"
+                if wecom
+                else "set WECHAT_APP_ID and WECHAT_APP_SECRET"
+            )
+        try:
+            await install_menu(api, "wecom" if wecom else "wechat", settings.wecom_agent_id)
+        finally:
+            await api.aclose()
+            await db.dispose()
+
+    asyncio.run(go())
+    typer.echo("菜单已安装 / menu installed")
 
 
 @app.command()

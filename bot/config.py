@@ -31,6 +31,30 @@ class Settings(BaseSettings):
     telegram_per_chat_seconds: float = 1.0
     telegram_group_per_minute: float = 20.0
 
+    # WeChat official account (公众号) and WeCom (企业微信): see README and .env.example.
+    wechat_token: str | None = None
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_encoding_aes_key: str | None = None
+    wechat_path: str = "/wechat"
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_template_id: str | None = None
+    wechat_template_field: str = "thing1"
+    wechat_template_max_chars: int = 20
+    wechat_per_second: float = 20.0
+    wechat_per_chat_seconds: float = 1.0
+    wecom_token: str | None = None
+    wecom_corp_id: str | None = None
+    wecom_corp_secret: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_encoding_aes_key: str | None = None
+    wecom_path: str = "/wecom"
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
+    wecom_per_second: float = 20.0
+    wecom_per_person_per_minute: float = 30.0
+    wechat_reply_budget_seconds: float = 4.0
+    wechat_max_clock_skew_seconds: int = 300
+
     delivery_batch: int = 500
     delivery_concurrency: int = 32
     delivery_lease_seconds: int = 60

@@ -1,4 +1,4 @@
-"""The ASGI app `linli serve` runs: Telegram webhooks (and later WeChat, admin, Open311)."""
+"""The ASGI app `linli serve` runs: Telegram webhooks, the WeChat / WeCom callbacks (later admin, Open311)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from telegram.ext import Application
 from telegram.request import BaseRequest
 
 from bot.app import Linli
+from bot.channels.wechat_channel import WeChatChannels, build_channels
 from bot.config import Settings
+from bot.delivery import Sender
 
 log = logging.getLogger("linli.web")
 MAX_BODY = 1_000_000
@@ -37,8 +39,10 @@ def create_web_app(
     telegram: Application | None = None,
     *,
     lifespan: Any = None,
+    wechat: WeChatChannels | None = None,
 ) -> Starlette:
-    """Routes: GET /healthz, POST <TELEGRAM_WEBHOOK_PATH> (403 unless the secret header matches)."""
+    """Routes: GET /healthz, POST <TELEGRAM_WEBHOOK_PATH> (403 unless the secret header matches),
+    GET/POST <WECHAT_PATH> and <WECOM_PATH> when those platforms are configured."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -66,11 +70,19 @@ def create_web_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route(settings.telegram_webhook_path, telegram_webhook, methods=["POST"]),
     ]
+    for path, hook in wechat.webhooks if wechat is not None else []:
+        routes.append(Route(path, hook.verify, methods=["GET"]))
+        routes.append(Route(path, hook.receive, methods=["POST"]))
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def serving_app(settings: Settings, *, request: BaseRequest | None = None) -> Starlette:
-    """The app with a lifespan that starts the database, Telegram, and the clock."""
+def serving_app(
+    settings: Settings,
+    *,
+    request: BaseRequest | None = None,
+    wechat_transport: Any = None,
+) -> Starlette:
+    """The app with a lifespan that starts the database, Telegram, WeChat/WeCom, and the clock."""
     from bot.channels.telegram_channel import TelegramSender, build_application, register_commands
     from bot.runtime import Background, telegram_limits
 
@@ -80,10 +92,12 @@ def serving_app(settings: Settings, *, request: BaseRequest | None = None) -> St
         if settings.telegram_token
         else None
     )
-    senders = (
+    senders: list[Sender] = (
         [TelegramSender(telegram.bot, telegram_limits(settings))] if telegram is not None else []
     )
-    background = Background(linli, senders, settings)  # type: ignore[arg-type]
+    wechat = build_channels(linli, settings, transport=wechat_transport)
+    senders += wechat.senders
+    background = Background(linli, senders, settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -102,10 +116,12 @@ def serving_app(settings: Settings, *, request: BaseRequest | None = None) -> St
         try:
             yield
         finally:
+            await wechat.settle()
             await background.stop()
+            await wechat.close()
             if telegram is not None:
                 await telegram.stop()
                 await telegram.shutdown()
             await linli.close()
 
-    return create_web_app(linli, settings, telegram, lifespan=lifespan)
+    return create_web_app(linli, settings, telegram, lifespan=lifespan, wechat=wechat)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 from telegram.ext import Application
 
+import models.channel_tokens
 import models.tables  # noqa: F401
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application

@@ -1,4 +1,5 @@
-"""Conversation scripts on Telegram: the real PTB stack against the fake Bot API."""
+"""Conversation scripts: the real PTB stack against the fake Bot API, and the same scripts
+(`chat` fixture) on WeChat, through signed requests to the real endpoint."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from models.tables import ChannelAccount, Conversation, Person, ProcessedUpdate,
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
 from tests.telegram_chat import TelegramUser, link, menu_of, person_named, texts
+from tests.wechat_chat import Chat, chat_fixture  # noqa: F401  (the `chat` fixture)
 
 
-async def test_start_greets_in_chinese_with_the_big_button_menu(telegram, api: FakeBotApi) -> None:
-    app = await telegram()
-    await register_commands(app)
-    me = TelegramUser(app, api, 501)
+async def test_start_greets_in_chinese_with_the_big_button_menu(chat: Chat) -> None:
+    me = chat.user(501)
     answer = await me.send("/start")
     assert "邻里小助手" in texts(answer)
     menu = menu_of(answer)
@@ -32,21 +32,23 @@ async def test_start_greets_in_chinese_with_the_big_button_menu(telegram, api: F
     ):
         assert any(label in m for m in menu), label
     assert not any("发通知" in m for m in menu), "residents do not see staff buttons"
+
+
+async def test_the_command_list_is_registered_in_both_languages(telegram, api: FakeBotApi) -> None:
+    await register_commands(await telegram())
     assert {c["command"] for c in api.commands[None]} >= {"start", "report", "cancel", "lang"}
     assert api.commands["en"][0]["description"].startswith("Start")
 
 
-async def test_menu_button_routes_to_its_feature(telegram, api: FakeBotApi) -> None:
-    me = TelegramUser(await telegram(), api, 502)
+async def test_menu_button_routes_to_its_feature(chat: Chat) -> None:
+    me = chat.user(502)
     answer = await me.send("🗳 投票表决")
     assert "投票表决" in texts(answer) and "马上就来" in texts(answer)
 
 
-async def test_deep_link_invitation_links_a_new_resident(
-    telegram, api: FakeBotApi, demo: Database
-) -> None:
-    me = TelegramUser(await telegram(), api, 503)
-    answer = await me.send(f"/start {DEMO_RESIDENT_CODE}")
+async def test_deep_link_invitation_links_a_new_resident(chat: Chat, demo: Database) -> None:
+    me = chat.user(503)
+    answer = await me.join_by_link(DEMO_RESIDENT_CODE)
     assert "姓名" in texts(answer)
     answer = await me.send("吴阿姨")
     assert "欢迎您，吴阿姨" in texts(answer)
@@ -54,7 +56,12 @@ async def test_deep_link_invitation_links_a_new_resident(
     assert person.verified and person.grid_id is not None
     async with demo.session() as s:
         account = (
-            await s.execute(select(ChannelAccount).where(ChannelAccount.external_id == "503"))
+            await s.execute(
+                select(ChannelAccount).where(
+                    ChannelAccount.channel == chat.channel,
+                    ChannelAccount.external_id == chat.external_id(503),
+                )
+            )
         ).scalar_one()
     assert account.person_id == person.id
 
@@ -86,11 +93,10 @@ async def test_unknown_code_is_refused_politely(telegram, api: FakeBotApi) -> No
 
 
 async def test_self_registration_then_grid_leader_confirms_with_one_tap(
-    telegram, api: FakeBotApi, demo: Database
+    chat: Chat, demo: Database
 ) -> None:
-    app = await telegram()
-    await link(demo, 600, "朱凡")
-    resident = TelegramUser(app, api, 506)
+    await chat.link(600, "朱凡")
+    resident = chat.user(506)
     assert "姓名" in texts(await resident.send("登记入住"))
     assert "手机号" in texts(await resident.send("钱多多"))
     assert "11位" in texts(await resident.send("12345"))
@@ -105,7 +111,7 @@ async def test_self_registration_then_grid_leader_confirms_with_one_tap(
     qian = await person_named(demo, "钱多多")
     assert not qian.verified
 
-    leader = TelegramUser(app, api, 600, name="朱凡")
+    leader = chat.user(600, "朱凡")
     queue = await leader.send("✅ 待确认居民")
     assert "钱多多" in texts(queue)
     confirmed = await leader.press("确认 钱多多")
@@ -126,14 +132,14 @@ async def test_language_switch_and_back(telegram, api: FakeBotApi) -> None:
     assert "English" in texts(answer)
 
 
-async def test_cancel_mid_flow(telegram, api: FakeBotApi, demo: Database) -> None:
-    me = TelegramUser(await telegram(), api, 508)
+async def test_cancel_mid_flow(chat: Chat, demo: Database) -> None:
+    me = chat.user(508)
     await me.send("/register")
     await me.send("钱多多")
     answer = await me.send("取消")
     assert "已取消" in texts(answer)
     async with demo.session() as s:
-        conv = await s.get(Conversation, ("telegram", "508"))
+        conv = await s.get(Conversation, (chat.channel, chat.external_id(508)))
         assert conv is not None and conv.flow is None
         assert (
             await s.execute(select(func.count()).select_from(Person).where(Person.name == "钱多多"))
@@ -196,15 +202,9 @@ async def test_pressed_buttons_are_removed_and_callback_answered(telegram, api: 
     assert api.answered_callbacks
 
 
-async def test_grid_leader_is_asked_unprompted_and_the_resident_told(
-    telegram, api: FakeBotApi, demo: Database, clock
-) -> None:
-    from bot.channels.telegram_channel import TelegramSender
-    from bot.delivery import ChannelLimits, DeliveryWorker
-
-    app = await telegram()
-    await link(demo, 610, "朱凡")
-    resident = TelegramUser(app, api, 611)
+async def test_grid_leader_is_asked_unprompted_and_the_resident_told(chat: Chat) -> None:
+    await chat.link(610, "朱凡")
+    resident = chat.user(611)
     for text in ("/register", "钱多多", "13800138000"):
         await resident.send(text)
     await resident.press("虹桥南村")
@@ -212,11 +212,9 @@ async def test_grid_leader_is_asked_unprompted_and_the_resident_told(
     await resident.send("1")
     await resident.send("202")
     await resident.press("确认")
-    worker = DeliveryWorker(demo, [TelegramSender(app.bot, ChannelLimits(1000, 0))], clock=clock)
-    await worker.drain()
-    push = api.to_chat(610)[-1]
-    assert "新居民登记" in push.text and "钱多多" in push.text
-    leader = TelegramUser(app, api, 610)
+    await chat.deliver()
+    leader = chat.user(610, "朱凡")
+    assert "新居民登记" in leader.latest() and "钱多多" in leader.latest()
     assert "已确认 钱多多" in texts(await leader.press("确认是本网格居民"))
-    await worker.drain()
-    assert "网格长朱凡已确认您的登记" in api.to_chat(611)[-1].text
+    await chat.deliver()
+    assert "网格长朱凡已确认您的登记" in resident.latest()

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import models.channel_tokens
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import create_engine
 
