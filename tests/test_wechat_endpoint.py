@@ -326,3 +326,20 @@ async def test_a_long_answer_is_split_the_rest_follows_as_messages(
     async with demo.session() as s:
         kinds = (await s.execute(select(Outbox.kind, Outbox.status))).all()
     assert {k for k, _ in kinds} == {"reply"} and {st for _, st in kinds} == {"sent"}
+
+
+def test_linli_serve_exposes_both_endpoints_when_configured(settings: Settings) -> None:
+    from starlette.routing import Route
+
+    from bot.web import serving_app
+
+    app = serving_app(wechat_settings(settings, safe=True))
+    routes = {(r.path, m) for r in app.routes if isinstance(r, Route) for m in r.methods or ()}
+    assert {
+        ("/wechat", "GET"),
+        ("/wechat", "POST"),
+        ("/wecom", "GET"),
+        ("/wecom", "POST"),
+    } <= routes
+    bare = serving_app(settings)
+    assert not any(isinstance(r, Route) and r.path == "/wechat" for r in bare.routes)

@@ -365,6 +365,14 @@ class TelegramChatUser(TelegramUser):
         """The newest message this person has (answered or pushed)."""
         return self.api.to_chat(self.user_id)[-1].text
 
+    async def photo(self, ref: str) -> list[Sent]:
+        """Send a photo (its file id is `ref`)."""
+        return await self.deliver(self.api.photo_update(self.user_id, ref))
+
+    async def location(self, lat: float, lon: float) -> list[Sent]:
+        """Share a location."""
+        return await self.deliver(self.api.location_update(self.user_id, lat, lon))
+
 
 @dataclass
 class Chat:

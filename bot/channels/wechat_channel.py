@@ -433,7 +433,14 @@ class WeChatWebhook:
                 hint = translate(
                     await locale_of(s, self.channel, inc.user_id), "wechat.reply_number"
                 )
-        photos = [ref for r in replies if r.photo is not None and (ref := await self._upload(r))]
+        photos: list[str] = []
+        for r in replies:
+            if r.photo is not None:
+                uploaded = await self._upload(r)
+                if uploaded:
+                    photos.append(uploaded)
+            elif r.photo_ref and r.photo_ref.startswith(f"{self.channel}:"):
+                photos.append(r.photo_ref)  # a picture this platform already has (a MediaId)
         return Answered(render_texts(replies, hint), photos)
 
     async def _upload(self, reply: Reply) -> str | None:
@@ -449,7 +456,7 @@ class WeChatWebhook:
         except (WeChatApiError, httpx.HTTPError, ValueError) as err:
             log.warning("%s picture upload failed: %s", self.channel, err)
             return None
-        return f"{self.channel}:image:{data['media_id']}"
+        return f"{self.channel}:{data['media_id']}"
 
     async def _enqueue(self, inc: Incoming, texts: list[str], photos: list[str], kind: str) -> None:
         async with self.linli.db.session() as s:
@@ -557,8 +564,8 @@ class _ApiSender:
     async def send(self, chat_id: str, reply: Reply, photo_ref: str | None) -> None:
         """Send one outbox row (picture first, then the text in pieces) or raise SendError."""
         try:
-            if photo_ref and photo_ref.startswith(f"{self.channel}:image:"):
-                await self._send_image(chat_id, photo_ref.split(":", 2)[2])
+            if photo_ref and photo_ref.startswith(f"{self.channel}:"):
+                await self._send_image(chat_id, photo_ref.split(":", 1)[1])
             text = await self._text(chat_id, reply)
             for piece in split_text(text) if text else []:
                 await self._send_text(chat_id, piece)
