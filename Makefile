@@ -18,9 +18,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	DATABASE_URL=$(DEMO_DB) $(BIN)/linli db upgrade
-	DATABASE_URL=$(DEMO_DB) $(BIN)/linli seed demo
+# The demo's ID-number keys: generated once for this checkout into $(DEMO_KEYS) (git-ignored,
+# removed by `make clean` together with the demo database they belong to). Demo only: a real
+# installation sets ID_ENCRYPTION_KEYS / ID_HASH_KEY in .env (`linli keys new`).
+DEMO_KEYS ?= linli-demo.keys
+
+$(DEMO_KEYS): | $(STAMP)
+	$(BIN)/linli keys new > $(DEMO_KEYS)
+
+demo: $(STAMP) $(DEMO_KEYS)
+	set -a && . ./$(DEMO_KEYS) && set +a && \
+	DATABASE_URL=$(DEMO_DB) $(BIN)/linli db upgrade && \
+	DATABASE_URL=$(DEMO_DB) $(BIN)/linli seed demo && \
 	DATABASE_URL=$(DEMO_DB) $(BIN)/linli console
 
 lint: $(STAMP)
@@ -44,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ratelimit
 
 clean:
-	rm -rf $(VENV) linli-demo.db*
+	rm -rf $(VENV) linli-demo.db* $(DEMO_KEYS)

@@ -8,17 +8,18 @@ import logging
 import unicodedata
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
+from bot.config import Settings, id_cipher
 from bot.i18n import LOCALES, translate
-from handlers import admin, menu, notices, onboarding, reports, tasks
-from handlers.core import Incoming, Reply
+from handlers import admin, benefits, menu, notices, onboarding, reports, tasks
+from handlers.core import Incoming, Media, Reply
 from handlers.intents import INTENTS
 from handlers.router import Dispatcher, Router
+from models.benefits import load_catalogue
 from models.db import Database, utcnow
 from models.inbox import first_delivery
 from models.people import locale_of
@@ -31,7 +32,7 @@ Clock = Callable[[], datetime]
 def build_router() -> Router:
     """Every feature module's router, included in one place."""
     root = Router()
-    for module in (menu, onboarding, admin, notices, reports, tasks):
+    for module in (menu, onboarding, admin, notices, reports, tasks, benefits):
         root.include(module.router)
     return root
 
@@ -62,13 +63,23 @@ class Linli:
         self.db = db or Database(settings.database_url)
         self.clock = clock
         self.router = build_router()
+        # Read once at start: ID-number keys (refused now if half set) and benefit programmes.
+        self.id_cipher = id_cipher(settings)
+        self.programmes = load_catalogue(settings.benefit_programmes_file or None)
+        # channel → download a file by its reference (each channel adapter registers itself).
+        self.media_fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
         labels = menu.menu_labels(translate, LOCALES)
         self.dispatcher = Dispatcher(
             self.router,
             translate,
             lambda: labels,
             main_menu=menu.main_menu,
-            extras={"invite_link": self.invite_link},
+            extras={
+                "invite_link": self.invite_link,
+                "id_cipher": self.id_cipher,
+                "programmes": self.programmes,
+                "fetch_media": self.fetch_media,
+            },
         )
         # Called after every committed transaction of a chat (e.g. to wake the delivery worker).
         self.after_commit: list[Callable[[], None]] = []
@@ -81,6 +92,13 @@ class Linli:
         if self.settings.telegram_bot_username:
             return f"https://t.me/{self.settings.telegram_bot_username}?start={code}"
         return code
+
+    async def fetch_media(self, media: Media) -> bytes:
+        """The bytes of a file a person sent (a register file), from the channel it came on."""
+        fetch = self.media_fetchers.get(media.channel)
+        if fetch is None:
+            raise LookupError(f"no way to download files from {media.channel}")
+        return await fetch(media.ref)
 
     def classify(self, text: str) -> str:
         """The intent a line of text routes to (what `linli intent` prints)."""

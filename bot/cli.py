@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bot.config import Settings, load_settings
+from bot.config import Settings, id_cipher, load_settings
 
 T = TypeVar("T")
 
@@ -20,6 +20,14 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
 seed_app = typer.Typer(no_args_is_help=True, help="Load data.")
 app.add_typer(db_app, name="db")
 app.add_typer(seed_app, name="seed")
+import_app = typer.Typer(no_args_is_help=True, help="Import data (the resident register).")
+export_app = typer.Typer(no_args_is_help=True, help="Export data (the resident register).")
+jobs_app = typer.Typer(no_args_is_help=True, help="Run a clock job now.")
+keys_app = typer.Typer(no_args_is_help=True, help="Keys for resident ID numbers.")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(keys_app, name="keys")
 wechat_app = typer.Typer(no_args_is_help=True, help="WeChat official account / WeCom.")
 app.add_typer(wechat_app, name="wechat")
 
@@ -67,7 +75,7 @@ def seed_demo() -> None:
         db = Database(settings.database_url)
         try:
             async with db.session() as s:
-                return await load(s, utcnow())
+                return await load(s, utcnow(), id_cipher(settings))
         finally:
             await db.dispose()
 
@@ -241,6 +249,141 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     settings = load_settings()
     _setup_logging(settings)
     uvicorn.run(serving_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+
+
+def _cipher_or_exit(settings: Settings) -> Any:
+    try:
+        cipher = id_cipher(settings)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    if cipher is None:
+        raise SystemExit(
+            "ID_ENCRYPTION_KEYS and ID_HASH_KEY are not set (`linli keys new` makes them)"
+        )
+    return cipher
+
+
+async def _community_id(session: Any, name: str | None) -> int:
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from models.tables import Community
+
+    rows = (await session.execute(select(Community).order_by(col(Community.id)))).scalars().all()
+    if name:
+        rows = [c for c in rows if c.name == name]
+    if len(rows) != 1:
+        names = "、".join(c.name for c in rows) or "-"
+        raise SystemExit(f"name the community with --community (found: {names})")
+    return int(rows[0].id)
+
+
+@import_app.command("residents")
+def import_residents(
+    file: Annotated[str, typer.Argument(help="the register, .xlsx or .csv")],
+    community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
+) -> None:
+    """Import the resident register (居民底册): adds or updates people, reports every row."""
+    from pathlib import Path
+
+    from bot.i18n import translate
+    from handlers.benefits import render_import_report
+    from models.benefits import community_today
+    from models.db import Database, utcnow
+    from models.errors import DomainError
+    from models.register import import_register
+
+    settings = load_settings()
+    cipher = _cipher_or_exit(settings)
+    path = Path(file)
+    data = path.read_bytes()
+
+    def t(key: str, **values: Any) -> str:
+        text = translate("zh", key)
+        return text.format(**values) if values else text
+
+    async def go() -> str:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                cid = await _community_id(s, community)
+                now = utcnow()
+                report = await import_register(
+                    s, cipher, community_id=cid, data=data, filename=path.name, now=now,
+                    today=await community_today(s, cid, now), source="cli",
+                )  # fmt: skip
+                return render_import_report(t, report, path.name)
+        except DomainError as err:
+            raise SystemExit(t(err.key, **err.values)) from None
+        finally:
+            await db.dispose()
+
+    typer.echo(asyncio.run(go()))
+
+
+@export_app.command("residents")
+def export_residents(
+    file: Annotated[str, typer.Argument(help="where to write: .xlsx or .csv")],
+    community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
+) -> None:
+    """Write the register in the import format (it holds raw ID numbers: keep the file safe)."""
+    from pathlib import Path
+
+    from models.db import Database
+    from models.register import register_rows, write_register
+
+    settings = load_settings()
+    cipher = _cipher_or_exit(settings)
+
+    async def go() -> list[list[str]]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                return await register_rows(s, cipher, await _community_id(s, community))
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(go())
+    Path(file).write_bytes(write_register(rows, file))
+    typer.echo(f"{len(rows) - 1} residents written to {file}")
+
+
+@jobs_app.command("run")
+def jobs_run(job: Annotated[str, typer.Argument(help="eligibility")]) -> None:
+    """Run a clock job now (the daily eligibility scan: `linli jobs run eligibility`)."""
+    from models.benefits import load_catalogue
+    from models.db import Database
+    from scheduler import jobs
+
+    if job != "eligibility":
+        raise SystemExit("known jobs: eligibility")
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+    programmes = load_catalogue(settings.benefit_programmes_file or None)
+
+    async def go() -> dict[str, int]:
+        db = Database(settings.database_url)
+        try:
+            return await jobs.eligibility(db, programmes)
+        finally:
+            await db.dispose()
+
+    counts = asyncio.run(go())
+    typer.echo(
+        "eligibility: {approached} approached ({messaged} by message), {home_visits} home visits, "
+        "{recert} re-certification reminders, {told} residents told of applications made for them".format(
+            **counts
+        )
+    )
+
+
+@keys_app.command("new")
+def keys_new() -> None:
+    """Print a fresh pair of ID-number keys for .env (keep them safe and backed up)."""
+    from models.idcard import new_keys
+
+    encryption, hashing = new_keys()
+    typer.echo(f"ID_ENCRYPTION_KEYS={encryption}\nID_HASH_KEY={hashing}")
 
 
 def main() -> None:

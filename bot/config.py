@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.idcard import IdCipher
+
 
 class Settings(BaseSettings):
     """Every setting of the service; `.env.example` documents each one."""
@@ -59,6 +61,23 @@ class Settings(BaseSettings):
     delivery_concurrency: int = 32
     delivery_lease_seconds: int = 60
     delivery_flush_every: int = 50
+
+    # Resident ID numbers (身份证号): the Fernet key(s) that encrypt them (comma-separated, the
+    # first encrypts) and the secret of their lookup hash. Empty: ID numbers cannot be stored.
+    id_encryption_keys: str = ""
+    id_hash_key: str = ""
+    # Benefit programmes (age bands, amounts, questions, documents): a TOML file; empty: the
+    # shipped, illustrative models/data/benefits.toml.
+    benefit_programmes_file: str = ""
+    # The daily eligibility scan runs at this hour, community time (Asia/Shanghai).
+    eligibility_scan_hour: int = 9
+
+
+def id_cipher(settings: Settings) -> IdCipher | None:
+    """The ID-number cipher from the settings; None when no keys are set (half set: an error)."""
+    if not settings.id_encryption_keys and not settings.id_hash_key:
+        return None
+    return IdCipher(settings.id_encryption_keys, settings.id_hash_key)
 
 
 def load_settings() -> Settings:

@@ -62,6 +62,8 @@ class Background:
             retention_days=self.settings.processed_update_retention_days,
             tick_seconds=self.settings.clock_tick_seconds,
             wake=self.worker.wake,
+            programmes=self.linli.programmes,
+            eligibility_hour=self.settings.eligibility_scan_hour,
         )
         try:
             await self.worker.start_as_leader()

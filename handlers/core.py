@@ -28,6 +28,7 @@ class Media:
     ref: str
     kind: str = "photo"
     size: int | None = None  # bytes, when the platform says
+    name: str | None = None  # a document's file name ("底册.xlsx")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Incoming:
     photos: tuple[Media, ...] = ()
     voice: Media | None = None
     location: Location | None = None
+    document: Media | None = None  # a file that is not a picture (a register .xlsx / .csv)
     message_id: str | None = None
     display_name: str | None = None
     language_hint: str | None = None

@@ -43,7 +43,7 @@ ALL_ITEMS = (
 )
 
 # Features that later work builds: the menu, routing and texts exist now.
-COMING_SOON = ("benefits", "booking", "vote", "events", "stations")
+COMING_SOON = ("booking", "vote", "events", "stations")
 
 # The commands registered with the platforms, in menu order.
 COMMANDS = (
@@ -156,7 +156,6 @@ def _coming_soon(name: str) -> Callable[[Context, str], object]:
 
 
 for _name, *_cmds in (
-    ("benefits", "benefits"),
     ("booking", "book", "booking"),
     ("vote", "vote"),
     ("events", "events"),

@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.idcard import IdCipher
 from models.people import grant_role
+from models.register import seed_demo_register
 from models.tables import (
     Building,
     CategoryRoute,
@@ -40,8 +42,8 @@ def _years_ago(today: date, years: int, plus_days: int = 0) -> date:
     return born + timedelta(days=plus_days)
 
 
-async def seed_demo(session: AsyncSession, now: datetime) -> bool:
-    """Load the demo community once; False when it is already there."""
+async def seed_demo(session: AsyncSession, now: datetime, cipher: IdCipher | None = None) -> bool:
+    """Load the demo community once; False when it is already there (ID numbers need `cipher`)."""
     if (
         await session.execute(select(col(Community.id)).where(col(Community.name) == "虹南社区"))
     ).first():
@@ -206,4 +208,5 @@ async def seed_demo(session: AsyncSession, now: datetime) -> bool:
             )
         )
     await session.flush()
+    await seed_demo_register(session, cid, cipher, now)
     return True

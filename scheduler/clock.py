@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from models.benefits import Catalogue
 from models.db import Database, utcnow
 from scheduler import jobs
 
@@ -22,6 +23,8 @@ class Clock:
         retention_days: int = 7,
         tick_seconds: float = 2.0,
         wake: Callable[[], None] | None = None,
+        programmes: Catalogue | None = None,
+        eligibility_hour: int = 9,
     ) -> None:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         # A tick that runs late still catches everything due (it works from the tables), so a
@@ -53,6 +56,24 @@ class Clock:
             max_instances=1,
             next_run_time=utcnow() + timedelta(seconds=30),
         )
+
+        if programmes is not None:
+            # Daily, at a decent hour for a message to an elderly person (community time). The
+            # scan claims each approach with a unique key, so a late or repeated run is harmless;
+            # a run missed by up to 6 hours (a restart) still happens.
+            self.scheduler.add_job(
+                jobs.eligibility,
+                "cron",
+                hour=eligibility_hour,
+                minute=0,
+                timezone="Asia/Shanghai",
+                id="eligibility",
+                kwargs={"db": db, "programmes": programmes, "wake": wake},
+                replace_existing=True,
+                misfire_grace_time=6 * 3600,
+                coalesce=True,
+                max_instances=1,
+            )
 
     @property
     def running(self) -> bool:

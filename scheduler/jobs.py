@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from models.benefits import Catalogue, run_outreach
 from models.db import Database, utcnow
 from models.housekeeping import prune
 from models.notices import report_progress, start_due_notices
@@ -61,3 +62,15 @@ async def housekeeping(db: Database, retention_days: int) -> None:
     async with db.session() as session:
         counts = await prune(session, utcnow(), timedelta(days=retention_days))
     log.info("housekeeping: %s", counts)
+
+
+async def eligibility(
+    db: Database, programmes: Catalogue, wake: Callable[[], None] | None = None
+) -> dict[str, int]:
+    """The daily eligibility scan: approach people reaching a benefit's age, home visits, re-certification."""
+    async with db.session() as session:
+        counts = await run_outreach(session, programmes, utcnow())
+    log.info("eligibility: %s", counts)
+    if wake and any(counts.values()):
+        wake()
+    return counts

@@ -13,7 +13,9 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 from telegram.ext import Application
 
+import models.benefits
 import models.channel_tokens
+import models.register
 import models.tables  # noqa: F401
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application
@@ -24,6 +26,9 @@ from models.migrations import upgrade
 from tests.fakes.telegram import TOKEN, FakeBotApi, RecordingRequest
 
 WEBHOOK_SECRET = "s3cret-token_for-tests"
+# Test-only ID-number keys (models/idcard.py); real ones come from `linli keys new`.
+TEST_ID_ENCRYPTION_KEY = "xrmwKexO7SrIzIIDyHhK-A_hc8LH23zkGvlh2qCRbvA="
+TEST_ID_HASH_KEY = "lXepVR_KfIwMe8cRcojt_fwn6adsFaG-np0UroG2Q6w="
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +102,8 @@ def settings(database_url: str) -> Settings:
         telegram_api_base_url="https://api.telegram.invalid/bot",
         telegram_webhook_secret=WEBHOOK_SECRET,
         telegram_bot_username="linli_test_bot",
+        id_encryption_keys=TEST_ID_ENCRYPTION_KEY,
+        id_hash_key=TEST_ID_HASH_KEY,
     )
 
 

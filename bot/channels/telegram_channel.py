@@ -62,6 +62,15 @@ def to_incoming(update: Update) -> Incoming | None:
     elif msg.document is not None and (msg.document.mime_type or "").startswith("image/"):
         # A picture sent "as a file" (uncompressed): a photo all the same.
         photos = (Media(CHANNEL, msg.document.file_id, "photo", msg.document.file_size),)
+    document = None
+    if msg.document is not None and not photos:
+        document = Media(
+            CHANNEL,
+            msg.document.file_id,
+            "document",
+            msg.document.file_size,
+            msg.document.file_name,
+        )
     voice = Media(CHANNEL, msg.voice.file_id, "voice") if msg.voice else None
     location = (
         Location(msg.location.latitude, msg.location.longitude)
@@ -73,6 +82,7 @@ def to_incoming(update: Update) -> Incoming | None:
         photos=photos,
         voice=voice,
         location=location,
+        document=document,
         **common,
     )
 
@@ -185,6 +195,12 @@ def build_application(
         builder = builder.updater(None)
     app = builder.build()
     menus = MenuMemory()
+
+    async def fetch(ref: str) -> bytes:
+        file = await app.bot.get_file(ref)
+        return bytes(await file.download_as_bytearray())
+
+    linli.media_fetchers[CHANNEL] = fetch
 
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         inc = to_incoming(update)

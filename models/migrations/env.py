@@ -8,7 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import models.benefits
 import models.channel_tokens
+import models.register
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import create_engine
 

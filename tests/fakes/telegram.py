@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from telegram.request import BaseRequest, RequestData
 
@@ -107,6 +108,7 @@ class FakeBotApi:
     _last_by_chat: dict[str, float] = field(default_factory=dict)
     _conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = field(default_factory=list)
     _arrived: asyncio.Event | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id → content (documents)
 
     # ---- the user side: updates as Telegram would deliver them ----
 
@@ -177,6 +179,24 @@ class FakeBotApi:
         msg = upd["message"]
         del msg["text"]
         msg["voice"] = {"file_id": file_id, "file_unique_id": f"v{file_id}", "duration": seconds}
+        return upd
+
+    def document_update(
+        self, user_id: int, data: bytes, file_name: str, mime_type: str = "application/octet-stream"
+    ) -> dict[str, Any]:
+        """A file sent as a document (a register .xlsx); its bytes can be downloaded with getFile."""
+        upd = self.text_update(user_id, "")
+        msg = upd["message"]
+        del msg["text"]
+        file_id = f"doc{len(self.files) + 1}"
+        self.files[file_id] = data
+        msg["document"] = {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": len(data),
+        }
         return upd
 
     def press_update(self, user_id: int, data: str, message: Sent | None = None) -> dict[str, Any]:
@@ -397,6 +417,17 @@ class FakeBotApi:
                 }
         raise BadRequest("message to edit not found")
 
+    async def api_getFile(self, p: dict[str, Any]) -> Any:
+        file_id = str(p.get("file_id"))
+        if file_id not in self.files:
+            raise BadRequest("invalid file_id")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(self.files[file_id]),
+            "file_path": f"documents/{file_id}",
+        }
+
     async def api_close(self, _p: dict[str, Any]) -> Any:
         return True
 
@@ -427,6 +458,12 @@ class RecordingRequest(BaseRequest):
         connect_timeout: Any = None,
         pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
+        if "/file/bot" in url:  # a file download (getFile's file_path under the file URL)
+            url = unquote(url)
+            file_id = url.rpartition("/documents/")[2]
+            if self.api.token in url and file_id in self.api.files:
+                return 200, self.api.files[file_id]
+            return 404, b"Not Found"
         prefix, _, api_method = url.rpartition("/")
         if self.api.token not in prefix:
             return 401, json.dumps(

@@ -1,0 +1,171 @@
+"""Resident ID numbers (居民身份证号码, GB 11643-1999): validated, encrypted, hashed, masked.
+
+A raw ID number exists only in memory: it is stored encrypted (Fernet, keys from the
+environment), found through a keyed hash (HMAC-SHA256, so the register cannot be searched
+by someone who has the database but not the key), shown masked (`3206**********1234`), and
+never put into a log line, an error message or an exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from models.errors import DomainError
+
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARS = "10X98765432"  # index: weighted sum mod 11
+# First two digits: the province-level division (GB/T 2260), 83 for Taiwan residents' permits.
+PROVINCES = frozenset(
+    {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46}
+    | {50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83}
+)
+MAX_AGE = 120
+
+
+def check_char(first17: str) -> str:
+    """The 18th character for 17 digits (ISO 7064 MOD 11-2)."""
+    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
+    return CHECK_CHARS[total % 11]
+
+
+def normalize_id(raw: str) -> str:
+    """Full-width digits, spaces and a small x are what people type; the canonical form has none."""
+    text = unicodedata.normalize("NFKC", raw)
+    return "".join(ch for ch in text if not ch.isspace() and ch not in "-'").upper()
+
+
+@dataclass(frozen=True)
+class IdNumber:
+    """A valid 18-character ID number and what it says about its holder."""
+
+    value: str
+    birth_date: date
+
+    @property
+    def masked(self) -> str:
+        return mask(self.value)
+
+    def __repr__(self) -> str:  # never the raw number, not even in a traceback
+        return f"IdNumber({self.masked})"
+
+    __str__ = __repr__
+
+
+def parse_id_number(raw: str, today: date) -> IdNumber:
+    """Validate by GB 11643: 17 digits + check character, a real birth date, a plausible age.
+
+    Raises DomainError with one of the keys `idcard.bad_format`, `idcard.bad_region`,
+    `idcard.bad_birth_date`, `idcard.implausible_age`, `idcard.bad_check_digit`.
+    """
+    value = normalize_id(raw)
+    if len(value) == 15 and value.isdigit():
+        raise DomainError("idcard.old_format")
+    if (
+        len(value) != 18
+        or not value[:17].isdigit()
+        or not (value[17].isdigit() or value[17] == "X")
+    ):
+        raise DomainError("idcard.bad_format")
+    if int(value[:2]) not in PROVINCES:
+        raise DomainError("idcard.bad_region")
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        raise DomainError("idcard.bad_birth_date") from None  # e.g. 2月30日
+    if born > today:
+        raise DomainError("idcard.bad_birth_date")
+    if age_on(born, today) > MAX_AGE:
+        raise DomainError("idcard.implausible_age")
+    if check_char(value[:17]) != value[17]:
+        raise DomainError("idcard.bad_check_digit")
+    return IdNumber(value, born)
+
+
+def compose_id_number(region: str, born: date, sequence: int, *, female: bool) -> str:
+    """A well-formed ID number (demo data and tests): region, birth date, sequence, check."""
+    order = sequence * 10 % 1000 + (0 if female else 1)
+    first17 = f"{region}{born:%Y%m%d}{order:03d}"
+    return first17 + check_char(first17)
+
+
+def mask(value: str) -> str:
+    """'3206**********1234': the region's first four and the last four characters."""
+    if len(value) < 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def anniversary(born: date, year: int) -> date:
+    """The birthday in `year`; for 29 February in a common year, 1 March.
+
+    A person born on 29 February completes a year of life only when 28 February has
+    passed, so an age limit is reached on 1 March in a common year.
+    """
+    try:
+        return born.replace(year=year)
+    except ValueError:
+        return date(year, 3, 1)
+
+
+def age_on(born: date, day: date) -> int:
+    """Completed years of life on `day` (the age changes on the birthday itself)."""
+    years = day.year - born.year
+    return years if day >= anniversary(born, day.year) else years - 1
+
+
+def reaches_age_on(born: date, years: int) -> date:
+    """The day someone born on `born` becomes `years` old."""
+    return anniversary(born, born.year + years)
+
+
+class IdCipher:
+    """Encrypts, decrypts and hashes ID numbers with keys from the environment.
+
+    `encryption_keys`: one or more Fernet keys, comma-separated; the first encrypts, all
+    decrypt (so a key can be rotated: put the new one first, re-encrypt, then drop the old).
+    `hash_key`: the secret of the lookup hash; changing it means re-importing the register.
+    """
+
+    def __init__(self, encryption_keys: str, hash_key: str) -> None:
+        keys = [k.strip() for k in encryption_keys.split(",") if k.strip()]
+        if not keys:
+            raise ValueError("ID_ENCRYPTION_KEYS is empty: run `linli keys new` and set it")
+        try:
+            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+        except ValueError:
+            raise ValueError("ID_ENCRYPTION_KEYS holds a key that is not a Fernet key") from None
+        secret = hash_key.strip().encode()
+        if len(secret) < 32:
+            raise ValueError("ID_HASH_KEY must be at least 32 characters: run `linli keys new`")
+        self._hash_key = secret
+
+    def encrypt(self, number: IdNumber) -> str:
+        """Ciphertext (text) of the ID number."""
+        return self._fernet.encrypt(number.value.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        """The raw ID number back (export only)."""
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken:
+            raise ValueError("an ID number cannot be decrypted with the configured keys") from None
+
+    def lookup_hash(self, number: IdNumber | str) -> str:
+        """Keyed hash (hex) that finds a person by ID number without decrypting anything."""
+        value = number.value if isinstance(number, IdNumber) else normalize_id(number)
+        return hmac.new(self._hash_key, b"linli-id:" + value.encode(), hashlib.sha256).hexdigest()
+
+
+def new_keys() -> tuple[str, str]:
+    """A fresh (Fernet encryption key, hash key) pair for `.env`."""
+    return Fernet.generate_key().decode(), base64.urlsafe_b64encode(
+        secrets.token_bytes(32)
+    ).decode()

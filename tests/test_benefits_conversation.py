@@ -1,0 +1,326 @@
+"""尊老金 over Telegram: ask, apply in a tap, review, 代办 after a home visit, the register file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from bot.channels.telegram_channel import TelegramSender
+from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from models.benefits import (
+    BenefitApplication,
+    BenefitDocument,
+    BenefitEvent,
+    BenefitOutreach,
+    load_catalogue,
+    run_outreach,
+)
+from models.db import Database
+from models.register import ResidentRecord
+from models.tables import Task, TaskKind
+from tests.conftest import FakeClock
+from tests.fakes.telegram import FakeBotApi
+from tests.register_files import feb_30, id_for, png, wrong_check_digit, xlsx
+from tests.telegram_chat import TelegramUser, link, person_named, texts
+
+FAST = ChannelLimits(per_second=1000.0, per_chat_interval=0.0)
+PROGRAMMES = load_catalogue()
+LIU, ZHU, CHEN, WANG = 10, 20, 40, 41
+
+
+async def deliver(app, db: Database, clock: FakeClock) -> None:
+    """Send what the outbox holds (notifications, pushes) through the Telegram stack."""
+    worker = DeliveryWorker(
+        db, [TelegramSender(app.bot, FAST)], DeliverySettings(concurrency=4), clock=clock
+    )
+    await worker.drain()
+
+
+async def outreach(db: Database, clock: FakeClock) -> dict[str, int]:
+    async with db.session() as s:
+        return await run_outreach(s, PROGRAMMES, clock())
+
+
+async def the_application(db: Database) -> BenefitApplication:
+    async with db.session() as s:
+        return (await s.execute(select(BenefitApplication))).scalar_one()
+
+
+async def chen_applies_herself(chen: TelegramUser) -> None:
+    asked = await chen.send("我能领尊老金吗")
+    assert "户口在本市吗" in texts(asked)
+    assert "别处领取" in texts(await chen.press("是"))
+    summary = await chen.press("否")
+    assert "陈秀英将在 2026-03-21 满足尊老金（高龄津贴）的年龄条件" in texts(summary)
+    assert "每月 50 元，从 2026-04-01 起发放" in texts(summary)
+    assert "住址：虹桥南村3幢1单元101" in texts(summary)
+    assert "演示数据" in texts(summary)
+    id_photo = await chen.press("确认申请")
+    assert "身份证正反面照片" in texts(id_photo)
+    assert "只有申请人本人、代办人和社区审核人员能看到" in texts(id_photo)
+    bank = await chen.deliver(chen.api.photo_update(CHEN, "idcard-photo"))
+    assert "银行卡" in texts(bank)
+    filed = await chen.press("以后再补")
+    assert "已提交尊老金（高龄津贴）申请（编号 1）" in texts(filed)
+
+
+async def test_resident_asks_applies_in_a_tap_and_follows_the_review(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app = await telegram()
+    await link(demo, CHEN, "陈秀英")
+    await link(demo, LIU, "刘芳")
+    chen, liu = TelegramUser(app, api, CHEN), TelegramUser(app, api, LIU)
+    await chen_applies_herself(chen)
+    mine = await chen.send("我的申请")
+    assert "编号1 尊老金（高龄津贴）（陈秀英）：已提交，等待审核" in texts(mine)
+
+    # The manager is told, opens the queue, sees the facts and the ID photo.
+    await deliver(app, demo, clock)
+    assert "新的尊老金（高龄津贴）申请待审核：陈秀英" in texts(api.to_chat(LIU))
+    card = await liu.press("审核")
+    assert "申请人：陈秀英" in texts(card) and "80岁起，每月 50 元" in texts(card)
+    assert any(s.photo_id == "idcard-photo" for s in card)
+    await deliver(app, demo, clock)
+    assert "正在审核中" in texts(api.to_chat(CHEN))
+
+    asked = await liu.press("需要补充材料")
+    assert "补充什么" in texts(asked)
+    await liu.send("请补交银行卡照片")
+    await deliver(app, demo, clock)
+    assert "需要补充：请补交银行卡照片" in texts(api.to_chat(CHEN))
+    intro = await chen.press("补充材料")
+    assert "请补交银行卡照片" in texts(intro)
+    await chen.deliver(api.photo_update(CHEN, "bank-photo"))
+    assert "重新进入审核" in texts(await chen.press("提交"))
+
+    await liu.send("📝 办事申请")
+    again = await liu.press("审核申请")
+    assert "材料照片：2 张" in texts(again)
+    await liu.press("批准")
+    await deliver(app, demo, clock)
+    assert "已批准：每月 50 元，从 2026-04-01 起发放" in texts(api.to_chat(CHEN))
+
+    application = await the_application(demo)
+    async with demo.session() as s:
+        trail = (
+            await s.execute(
+                select(BenefitEvent.to_status, BenefitEvent.reason).order_by(BenefitEvent.id)
+            )
+        ).all()
+    assert [t for t, _ in trail] == [
+        "submitted", "under_review", "more_info", "submitted", "under_review", "approved",
+    ]  # fmt: skip
+    assert trail[2][1] == "请补交银行卡照片"
+    assert application.status == "approved" and application.valid_until is not None
+    assert not application.on_behalf and application.open_key is None
+
+
+async def test_a_rejection_carries_its_reason(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app = await telegram()
+    await link(demo, CHEN, "陈秀英")
+    await link(demo, LIU, "刘芳")
+    chen, liu = TelegramUser(app, api, CHEN), TelegramUser(app, api, LIU)
+    await chen_applies_herself(chen)
+    await liu.send("📝 办事申请")
+    await liu.press("审核申请")
+    await liu.press("不通过")
+    assert "没有待审核的申请了" in texts(await liu.send("户口不在本市"))
+    await deliver(app, demo, clock)
+    assert "没有通过。原因：户口不在本市" in texts(api.to_chat(CHEN))
+    assert (await the_application(demo)).status == "rejected"
+
+
+async def test_nobody_sees_or_decides_another_persons_application_whatever_the_payload(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app = await telegram()
+    await link(demo, CHEN, "陈秀英")
+    await link(demo, WANG, "王建国")
+    await link(demo, ZHU, "朱凡")
+    await chen_applies_herself(TelegramUser(app, api, CHEN))
+    chen = await person_named(demo, "陈秀英")
+    wang = TelegramUser(app, api, WANG)
+    for payload, answer in (
+        ("bview:1", "没有找到这份申请"),
+        ("bmore:1", "没有找到这份申请"),
+        ("bview:99999", "没有找到这份申请"),
+        ("bview:-1", "没有找到这份申请"),
+        ("breview:1", "没有权限"),
+        ("breview:next", "没有权限"),
+        (f"bapply:{chen.id}:zlj", "没有权限"),
+        ("bapply:1:nonexistent", "没有权限"),
+        ("rv:approve", "失效"),
+        ("bconfirm", "失效"),
+    ):
+        assert answer in texts(await wang.press_payload(payload)), payload
+    assert "编号1" not in texts(await wang.send("我的申请"))
+    # A grid leader sees his grid's application, but not her ID photo, and cannot decide.
+    zhu = TelegramUser(app, api, ZHU)
+    seen = await zhu.press_payload("bview:1")
+    assert "申请人：陈秀英" in texts(seen) and "另有 1 张身份证照片" in texts(seen)
+    assert not any(s.photo_id for s in seen)
+    assert "没有权限" in texts(await zhu.press_payload("breview:1"))
+    application = await the_application(demo)
+    assert application.status == "submitted"
+    async with demo.session() as s:
+        assert (await s.execute(select(func.count()).select_from(BenefitEvent))).scalar_one() == 1
+
+
+async def test_outreach_twice_approaches_once_and_the_grid_leader_applies_on_her_behalf(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app = await telegram()
+    await link(demo, ZHU, "朱凡")
+    await link(demo, LIU, "刘芳")
+    first = await outreach(demo, clock)
+    second = await outreach(demo, clock)
+    assert (first["approached"], first["messaged"], first["home_visits"]) == (1, 0, 1)
+    assert second["approached"] == 0 and second["home_visits"] == 0
+    async with demo.session() as s:
+        assert (
+            await s.execute(select(func.count()).select_from(BenefitOutreach))
+        ).scalar_one() == 1
+        task = (await s.execute(select(Task))).scalar_one()
+    zhu_person = await person_named(demo, "朱凡")
+    chen_person = await person_named(demo, "陈秀英")
+    assert task.kind == TaskKind.HOME_VISIT and task.assignee_id == zhu_person.id
+    assert task.subject_person_id == chen_person.id and "陈秀英" in task.title
+    assert "行动不便" in task.detail and "未绑定聊天账号" in task.detail
+
+    # The task reaches 朱凡 with an "apply for her" button; he visits and applies (代办).
+    await deliver(app, demo, clock)
+    zhu = TelegramUser(app, api, ZHU)
+    asked = await zhu.press("代为申请")
+    assert "关于陈秀英：您的户口在本市吗" in texts(asked)
+    await zhu.press("是")
+    summary = await zhu.press("否")
+    assert "代办：由 朱凡 代 陈秀英 申请" in texts(summary)
+    await zhu.press("确认申请")
+    await zhu.deliver(api.photo_update(ZHU, "chen-id-card"))
+    filed = await zhu.press("提交")
+    assert "已为 陈秀英 代办尊老金（高龄津贴）申请（编号 1）" in texts(filed)
+
+    application = await the_application(demo)
+    assert application.on_behalf and application.filer_role == "grid_leader"
+    assert application.filed_by_id == zhu_person.id and application.person_id == chen_person.id
+    assert application.resident_told_at is None  # she has no chat account yet
+    liu = TelegramUser(app, api, LIU)
+    await liu.send("📝 办事申请")
+    card = await liu.press("审核申请")
+    assert "代办：朱凡（网格长）" in texts(card) and "底册备注：独居、行动不便" in texts(card)
+    assert "编号1" in texts(await zhu.send("我的申请"))
+
+    # Once she can be reached (her daughter set up her phone), the next scan tells her.
+    await link(demo, CHEN, "陈秀英")
+    assert (await outreach(demo, clock))["told"] == 1
+    await deliver(app, demo, clock)
+    assert "朱凡 已为您代办尊老金（高龄津贴）申请" in texts(api.to_chat(CHEN))
+    assert (await outreach(demo, clock))["told"] == 0
+
+
+async def test_a_reachable_resident_gets_a_one_tap_message_and_silence_brings_a_visit(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app = await telegram()
+    await link(demo, CHEN, "陈秀英")
+    async with demo.session() as s:
+        chen = await person_named(demo, "陈秀英")
+        record = await s.get(ResidentRecord, chen.id)
+        assert record is not None
+        record.limited_mobility = False  # walks well: no visit straight away
+    counts = await outreach(demo, clock)
+    assert (counts["messaged"], counts["home_visits"]) == (1, 0)
+    await outreach(demo, clock)
+    await deliver(app, demo, clock)
+    pushed = [s for s in api.to_chat(CHEN) if "即将满80岁" in s.text]
+    assert len(pushed) == 1 and pushed[0].buttons[0][0] == "✔ 一键申请"
+    clock.advance(days=8)  # no answer within 7 days
+    assert (await outreach(demo, clock))["home_visits"] == 1
+    assert (await outreach(demo, clock))["home_visits"] == 0
+    answer = await TelegramUser(app, api, CHEN).press("一键申请")
+    assert "户口在本市吗" in texts(answer)
+
+
+async def test_manager_imports_the_register_file_in_the_chat(
+    telegram,
+    api: FakeBotApi,
+    demo: Database,
+    clock: FakeClock,
+    database_url: str,
+    caplog,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = await telegram()
+    await link(demo, LIU, "刘芳")
+    await link(demo, WANG, "王建国")
+    good = id_for(__import__("datetime").date(1945, 5, 1), 21)
+    bad = wrong_check_digit(id_for(__import__("datetime").date(1950, 1, 1), 24))
+    rows = [
+        ["顾桂兰", good, "13900000011", "虹桥南村", "2", "1", "101", "乐清网格", "", "是", "", ""],
+        ["钱多", bad, "", "", "", "", "", "乐清网格", "", "", "", ""],
+        ["孙二月", feb_30(), "", "", "", "", "", "乐清网格", "", "", "", ""],
+        ["周边", id_for(__import__("datetime").date(1960, 2, 2), 25), "", "", "", "", "", "东方网格", "", "", "", ""],
+    ]  # fmt: skip
+    liu = TelegramUser(app, api, LIU)
+    report = await liu.deliver(api.document_update(LIU, xlsx(rows), "虹南社区底册.xlsx"))
+    said = texts(report)
+    assert "新增 1 人" in said and "未导入 3 行" in said
+    assert "第4行 钱多：身份证号最后一位校验码不对" in said
+    assert "第5行 孙二月：身份证号里的出生日期不存在" in said
+    assert "第6行 周边：没有叫“东方网格”的网格" in said
+    again = await liu.deliver(api.document_update(LIU, xlsx(rows), "虹南社区底册.xlsx"))
+    assert "新增 0 人" in texts(again) and "没有变化 1 人" in texts(again)
+    picture = await liu.deliver(api.document_update(LIU, png(), "底册.xlsx"))
+    assert "不是居民底册" in texts(picture) and "什么都没有改动" in texts(picture)
+    not_staff = await TelegramUser(app, api, WANG).deliver(
+        api.document_update(WANG, xlsx(rows), "底册.xlsx")
+    )
+    assert "只有社区工作人员" in texts(not_staff)
+    # Neither the database nor the logs hold a raw ID number, valid or not.
+    for raw in (good, bad, feb_30()):
+        assert raw not in caplog.text
+        assert raw not in said
+        await assert_not_stored(demo, database_url, raw)
+    async with demo.session() as s:
+        stored = (await s.execute(select(ResidentRecord.id_masked))).scalars().all()
+    assert good[:4] + "**********" + good[-4:] in stored
+
+
+async def assert_not_stored(db: Database, url: str, raw: str) -> None:
+    """Grep the database for a raw ID number: the SQLite file (and its WAL), or every PG column."""
+    if url.startswith("sqlite"):
+        path = Path(url.split("///", 1)[1])
+        for part in (path, Path(f"{path}-wal")):
+            if part.exists():
+                assert raw.encode() not in part.read_bytes(), part
+        return
+    async with db.session() as s:
+        tables = (
+            await s.execute(
+                text(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public'"
+                )
+            )
+        ).all()
+        for table, column in tables:
+            hit = await s.execute(
+                text(f'SELECT 1 FROM "{table}" WHERE CAST("{column}" AS TEXT) LIKE :raw LIMIT 1'),
+                {"raw": f"%{raw}%"},
+            )
+            assert hit.first() is None, (table, column)
+
+
+async def test_documents_are_kept_by_reference_not_by_content(
+    telegram, api: FakeBotApi, demo: Database
+) -> None:
+    await link(demo, CHEN, "陈秀英")
+    await chen_applies_herself(TelegramUser(await telegram(), api, CHEN))
+    async with demo.session() as s:
+        doc = (await s.execute(select(BenefitDocument))).scalar_one()
+    assert (doc.kind, doc.media_ref, doc.sensitive) == ("id_card", "telegram:idcard-photo", True)

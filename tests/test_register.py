@@ -1,0 +1,244 @@
+"""Importing the resident register: good and bad rows, idempotence, files that are no register."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+
+from models.db import Database
+from models.errors import DomainError
+from models.idcard import IdCipher
+from models.register import (
+    RegisterImport,
+    ResidentRecord,
+    find_by_id_number,
+    import_register,
+    register_rows,
+    write_register,
+)
+from models.tables import Building, Community, Household, Person
+from tests.conftest import TEST_ID_ENCRYPTION_KEY, TEST_ID_HASH_KEY, FakeClock
+from tests.register_files import csv_bytes, feb_30, id_for, png, wrong_check_digit, xlsx
+
+CIPHER = IdCipher(TEST_ID_ENCRYPTION_KEY, TEST_ID_HASH_KEY)
+TODAY = date(2026, 3, 7)
+
+GU = id_for(date(1945, 5, 1), 21)
+XU = id_for(date(1950, 8, 8), 22, female=False)
+HE = id_for(date(1990, 1, 9), 23)
+
+
+async def _community(db: Database) -> int:
+    async with db.session() as s:
+        return (await s.execute(select(Community.id))).scalar_one()
+
+
+async def _import(db: Database, data: bytes, clock: FakeClock, name: str = "底册.xlsx"):
+    cid = await _community(db)
+    async with db.session() as s:
+        return await import_register(
+            s, CIPHER, community_id=cid, data=data, filename=name, now=clock(), today=TODAY,
+            source="cli",
+        )  # fmt: skip
+
+
+async def _people(db: Database) -> int:
+    async with db.session() as s:
+        return (await s.execute(select(func.count()).select_from(Person))).scalar_one()
+
+
+GOOD_AND_BAD = [
+    ["顾桂兰", GU, "13900000011", "虹桥南村", "2", "1", "101", "乐清网格", "户主", "是", "是", ""],
+    ["徐国平", XU, "0513-85551234", "虹桥南村", "9幢", "1", "201", "乐美", "户主", "", "", "卧床"],
+    ["何静", HE, "", "", "", "", "", "乐清网格", "", "", "", ""],
+    [
+        "钱多",
+        wrong_check_digit(id_for(date(1950, 1, 1), 24)),
+        "",
+        "",
+        "",
+        "",
+        "",
+        "乐清网格",
+        "",
+        "",
+        "",
+        "",
+    ],
+    ["孙二月", feb_30(), "", "", "", "", "", "乐清网格", "", "", "", ""],
+    ["周边", id_for(date(1960, 2, 2), 25), "", "", "", "", "", "东方网格", "", "", "", ""],
+    ["吴重", id_for(date(1955, 3, 3), 26), "", "", "", "", "", "乐清网格", "", "", "", ""],
+    ["吴重复", id_for(date(1955, 3, 3), 26), "", "", "", "", "", "乐清网格", "", "", "", ""],
+    ["郑楼", id_for(date(1956, 4, 4), 27), "", "虹桥南村", "2", "", "", "", "", "", "", ""],
+    [
+        "王错格",
+        id_for(date(1957, 5, 5), 28),
+        "",
+        "虹桥南村",
+        "5",
+        "1",
+        "101",
+        "乐清网格",
+        "",
+        "",
+        "",
+        "",
+    ],
+]
+
+
+async def test_good_rows_are_added_and_bad_rows_say_why(demo: Database, clock: FakeClock) -> None:
+    before = await _people(demo)
+    report = await _import(demo, xlsx(GOOD_AND_BAD), clock)
+    by_name = {r.name: r for r in report.rows}
+    assert [by_name[n].status for n in ("顾桂兰", "徐国平", "何静")] == ["added"] * 3
+    reasons = {r.name: r.reason for r in report.rejected}
+    assert reasons == {
+        "钱多": "idcard.bad_check_digit",
+        "孙二月": "idcard.bad_birth_date",
+        "周边": "roster.unknown_grid",
+        "吴重": "roster.duplicate",
+        "吴重复": "roster.duplicate",
+        "郑楼": "roster.incomplete_address",
+        "王错格": "roster.other_grid",
+    }
+    assert by_name["吴重"].values == {"lines": "10"} and by_name["吴重"].line == 9
+    assert by_name["钱多"].line == 6  # the spreadsheet's own row number (title + header above)
+    assert await _people(demo) == before + 3
+
+    cid = await _community(demo)
+    async with demo.session() as s:
+        gu = await find_by_id_number(s, CIPHER, cid, GU)
+        assert gu is not None and gu.name == "顾桂兰" and gu.birth_date == date(1945, 5, 1)
+        assert gu.verified and gu.household_id is not None
+        record = await s.get(ResidentRecord, gu.id)
+        assert record is not None and record.lives_alone and record.limited_mobility
+        assert record.id_masked == GU[:4] + "*" * 10 + GU[-4:]
+        xu = await find_by_id_number(s, CIPHER, cid, XU)
+        assert xu is not None and xu.phone == "0513-85551234"
+        xu_record = await s.get(ResidentRecord, xu.id)
+        assert xu_record is not None and xu_record.limited_mobility  # "卧床" in the notes
+        new_building = (
+            await s.execute(
+                select(Building).where(Building.estate == "虹桥南村", Building.number == "9")
+            )
+        ).scalar_one()  # created in the grid the row named
+        assert new_building.grid_id == xu.grid_id
+        audit = (await s.execute(select(RegisterImport))).scalar_one()
+        assert (audit.added, audit.rejected, audit.source) == (3, 7, "cli")
+
+
+async def test_the_same_file_twice_changes_nothing_and_a_change_is_an_update(
+    demo: Database, clock: FakeClock
+) -> None:
+    rows = GOOD_AND_BAD[:3]
+    await _import(demo, xlsx(rows), clock)
+    people = await _people(demo)
+    again = await _import(demo, xlsx(rows), clock)
+    assert [r.status for r in again.rows] == ["unchanged"] * 3
+    moved = [list(rows[0])]
+    moved[0][2] = "13900000099"
+    changed = await _import(demo, csv_bytes(moved), clock, "底册.csv")
+    assert [r.status for r in changed.rows] == ["updated"]
+    assert await _people(demo) == people
+    cid = await _community(demo)
+    async with demo.session() as s:
+        gu = await find_by_id_number(s, CIPHER, cid, GU)
+        assert gu is not None and gu.phone == "13900000099"
+
+
+async def test_a_known_person_without_an_id_is_completed_not_duplicated(
+    demo: Database, clock: FakeClock
+) -> None:
+    # 王建国 of the demo (虹桥南村2幢2单元402) is in the register with no ID number yet.
+    wang = id_for(date(1959, 1, 1), 30, female=False)
+    row = ["王建国", wang, "", "虹桥南村", "2", "2", "402", "", "", "", "", ""]
+    before = await _people(demo)
+    report = await _import(demo, xlsx([row]), clock)
+    assert report.rows[0].status == "updated"
+    assert await _people(demo) == before
+
+
+async def test_gbk_csv_from_excel_is_read(demo: Database, clock: FakeClock) -> None:
+    report = await _import(demo, csv_bytes(GOOD_AND_BAD[:1], "gb18030"), clock, "底册.csv")
+    assert report.rows[0].status == "added"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        png(),  # a picture named .xlsx
+        b"PK\x03\x04broken zip",
+        "这不是底册\n随便写点什么\n".encode(),
+        b"\x00\x01\x02\x03",
+    ],
+    ids=["picture", "broken-xlsx", "text", "binary"],
+)
+async def test_a_file_that_is_no_register_changes_nothing(
+    demo: Database, clock: FakeClock, data: bytes
+) -> None:
+    before = await _people(demo)
+    with pytest.raises(DomainError) as err:
+        await _import(demo, data, clock)
+    assert err.value.key == "roster.not_a_register"
+    assert await _people(demo) == before
+    async with demo.session() as s:
+        assert (await s.execute(select(func.count()).select_from(RegisterImport))).scalar_one() == 0
+
+
+async def test_a_spreadsheet_without_the_register_columns_is_no_register(
+    demo: Database, clock: FakeClock
+) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["商品", "数量", "单价"])
+    sheet.append(["大米", 2, 5.5])
+    out = io.BytesIO()
+    book.save(out)
+    with pytest.raises(DomainError) as err:
+        await _import(demo, out.getvalue(), clock)
+    assert err.value.key == "roster.not_a_register"
+
+
+async def test_an_id_typed_as_a_number_in_excel_is_rejected(
+    demo: Database, clock: FakeClock
+) -> None:
+    row: list[object] = [
+        "顾桂兰",
+        float(GU[:17] + "0"),
+        "",
+        "",
+        "",
+        "",
+        "",
+        "乐清网格",
+        "",
+        "",
+        "",
+        "",
+    ]
+    report = await _import(demo, xlsx([row]), clock)
+    assert report.rows[0].reason == "roster.id_as_number"
+
+
+async def test_export_gives_the_same_format_back(demo: Database, clock: FakeClock) -> None:
+    await _import(demo, xlsx(GOOD_AND_BAD[:3]), clock)
+    cid = await _community(demo)
+    async with demo.session() as s:
+        rows = await register_rows(s, CIPHER, cid)
+    data = write_register(rows, "out.xlsx")
+    sheet = load_workbook(io.BytesIO(data)).worksheets[0]
+    values = [[c or "" for c in r] for r in sheet.iter_rows(values_only=True)]
+    assert values[0][:2] == ["姓名", "身份证号"]
+    assert {r[1] for r in values[1:]} == {GU, XU, HE}
+    again = await _import(demo, data, clock, "out.xlsx")
+    assert {r.status for r in again.rows} == {"unchanged"}
+    again_csv = await _import(demo, write_register(rows, "out.csv"), clock, "out.csv")
+    assert {r.status for r in again_csv.rows} == {"unchanged"}
+    async with demo.session() as s:
+        assert (await s.execute(select(func.count()).select_from(Household))).scalar_one() > 0
