@@ -1215,7 +1215,7 @@ async def _escalate_silent(
     has_app = select(col(BenefitApplication.id)).where(
         col(BenefitApplication.person_id) == BenefitOutreach.person_id,
         col(BenefitApplication.programme) == programme.code,
-        col(BenefitApplication.submitted_at) >= BenefitOutreach.created_at,
+        col(BenefitApplication.submitted_at) > BenefitOutreach.created_at,
     )
     rows = (
         await session.execute(
