@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Text, UniqueConstraint, select
+from sqlalchemy import Text, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -579,8 +579,10 @@ async def register_rows(
     query = (
         select(ResidentRecord, Person, Grid, Household, Building)
         .join(Person, col(Person.id) == ResidentRecord.person_id)
-        .outerjoin(Grid, col(Grid.id) == Person.grid_id)
         .outerjoin(Household, col(Household.id) == Person.household_id)
+        # The address decides the grid (a building belongs to one grid), so a file written
+        # here imports back unchanged even where a person's grid and home disagreed.
+        .outerjoin(Grid, col(Grid.id) == func.coalesce(Household.grid_id, Person.grid_id))
         .outerjoin(Building, col(Building.id) == Household.building_id)
         .where(
             col(ResidentRecord.community_id) == community_id,
