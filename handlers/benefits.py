@@ -43,6 +43,7 @@ from models.idcard import MAX_AGE, IdCipher, age_on
 from models.people import person_address
 from models.register import MAX_BYTES, ImportReport, import_register, record_of
 from models.tables import Person, Role
+from models.tasks import open_task_with_action
 
 router = Router()
 
@@ -351,6 +352,16 @@ class ApplyFlow(Flow):
             text = ctx.t("benefit.filed", id=app.id, programme=programme.name(ctx.locale))
         if len(d.get("docs", [])) < len(programme.documents):
             text += "\n" + ctx.t("benefit.docs_later")
+        if app.on_behalf and ctx.person.id is not None:
+            # Filed during a home visit: offer to close the visit task (with the time it took).
+            visit = await open_task_with_action(
+                ctx.session, ctx.person.id, f"bapply:{person.id}:{programme.code}"
+            )
+            if visit is not None:
+                finish = Choice(
+                    ctx.t("benefit.btn_finish_visit", id=visit.id), f"task:finish:{visit.id}"
+                )
+                return Done([Reply(text, [finish], menu=main_menu(ctx))])
         return Done(with_menu(ctx, text))
 
 

@@ -11,6 +11,7 @@ from sqlmodel import col
 from handlers.core import Ask, Choice, Context, Done, Media, Reply, StepResult
 from handlers.menu import cancel_choice, main_menu, with_menu
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from models.benefits import my_applications
 from models.errors import DomainError
 from models.people import Scope
 from models.reports import (
@@ -397,16 +398,21 @@ async def my_cases(ctx: Context, _arg: str) -> Outcome:
     from models.reports import cases_of
 
     cases = await cases_of(ctx.session, ctx.person.id)
+    # Benefit applications have their own list (我的申请); say how many and link to it.
+    applications = len(await my_applications(ctx.session, ctx.person))
+    apps_button = Choice(ctx.t("status.btn_applications", count=applications), "bmine:")
     if not cases:
+        if applications:
+            return [Reply(ctx.t("status.none"), [apps_button])]
         return with_menu(ctx, ctx.t("status.none"))
     lines = [ctx.t("status.title")]
-    choices = []
+    choices = [apps_button] if applications else []
     for case in cases:
         r = case.report
         assert r.id is not None
         lines.append(_case_line(ctx, case))
         choices.append(Choice(ctx.t("status.btn_view", no=case_no(r.id)), f"report:view:{r.id}"))
-    return [Reply("\n".join(lines), choices[:8]), *with_menu(ctx, ctx.t("status.hint"))]
+    return [Reply("\n".join(lines), choices[:9]), *with_menu(ctx, ctx.t("status.hint"))]
 
 
 async def case_replies(ctx: Context, report: Report) -> list[Reply]:

@@ -205,7 +205,8 @@ class FinishFlow(Flow):
         photo = (str(raw_photo[0]), str(raw_photo[1])) if raw_photo else None
         task = await finish_report_task(ctx.session, int(ctx.flow_data["task"]), ctx.person,
                                         minutes, photo, ctx.now)  # fmt: skip
-        return Done(with_menu(ctx, ctx.t("task.finished_ok", id=task.id, minutes=minutes)))
+        key = "task.finished_ok" if task.kind == TaskKind.REPORT else "task.finished_ok_other"
+        return Done(with_menu(ctx, ctx.t(key, id=task.id, minutes=minutes)))
 
 
 @router.flow

@@ -584,3 +584,21 @@ async def my_tasks(session: AsyncSession, person_id: int) -> tuple[list[Task], l
         )
     ).scalars()
     return list(held), list(offered)
+
+
+async def open_task_with_action(
+    session: AsyncSession, assignee_id: int, action_payload: str
+) -> Task | None:
+    """The unfinished task this person holds whose extra button is `action_payload` (a home visit)."""
+    return (
+        await session.execute(
+            select(Task)
+            .where(
+                col(Task.assignee_id) == assignee_id,
+                col(Task.action_payload) == action_payload,
+                col(Task.state) == TaskState.TAKEN,
+            )
+            .order_by(col(Task.id))
+            .limit(1)
+        )
+    ).scalar_one_or_none()

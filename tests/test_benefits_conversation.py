@@ -204,6 +204,12 @@ async def test_outreach_twice_approaches_once_and_the_grid_leader_applies_on_her
     await zhu.deliver(api.photo_update(ZHU, "chen-id-card"))
     filed = await zhu.press("提交")
     assert "已为 陈秀英 代办尊老金（高龄津贴）申请（编号 1）" in texts(filed)
+    # The visit is closed from the same answer, with the time it took (hours for 朱凡).
+    assert "大约用了多长时间" in texts(await zhu.press("完成走访"))
+    assert "已完成" in texts(await zhu.press("1 小时"))
+    async with demo.session() as s:
+        visit = await s.get(Task, task.id)
+        assert visit is not None and visit.state == "done" and visit.minutes_claimed == 60
 
     application = await the_application(demo)
     assert application.on_behalf and application.filer_role == "grid_leader"
@@ -221,6 +227,11 @@ async def test_outreach_twice_approaches_once_and_the_grid_leader_applies_on_her
     await deliver(app, demo, clock)
     assert "朱凡 已为您代办尊老金（高龄津贴）申请" in texts(api.to_chat(CHEN))
     assert (await outreach(demo, clock))["told"] == 0
+    # Her cases screen points to the application.
+    chen = TelegramUser(app, api, CHEN)
+    cases = await chen.send("📋 我的事项")
+    assert any("我的申请（1）" in label for m in cases for label, _ in m.buttons)
+    assert "编号1" in texts(await chen.press("我的申请"))
 
 
 async def test_a_reachable_resident_gets_a_one_tap_message_and_silence_brings_a_visit(
