@@ -21,13 +21,14 @@ from models.notices import (
     cancel_notice,
     count_audience,
     create_notice,
+    missed,
     muted_categories,
     notice_report,
     recent_notices,
     toggle_mute,
 )
-from models.people import Scope, community_zone, grids_in_scope
-from models.tables import Building, NoticeStatus
+from models.people import Scope, community_zone, grids_in_scope, person_address
+from models.tables import Building, NoticeStatus, Person
 
 router = Router()
 
@@ -309,7 +310,23 @@ async def notice_action(ctx: Context, rest: str) -> Outcome:
             if report.notice.status in (NoticeStatus.SENDING, NoticeStatus.SCHEDULED)
             else []
         )
+        n = report.notice
+        if report.failed + report.blocked + n.unreachable > 0:
+            buttons = [*buttons, Choice(ctx.t("notice.btn_missed"), f"notice:missed:{n.id}")]
         return [Reply(_report_text(ctx, report), buttons)]
+    if action == "missed":
+        people = await missed(ctx.session, int(raw), ctx.person, ctx.roles)
+        if not people:
+            return with_menu(ctx, ctx.t("notice.missed_none"))
+        lines = [ctx.t("notice.missed_title", id=int(raw))]
+        for m in people:
+            person = await ctx.session.get(Person, m.person_id)
+            where = await person_address(ctx.session, person) if person else None
+            reason = ctx.t(m.reason) + (f"（{m.detail[:60]}）" if m.detail else "")
+            lines.append(
+                ctx.t("notice.missed_line", name=m.name, where=where or "-", reason=reason)
+            )
+        return with_menu(ctx, "\n".join(lines))
     return with_menu(ctx, ctx.t("error.forbidden"))
 
 

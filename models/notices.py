@@ -189,20 +189,7 @@ async def create_notice(
 
 async def enqueue_notice(session: AsyncSession, notice: Notice, now: datetime) -> int:
     """Turn a notice into one outbox row per reachable person, in a single INSERT … SELECT."""
-    author = await session.get(Person, notice.author_id)
-    assert author is not None
-    roles = frozenset(
-        (r, g)
-        for r, g in (
-            await session.execute(
-                select(col(RoleGrant.role), col(RoleGrant.grid_id)).where(
-                    col(RoleGrant.person_id) == author.id,
-                    col(RoleGrant.revoked_at).is_(None),
-                )
-            )
-        ).all()
-    )
-    scope = Scope.of(notice.community_id, roles)
+    scope = await _author_scope(session, notice)
     where = and_(
         await audience_filter(session, scope, notice.audience, notice.audience_arg, now.date()),
         _not_muted(notice.category),
@@ -249,6 +236,84 @@ async def enqueue_notice(session: AsyncSession, notice: Notice, now: datetime) -
     notice.recipients = int(result.rowcount)  # type: ignore[attr-defined]
     notice.unreachable = int(people) - notice.recipients
     return notice.recipients
+
+
+async def _author_scope(session: AsyncSession, notice: Notice) -> Scope:
+    """Where the notice's author may send (their roles now)."""
+    roles = frozenset(
+        (r, g)
+        for r, g in (
+            await session.execute(
+                select(col(RoleGrant.role), col(RoleGrant.grid_id)).where(
+                    col(RoleGrant.person_id) == notice.author_id,
+                    col(RoleGrant.revoked_at).is_(None),
+                )
+            )
+        ).all()
+    )
+    return Scope.of(notice.community_id, roles)
+
+
+@dataclass(frozen=True)
+class Missed:
+    """Someone a notice did not reach, and why (a text key, and the platform's words if any)."""
+
+    person_id: int | None
+    name: str
+    reason: str
+    detail: str | None
+
+
+async def missed(
+    session: AsyncSession,
+    notice_id: int,
+    actor: Person,
+    roles: frozenset[tuple[str, int | None]],
+    limit: int = 30,
+) -> list[Missed]:
+    """Who a notice could not reach: failed or blocked sends, and people of its audience with
+    no chat account (as the register stands now), so staff can reach them another way."""
+    notice = await session.get(Notice, notice_id)
+    if notice is None or not _may_manage(notice, actor, roles):
+        raise DomainError("error.forbidden")
+    out: list[Missed] = []
+    failed = (
+        await session.execute(
+            select(col(Person.id), col(Person.name), col(Outbox.status), col(Outbox.last_error))
+            .join(Person, col(Person.id) == col(Outbox.person_id))
+            .where(
+                col(Outbox.notice_id) == notice_id,
+                col(Outbox.status).in_((OutboxStatus.DEAD, OutboxStatus.BLOCKED)),
+            )
+            .order_by(col(Person.id))
+            .limit(limit)
+        )
+    ).all()
+    for pid, name, status, error in failed:
+        reason = "notice.why_blocked" if status == OutboxStatus.BLOCKED else "notice.why_failed"
+        out.append(Missed(pid, name, reason, error))
+    if notice.enqueued_at is None:
+        return out
+    scope = await _author_scope(session, notice)
+    where = and_(
+        await audience_filter(
+            session, scope, notice.audience, notice.audience_arg, notice.enqueued_at.date()
+        ),
+        _not_muted(notice.category),
+        not_(
+            exists().where(col(Outbox.notice_id) == notice_id, col(Outbox.person_id) == Person.id)
+        ),
+    )
+    unreached = (
+        await session.execute(
+            select(col(Person.id), col(Person.name))
+            .where(where)
+            .order_by(col(Person.id))
+            .limit(max(0, limit - len(out)))
+        )
+    ).all()
+    out += [Missed(pid, name, "notice.why_no_account", None) for pid, name in unreached]
+    return out
 
 
 def _may_manage(notice: Notice, actor: Person, roles: frozenset[tuple[str, int | None]]) -> bool:

@@ -29,6 +29,7 @@ async def test_manager_sends_a_notice_to_one_grid_and_gets_the_report(
     for user_id, name in ((10, "刘芳"), (11, "陈秀英"), (12, "王建国"), (13, "赵敏")):
         await link(demo, user_id, name)
     liu = TelegramUser(app, api, 10)
+    api.blocked.add("12")  # 王建国 has blocked the bot
     assert "发给谁" in texts(await liu.send("📢 发通知"))
     assert "哪个网格" in texts(await liu.press("某个网格"))
     assert "什么通知" in texts(await liu.press("乐清网格"))
@@ -40,11 +41,18 @@ async def test_manager_sends_a_notice_to_one_grid_and_gets_the_report(
 
     await worker(app, demo, clock).drain()
     assert "3幢后面清理杂物" in api.to_chat(11)[-1].text
-    assert "3幢后面清理杂物" in api.to_chat(12)[-1].text
     assert api.to_chat(13) == [], "赵敏 lives in the other grid"
 
     report = await liu.press("查看进度")
-    assert "已送达 3" in texts(report) and "无法联系 3" in texts(report)
+    assert "已送达 2" in texts(report) and "无法联系 3" in texts(report)
+    # Who was not reached, and why, so the grid can phone or visit them.
+    missed = texts(await liu.press("未送达名单"))
+    assert "王建国｜虹桥南村2幢2单元402｜已屏蔽或取消关注" in missed
+    for name in ("朱凡", "李红", "张伟"):
+        assert f"{name}｜" in missed and "没有绑定聊天账号" in missed
+    assert "陈秀英" not in missed and "赵敏" not in missed
+    forged = await TelegramUser(app, api, 11).press_payload("notice:missed:1")
+    assert "没有权限" in texts(forged)
     async with demo.session() as s:
         await report_progress(s, clock())
     await worker(app, demo, clock).drain()
