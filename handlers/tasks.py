@@ -243,6 +243,7 @@ async def tasks(ctx: Context, _arg: str) -> Outcome:
     choices = []
     for t in held:
         lines.append(ctx.t("task.list_held", id=t.id, title=t.title))
+        choices.append(Choice(ctx.t("task.btn_view_n", id=t.id), f"task:view:{t.id}"))
         choices.append(Choice(ctx.t("task.btn_finish_n", id=t.id), f"task:finish:{t.id}"))
     for t in offered:
         lines.append(ctx.t("task.list_offered", id=t.id, title=t.title))

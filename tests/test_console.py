@@ -117,3 +117,32 @@ async def test_the_report_loop_played_on_the_console_by_switching_persons(
     assert "R0001 已办结" in out
     assert "李红：5.0 分（1 次）" in out
     assert "ratings.png" in out, "the chart is saved as a picture"
+
+
+async def test_outreach_job_then_the_grid_leader_applies_for_chen_on_the_console(
+    demo: Database, database_url: str, project_root: Path
+) -> None:
+    job = run(["jobs", "run", "eligibility"], "", database_url, project_root)
+    assert job.returncode == 0, job.stderr
+    assert "1 approached" in job.stdout and "1 home visits" in job.stdout
+    again = run(["jobs", "run", "eligibility"], "", database_url, project_root)
+    assert "0 approached" in again.stdout, "one approach per person and period"
+    script = [
+        "📌 我的任务",
+        "1",  # 查看 #1
+        "5",  # 🤝 代为申请
+        "1",  # 户口在本市：是
+        "2",  # 已在别处领取：否
+        "1",  # ✔ 确认申请
+        "/photo 身份证",
+        "2",  # ✔ 提交
+        "1",  # ✅ 完成走访任务 #1
+        "2",  # 30 分钟
+    ]
+    result = run(["console", "--as", "朱凡"], "\n".join(script) + "\n", database_url, project_root)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "上门走访：陈秀英" in out
+    assert "代办：由 朱凡 代 陈秀英 申请" in out
+    assert "已为 陈秀英 代办" in out
+    assert "任务 #1 已完成" in out
