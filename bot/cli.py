@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -237,6 +238,49 @@ def wechat_menu(
 
     asyncio.run(go())
     typer.echo("菜单已安装 / menu installed")
+
+
+@wechat_app.command("qr")
+def wechat_qr(
+    code: Annotated[str, typer.Argument(help="an invitation code (see 🔑 邀请码 in the chat)")],
+    out: Annotated[Path, typer.Option("--out", help="where to write the PNG")] = Path(
+        "invitation-wechat.png"
+    ),
+) -> None:
+    """A WeChat QR code for an invitation: scanning it follows the account and joins."""
+    from bot.channels.wechat_channel import invitation_qr_url, oa_api
+    from bot.i18n import translate
+    from handlers.admin import qr_png
+    from models.db import Database, utcnow
+    from models.errors import DomainError
+    from models.onboarding import find_invitation
+
+    settings = load_settings()
+    _setup_logging(settings)
+
+    async def go() -> tuple[str, int]:
+        db = Database(settings.database_url)
+        api = oa_api(settings, db)
+        try:
+            if api is None:
+                raise SystemExit("set WECHAT_APP_ID and WECHAT_APP_SECRET")
+            now = utcnow()
+            try:
+                async with db.session() as session:
+                    invitation = await find_invitation(session, code.strip().upper(), now)
+            except DomainError as err:
+                raise SystemExit(translate("zh", err.key)) from err
+            left = int((invitation.expires_at - now).total_seconds())
+            return await invitation_qr_url(api, invitation.code, left)
+        finally:
+            if api is not None:
+                await api.aclose()
+            await db.dispose()
+
+    url, seconds = asyncio.run(go())
+    out.write_bytes(qr_png(url))
+    lasts = f"{seconds // 86400} 天 / days" if seconds else "长期 / permanent"
+    typer.echo(f"{out} ({url}, {lasts})")
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -311,3 +312,34 @@ def test_linli_wechat_menu_command(
         await db.dispose()
 
     asyncio.run(clean())
+
+
+async def test_linli_wechat_qr_makes_a_scan_to_join_code_for_an_invitation(
+    demo: Database,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    server: FakeWeChatServer,
+    tmp_path: Path,
+) -> None:
+    """`linli wechat qr HQNC2345`: a parametric QR whose scene is the code (a SCAN then joins)."""
+    from bot import cli
+
+    out = tmp_path / "poster.png"
+    async with serving(server) as base:
+        monkeypatch.setenv("WECHAT_API_BASE_URL", base)
+        monkeypatch.setenv("WECHAT_APP_ID", APP_ID)
+        monkeypatch.setenv("WECHAT_APP_SECRET", APP_SECRET)
+        monkeypatch.setenv("DATABASE_URL", database_url)
+        runner = CliRunner()
+        made = await asyncio.to_thread(
+            runner.invoke, cli.app, ["wechat", "qr", "hqnc2345", "--out", str(out)]
+        )
+        assert made.exit_code == 0, made.output
+        assert "http://weixin.qq.com/q/gQ0001" in made.output
+        unknown = await asyncio.to_thread(runner.invoke, cli.app, ["wechat", "qr", "ZZZZZZZZ"])
+        assert unknown.exit_code != 0
+    # The demo codes live a year: longer than a temporary code's 30 days, so a permanent one.
+    assert server.qrcodes == [
+        {"scene": "HQNC2345", "action": "QR_LIMIT_STR_SCENE", "expire_seconds": 0}
+    ]
+    assert out.read_bytes().startswith(b"\x89PNG")

@@ -719,6 +719,26 @@ async def install_menu(api: WeChatApi, channel: str, agent_id: int | None = None
     return await api.call("/cgi-bin/menu/create", json=custom_menu(channel), params=params)
 
 
+MAX_TEMPORARY_QR_SECONDS = 30 * 24 * 3600
+
+
+async def invitation_qr_url(api: WeChatApi, code: str, seconds_left: int) -> tuple[str, int]:
+    """A parametric QR code of the official account carrying an invitation code as its scene.
+
+    Scanning it follows the account (or, for a follower, sends a SCAN event) with the code,
+    which onboards the person like a Telegram deep link. WeChat's temporary codes live at most
+    30 days; an invitation that lives longer gets a permanent code (their number is limited,
+    100,000 per account). Returns the QR content URL and its lifetime in seconds (0: permanent).
+    """
+    scene = {"scene": {"scene_str": code}}
+    if seconds_left <= MAX_TEMPORARY_QR_SECONDS:
+        body = {"expire_seconds": seconds_left, "action_name": "QR_STR_SCENE", "action_info": scene}
+    else:
+        body = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": scene}
+    data = await api.call("/cgi-bin/qrcode/create", json=body)
+    return str(data["url"]), int(data.get("expire_seconds", 0) or 0)
+
+
 # ---------------------------------------------------------------- wiring from settings
 
 

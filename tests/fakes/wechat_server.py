@@ -63,6 +63,7 @@ class FakeWeChatServer:
     expired_tokens: set[str] = field(default_factory=set)
     delivered: list[Delivered] = field(default_factory=list)
     menus: list[dict[str, Any]] = field(default_factory=list)
+    qrcodes: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, bytes] = field(default_factory=dict)
     outside_window: set[str] = field(default_factory=set)
     unsubscribed: set[str] = field(default_factory=set)
@@ -96,6 +97,7 @@ class FakeWeChatServer:
                 Route("/cgi-bin/message/template/send", self._template, methods=["POST"]),
                 Route("/cgi-bin/message/send", self._wecom_send, methods=["POST"]),
                 Route("/cgi-bin/menu/create", self._menu, methods=["POST"]),
+                Route("/cgi-bin/qrcode/create", self._qrcode, methods=["POST"]),
                 Route("/cgi-bin/media/upload", self._upload, methods=["POST"]),
                 Route("/cgi-bin/media/get", self._media_get, methods=["GET"]),
             ]
@@ -205,6 +207,25 @@ class FakeWeChatServer:
             return self._answer("menu", 40018, "invalid button name size")
         self.menus.append({"agentid": request.query_params.get("agentid"), **body})
         return self._answer("menu", 0)
+
+    async def _qrcode(self, request: Request) -> Response:
+        """Parametric QR codes: temporary (at most 30 days) or permanent, scene_str 1–64 chars."""
+        if code := self._check_token(request):
+            return self._answer("qrcode", code, "access_token expired")
+        body = await self._json(request)
+        scene = str(body.get("action_info", {}).get("scene", {}).get("scene_str", ""))
+        action = body.get("action_name")
+        expire = int(body.get("expire_seconds", 0) or 0)
+        if not 1 <= len(scene) <= 64 or action not in ("QR_STR_SCENE", "QR_LIMIT_STR_SCENE"):
+            return self._answer("qrcode", 40053, "invalid action info")
+        if action == "QR_STR_SCENE" and not 60 <= expire <= 2_592_000:
+            return self._answer("qrcode", 40009, "invalid expire_seconds")
+        ticket = f"gQ{len(self.qrcodes) + 1:04d}"
+        self.qrcodes.append({"scene": scene, "action": action, "expire_seconds": expire})
+        extra = {"expire_seconds": expire} if action == "QR_STR_SCENE" else {}
+        return self._answer(
+            "qrcode", 0, ticket=ticket, url=f"http://weixin.qq.com/q/{ticket}", **extra
+        )
 
     async def _upload(self, request: Request) -> Response:
         if code := self._check_token(request):
