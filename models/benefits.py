@@ -49,29 +49,29 @@ class Band:
 
 
 @dataclass(frozen=True)
-class Question:
-    """A yes/no condition; `eligible_answer` is the answer that qualifies."""
+class Worded:
+    """Something of a programme that people read, in Chinese and English."""
 
     code: str
     zh: str
     en: str
-    eligible_answer: bool = True
 
     def text(self, locale: str) -> str:
         return self.en if locale == "en" else self.zh
 
 
 @dataclass(frozen=True)
-class DocumentKind:
+class Question(Worded):
+    """A yes/no condition; `eligible_answer` is the answer that qualifies."""
+
+    eligible_answer: bool = True
+
+
+@dataclass(frozen=True)
+class DocumentKind(Worded):
     """A document to bring, as a photo; a sensitive one (the ID card) is shown to fewer people."""
 
-    code: str
-    zh: str
-    en: str
     sensitive: bool = False
-
-    def text(self, locale: str) -> str:
-        return self.en if locale == "en" else self.zh
 
 
 @dataclass(frozen=True)

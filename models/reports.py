@@ -41,6 +41,7 @@ from models.tables import (
 from models.tasks import (
     create_task,
     finish_task,
+    leader_buttons,
     oversees,
     release_task,
     role_holders,
@@ -646,10 +647,7 @@ async def rate_report(
                 now=now,
                 text_key="report.reopened_leader",
                 values={"no": case_no(report_id), "stars": stars},
-                choices=[
-                    ["task.btn_view", f"task:view:{new_task.id}"],
-                    ["task.btn_assign", f"task:assign:{new_task.id}"],
-                ],
+                choices=leader_buttons(new_task.id),
                 priority=2,
             )
     return rating
@@ -771,12 +769,7 @@ async def _climb(
                 "title": task.title if task else "",
                 "hours": round(step.after_minutes / 60),
             },
-            choices=[
-                ["task.btn_view", f"task:view:{task.id}"],
-                ["task.btn_assign", f"task:assign:{task.id}"],
-            ]
-            if task
-            else None,
+            choices=leader_buttons(task.id) if task else None,
             priority=2,
         )
     await tell_followers(session, report, f"escalate.resident_{step.role}", now)

@@ -177,20 +177,55 @@ async def offer(session: AsyncSession, task: Task, people: list[int], now: datet
         if person_id in known:
             continue
         session.add(TaskOffer(task_id=task.id, person_id=person_id, offered_at=now))
-        await enqueue(
+        await tell(
             session,
-            person_id=person_id,
-            kind="task",
-            dedupe_key=f"task:{task.id}:offer:{person_id}",
-            now=now,
-            text_key="task.push",
-            values={"id": task.id, "title": task.title},
+            person_id,
+            task,
+            "task.push",
+            now,
             choices=_with_action(task, task_buttons(task.id)),
-            priority=2,
+            once=f"offer:{person_id}",
         )
         count += 1
     await session.flush()
     return count
+
+
+def leader_buttons(task_id: int | None) -> list[list[str]]:
+    """What a grid leader is offered with news of a task: look at it, or assign it."""
+    return [
+        ["task.btn_view", f"task:view:{task_id}"],
+        ["task.btn_assign", f"task:assign:{task_id}"],
+    ]
+
+
+async def tell(
+    session: AsyncSession,
+    person_id: int,
+    task: Task,
+    key: str,
+    now: datetime,
+    *,
+    choices: list[list[str]] | None = None,
+    priority: int = 2,
+    once: str | None = None,
+    **values: object,
+) -> None:
+    """One outbox message about a task (its id and title filled in), deduplicated per person
+    and moment, or once ever with `once`."""
+    assert task.id is not None
+    tag = once or f"{key}:{person_id}:{int(now.timestamp())}"
+    await enqueue(
+        session,
+        person_id=person_id,
+        kind="task",
+        dedupe_key=f"task:{task.id}:{tag}",
+        now=now,
+        text_key=key,
+        values={"id": task.id, "title": task.title, **values},
+        choices=choices,
+        priority=priority,
+    )
 
 
 def _with_action(task: Task, buttons: list[list[str]]) -> list[list[str]]:
@@ -201,22 +236,12 @@ def _with_action(task: Task, buttons: list[list[str]]) -> list[list[str]]:
 
 async def _push_assigned(session: AsyncSession, task: Task, person_id: int, now: datetime) -> None:
     assert task.id is not None
-    await enqueue(
-        session,
-        person_id=person_id,
-        kind="task",
-        dedupe_key=f"task:{task.id}:assigned:{person_id}:{int(now.timestamp())}",
-        now=now,
-        text_key="task.assigned_push",
-        values={"id": task.id, "title": task.title},
-        choices=_with_action(
-            task,
-            [
-                ["task.btn_view", f"task:view:{task.id}"],
-                ["task.btn_finish", f"task:finish:{task.id}"],
-            ],
-        ),
-        priority=2,
+    buttons = [
+        ["task.btn_view", f"task:view:{task.id}"],
+        ["task.btn_finish", f"task:finish:{task.id}"],
+    ]
+    await tell(
+        session, person_id, task, "task.assigned_push", now, choices=_with_action(task, buttons)
     )
 
 
@@ -289,16 +314,7 @@ async def take_task(
         )
     ).scalars()
     for other in list(others):
-        await enqueue(
-            session,
-            person_id=other,
-            kind="task",
-            dedupe_key=f"task:{task_id}:gone:{other}:{int(now.timestamp())}",
-            now=now,
-            text_key="task.gone",
-            values={"id": task_id, "title": task.title, "name": person.name},
-            priority=3,
-        )
+        await tell(session, other, task, "task.gone", now, priority=3, name=person.name)
     return task
 
 
@@ -330,20 +346,7 @@ async def notify_leaders(session: AsyncSession, task: Task, key: str, now: datet
     """Tell the task's grid leaders (with the assign button)."""
     assert task.id is not None
     for leader in await role_holders(session, "grid_leader", task.community_id, task.grid_id):
-        await enqueue(
-            session,
-            person_id=leader,
-            kind="task",
-            dedupe_key=f"task:{task.id}:{key}:{leader}:{int(now.timestamp())}",
-            now=now,
-            text_key=key,
-            values={"id": task.id, "title": task.title},
-            choices=[
-                ["task.btn_view", f"task:view:{task.id}"],
-                ["task.btn_assign", f"task:assign:{task.id}"],
-            ],
-            priority=2,
-        )
+        await tell(session, leader, task, key, now, choices=leader_buttons(task.id))
 
 
 async def release_task(session: AsyncSession, task_id: int, person: Person, now: datetime) -> Task:
@@ -368,16 +371,13 @@ async def release_task(session: AsyncSession, task_id: int, person: Person, now:
         )
     ).scalars()
     for other in list(again):
-        await enqueue(
+        await tell(
             session,
-            person_id=other,
-            kind="task",
-            dedupe_key=f"task:{task_id}:again:{other}:{int(now.timestamp())}",
-            now=now,
-            text_key="task.back_open",
-            values={"id": task_id, "title": task.title},
+            other,
+            task,
+            "task.back_open",
+            now,
             choices=_with_action(task, task_buttons(task_id)),
-            priority=2,
         )
     await notify_leaders(session, task, "task.handed_back", now)
     return task
@@ -427,16 +427,7 @@ async def assign_task(
     await session.flush()
     await _push_assigned(session, task, volunteer_id, now)
     if previous is not None and previous != volunteer_id:
-        await enqueue(
-            session,
-            person_id=previous,
-            kind="task",
-            dedupe_key=f"task:{task_id}:reassigned:{previous}:{int(now.timestamp())}",
-            now=now,
-            text_key="task.reassigned_away",
-            values={"id": task_id, "title": task.title},
-            priority=3,
-        )
+        await tell(session, previous, task, "task.reassigned_away", now, priority=3)
     return task, volunteer
 
 
