@@ -140,6 +140,15 @@ def _need(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
+def _wording(table: dict[str, Any], where: str) -> tuple[str, str, str]:
+    """A worded item's code, Chinese and English, each required."""
+    return (
+        _need(table, "code", str, where),
+        _need(table, "zh", str, where),
+        _need(table, "en", str, where),
+    )
+
+
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Read and check the programmes file (the shipped illustrative one when no path is given)."""
     source = Path(path) if path else DEFAULT_PROGRAMMES
@@ -172,21 +181,11 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
                 keywords=tuple(raw.get("keywords", [])),
                 bands=bands,
                 questions=tuple(
-                    Question(
-                        _need(q, "code", str, where),
-                        _need(q, "zh", str, where),
-                        _need(q, "en", str, where),
-                        bool(q.get("eligible_answer", True)),
-                    )
+                    Question(*_wording(q, where), bool(q.get("eligible_answer", True)))
                     for q in raw.get("question", [])
                 ),
                 documents=tuple(
-                    DocumentKind(
-                        _need(d, "code", str, where),
-                        _need(d, "zh", str, where),
-                        _need(d, "en", str, where),
-                        bool(d.get("sensitive", False)),
-                    )
+                    DocumentKind(*_wording(d, where), bool(d.get("sensitive", False)))
                     for d in raw.get("document", [])
                 ),
                 residency=bool(raw.get("residency", True)),

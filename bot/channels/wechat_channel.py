@@ -18,6 +18,7 @@ import base64
 import contextlib
 import hmac
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -531,7 +532,7 @@ def classify(err: WeChatApiError) -> SendError:
     return SendError("dead", str(err))
 
 
-class _ApiSender:
+class _ApiSender(ABC):
     """Shared by both platforms: numbered pushed choices, pieces, pictures, error classes."""
 
     channel: str
@@ -574,11 +575,13 @@ class _ApiSender:
         except (httpx.HTTPError, ValueError) as err:  # network, HTTP status, not JSON
             raise SendError("retry", repr(err)[:200]) from err
 
+    @abstractmethod
     async def _send_text(self, chat_id: str, text: str) -> None:
-        raise NotImplementedError
+        """One text message through the platform's API."""
 
+    @abstractmethod
     async def _send_image(self, chat_id: str, media_id: str) -> None:
-        raise NotImplementedError
+        """One picture the platform already has (by its media id)."""
 
 
 class WeChatSender(_ApiSender):
