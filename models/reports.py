@@ -836,7 +836,6 @@ class CaseView:
     after: list[ReportPhoto]
     reporter_name: str | None
     reporter_phone: str | None
-    events: list[ReportEvent]
 
 
 async def view_report(
@@ -856,15 +855,6 @@ async def view_report(
     )
     reporter = await session.get(Person, report.reporter_id)
     show = staff or report.share_contact or viewer.id == report.reporter_id
-    events = list(
-        (
-            await session.execute(
-                select(ReportEvent)
-                .where(col(ReportEvent.report_id) == report.id)
-                .order_by(col(ReportEvent.id))
-            )
-        ).scalars()
-    )
     return CaseView(
         report=report,
         place=await place_label(session, report),
@@ -872,7 +862,6 @@ async def view_report(
         after=[p for p in photos if p.stage == "after"],
         reporter_name=reporter.name if show and reporter else None,
         reporter_phone=reporter.phone if show and reporter else None,
-        events=events,
     )
 
 
