@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, id_cipher
 from bot.i18n import LOCALES, translate
-from handlers import admin, benefits, menu, notices, onboarding, reports, tasks
+from handlers import admin, benefits, menu, notices, onboarding, reports, tasks, teams
 from handlers.core import Incoming, Media, Reply
 from handlers.intents import INTENTS
 from handlers.router import Dispatcher, Router
@@ -32,7 +32,7 @@ Clock = Callable[[], datetime]
 def build_router() -> Router:
     """Every feature module's router, included in one place."""
     root = Router()
-    for module in (menu, onboarding, admin, notices, reports, tasks, benefits):
+    for module in (menu, onboarding, admin, notices, reports, tasks, teams, benefits):
         root.include(module.router)
     return root
 

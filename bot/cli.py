@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bot.config import Settings, id_cipher, load_settings
+from bot.config import Settings, files_dir, id_cipher, load_settings
 
 T = TypeVar("T")
 
@@ -243,9 +243,12 @@ def wechat_menu(
 @wechat_app.command("qr")
 def wechat_qr(
     code: Annotated[str, typer.Argument(help="an invitation code (see 🔑 邀请码 in the chat)")],
-    out: Annotated[Path, typer.Option("--out", help="where to write the PNG")] = Path(
-        "invitation-wechat.png"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="where to write the PNG (default: FILES_DIR/wechat-qr-CODE.png)"
+        ),
+    ] = None,
 ) -> None:
     """A WeChat QR code for an invitation: scanning it follows the account and joins."""
     from bot.channels.wechat_channel import invitation_qr_url, oa_api
@@ -278,6 +281,8 @@ def wechat_qr(
             await db.dispose()
 
     url, seconds = asyncio.run(go())
+    if out is None:
+        out = files_dir(settings) / f"wechat-qr-{code.strip().upper()}.png"
     out.write_bytes(qr_png(url))
     lasts = f"{seconds // 86400} 天 / days" if seconds else "长期 / permanent"
     typer.echo(f"{out} ({url}, {lasts})")

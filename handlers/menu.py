@@ -21,13 +21,14 @@ RESIDENT_ITEMS = (
     ("status", "menu.status"),
 )
 GUEST_ITEMS = (("register", "menu.register"),)
-VOLUNTEER_ITEMS = (("tasks", "menu.tasks"), ("hours", "menu.hours"))
+VOLUNTEER_ITEMS = (("tasks", "menu.tasks"), ("myteam", "menu.myteam"), ("hours", "menu.hours"))
 STAFF_ITEMS = (
     ("cases", "menu.cases"),
     ("broadcast", "menu.broadcast"),
     ("notices", "menu.notices"),
     ("pending", "menu.pending"),
     ("invite", "menu.invite"),
+    ("roster", "menu.roster"),
 )
 MANAGER_ITEMS = (("ratings", "menu.ratings"),)
 PERSON_ITEMS = (("mute", "menu.mute"),)
@@ -56,6 +57,7 @@ COMMANDS = (
     ("stations", "cmd.stations"),
     ("status", "cmd.status"),
     ("register", "cmd.register"),
+    ("team", "cmd.team"),
     ("mute", "cmd.mute"),
     ("lang", "cmd.lang"),
     ("cancel", "cmd.cancel"),

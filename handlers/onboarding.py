@@ -5,8 +5,10 @@ from __future__ import annotations
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
 from handlers.menu import cancel_choice, main_menu, with_menu
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from handlers.teams import offer_team_choice
 from models.errors import DomainError
 from models.onboarding import (
+    Joined,
     buildings_of,
     clean_name,
     clean_phone,
@@ -18,17 +20,26 @@ from models.onboarding import (
     verify_resident,
 )
 from models.people import active_roles, person_address
-from models.tables import Building, Person
+from models.tables import Building
 
 router = Router()
 
 
-async def _joined(ctx: Context, person: Person, role: str) -> list[Reply]:
+async def _joined(ctx: Context, joined: Joined) -> StepResult:
+    person, role = joined.person, joined.role
     ctx.person = person
     ctx.locale = person.locale or ctx.locale
     ctx.roles = await active_roles(ctx.session, person)
     key = "join.welcome" if role == "resident" else "join.welcome_role"
-    return with_menu(ctx, ctx.t(key, name=person.name, role=ctx.t(f"role.{role}")))
+    text = ctx.t(key, name=person.name, role=ctx.t(f"role.{role}"))
+    if joined.team is not None:
+        text += "\n" + ctx.t("team.joined_by_invitation", team=joined.team.name)
+    elif role == "volunteer":
+        # A volunteer without a team would receive no task: ask which team, right now.
+        asked = await offer_team_choice(ctx, text)
+        if asked is not None:
+            return asked
+    return Done(with_menu(ctx, text))
 
 
 async def join_with_code(ctx: Context, code: str) -> Outcome:
@@ -50,7 +61,7 @@ class JoinFlow(Flow):
                 return Done(with_menu(ctx, ctx.t(err.key)))
             ctx.flow_data["code"] = arg.strip().upper()
             return Ask("name", [Reply(ctx.t("join.ask_name"))])
-        return Done(await _joined(ctx, joined.person, joined.role))
+        return await _joined(ctx, joined)
 
     async def step_name(self, ctx: Context, answer: Answer) -> StepResult:
         try:
@@ -61,7 +72,7 @@ class JoinFlow(Flow):
             if err.key == "register.bad_name":
                 return Ask("name", [Reply(ctx.t(err.key) + "\n" + ctx.t("join.ask_name"))])
             return Done(with_menu(ctx, ctx.t(err.key)))
-        return Done(await _joined(ctx, joined.person, joined.role))
+        return await _joined(ctx, joined)
 
 
 @router.intent("join", "join")

@@ -14,6 +14,7 @@ from models.people import community_zone
 from models.reports import (
     Score,
     accept_task,
+    assign_report_task,
     case_no,
     finish_report_task,
     hand_back,
@@ -26,7 +27,6 @@ from models.tasks import (
     MAX_MINUTES,
     MIN_MINUTES,
     add_note,
-    assign_task,
     assignable_volunteers,
     check_minutes,
     decline_task,
@@ -135,7 +135,7 @@ async def task_button(ctx: Context, rest: str) -> Outcome:
     if action == "assign":
         return await _pick_volunteer(ctx, task)
     if action == "assignto" and arg.isdigit():
-        task, volunteer = await assign_task(
+        task, volunteer = await assign_report_task(
             ctx.session, task_id, ctx.person, scope, int(arg), ctx.now
         )
         return with_menu(ctx, ctx.t("task.assigned_ok", id=task_id, name=volunteer.name))

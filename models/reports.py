@@ -39,15 +39,18 @@ from models.tables import (
     TeamMember,
 )
 from models.tasks import (
+    assign_task,
     create_task,
     finish_task,
     leader_buttons,
+    notify_leaders,
     oversees,
     release_task,
     role_holders,
     take_task,
     team_volunteers,
 )
+from models.teams import has_members
 
 CATEGORIES = ("clutter", "hygiene", "safety", "facility", "dispute", "other")
 DISPUTE = "dispute"
@@ -253,7 +256,7 @@ async def _route(session: AsyncSession, grid_id: int, category: str) -> int | No
 
 
 async def _offer_list(
-    session: AsyncSession, report: Report, team_id: int | None
+    session: AsyncSession, report: Report, team_id: int | None, now: datetime
 ) -> list[int] | None:
     """Who a report's task goes to: the routed team's matching members; disputes only to
     the grid leaders and the mediation team. None: the grid's volunteers (the default)."""
@@ -274,7 +277,9 @@ async def _offer_list(
         )
         return leaders + [m for m in mediators if m not in leaders]
     members = (
-        await team_volunteers(session, team_id, report.category, report.grid_id) if team_id else []
+        await team_volunteers(session, team_id, report.category, report.grid_id, now)
+        if team_id
+        else []
     )
     return members or None
 
@@ -354,6 +359,7 @@ async def _new_task(
     team_id = await _route(session, report.grid_id, report.category)
     where = await place_label(session, report)
     title = f"{case_no(report.id)} {CATEGORY_ZH[report.category]} · {where}".strip(" ·")
+    offer_to = None if assignee_id else await _offer_list(session, report, team_id, now)
     task = await create_task(
         session,
         now=now,
@@ -365,12 +371,16 @@ async def _new_task(
         report_id=report.id,
         team_id=team_id,
         assignee_id=assignee_id,
-        offer_to=None if assignee_id else await _offer_list(session, report, team_id),
+        offer_to=offer_to,
         created_by_id=assignee_id,
         # Nobody is asked to fix what they reported themselves (unless they take it on).
         exclude=frozenset({report.reporter_id}),
     )
     report.task_id = task.id
+    if offer_to is None and team_id is not None and await has_members(session, team_id):
+        # The routed team has members but none a push reaches (paused, inactive): the grid
+        # leaders hear it now, not when the ladder's first rung comes.
+        await notify_leaders(session, task, "task.team_unavailable", now, skip_offered=True)
     return task
 
 
@@ -477,6 +487,32 @@ async def accept_task(
     task = await take_task(session, task_id, person, scope, now)
     await on_task_taken(session, task, person, now)
     return task
+
+
+async def assign_report_task(
+    session: AsyncSession,
+    task_id: int,
+    leader: Person,
+    scope: Scope | None,
+    volunteer_id: int,
+    now: datetime,
+) -> tuple[Task, Person]:
+    """👉 指派: the same transition as taking — a report's case moves to in progress, its history
+    records who assigned whom, and the followers hear who is on it."""
+    task, volunteer = await assign_task(session, task_id, leader, scope, volunteer_id, now)
+    if task.report_id is None:
+        return task, volunteer
+    report = await session.get(Report, task.report_id)
+    if report is None or report.task_id != task.id:
+        return task, volunteer
+    if report.taken_at is None or report.state != ReportState.TAKEN:
+        report.taken_at = now
+    note = f"{leader.name} → {volunteer.name} (#{volunteer.id})"
+    event(session, report, "assigned", now, leader.id, ReportState.TAKEN, note=note)
+    await tell_followers(
+        session, report, "report.assigned_notice", now, skip=volunteer.id, name=volunteer.name
+    )
+    return task, volunteer
 
 
 async def hand_back(session: AsyncSession, task_id: int, person: Person, now: datetime) -> Task:

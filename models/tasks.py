@@ -15,6 +15,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.db import utcnow
 from models.errors import DomainError
 from models.outbox import enqueue
 from models.people import Scope
@@ -26,9 +27,9 @@ from models.tables import (
     TaskKind,
     TaskOffer,
     TaskState,
-    TeamMember,
     VolunteerHours,
 )
+from models.teams import push_times, reachable, usable_members
 
 MIN_MINUTES = 5
 MAX_MINUTES = 8 * 60
@@ -62,16 +63,15 @@ async def role_holders(
 
 
 async def team_volunteers(
-    session: AsyncSession, team_id: int, category: str | None, grid_id: int
+    session: AsyncSession,
+    team_id: int,
+    category: str | None,
+    grid_id: int,
+    now: datetime | None = None,
 ) -> list[int]:
-    """Members of a team who hold the volunteer (or grid leader) role and whose skills match."""
-    rows = (
-        await session.execute(
-            select(TeamMember)
-            .where(col(TeamMember.team_id) == team_id)
-            .order_by(col(TeamMember.person_id))
-        )
-    ).scalars()
+    """Members of a team a push may reach (approved, active, not paused at `now`) who hold the
+    volunteer (or grid leader) role and whose skills match."""
+    rows = await usable_members(session, team_id, now or utcnow())
     members = [
         m.person_id for m in rows if not m.skills or category is None or category in m.skills
     ]
@@ -155,7 +155,8 @@ async def create_task(
     people = offer_to
     if people is None:
         people = await role_holders(session, "volunteer", community_id, grid_id)
-    people = [p for p in people if p not in exclude]
+    # Volunteers who paused, or were made inactive, in every team they are in get nothing.
+    people = await reachable(session, [p for p in people if p not in exclude], now)
     if not people:
         people = await role_holders(session, "grid_leader", community_id, grid_id)
     await offer(session, task, people, now)
@@ -173,6 +174,8 @@ async def offer(session: AsyncSession, task: Task, people: list[int], now: datet
         ).scalars()
     )
     count = 0
+    # Quiet hours: the task is offered now (it shows in 我的任务); its push waits till they end.
+    later = await push_times(session, task.community_id, list(people), now)
     for person_id in dict.fromkeys(people):
         if person_id in known:
             continue
@@ -185,6 +188,7 @@ async def offer(session: AsyncSession, task: Task, people: list[int], now: datet
             now,
             choices=_with_action(task, task_buttons(task.id)),
             once=f"offer:{person_id}",
+            not_before=later.get(person_id),
         )
         count += 1
     await session.flush()
@@ -209,6 +213,7 @@ async def tell(
     choices: list[list[str]] | None = None,
     priority: int = 2,
     once: str | None = None,
+    not_before: datetime | None = None,
     **values: object,
 ) -> None:
     """One outbox message about a task (its id and title filled in), deduplicated per person
@@ -225,6 +230,7 @@ async def tell(
         values={"id": task.id, "title": task.title, **values},
         choices=choices,
         priority=priority,
+        not_before=not_before,
     )
 
 
@@ -342,10 +348,15 @@ async def decline_task(session: AsyncSession, task_id: int, person: Person, now:
     return task
 
 
-async def notify_leaders(session: AsyncSession, task: Task, key: str, now: datetime) -> None:
-    """Tell the task's grid leaders (with the assign button)."""
+async def notify_leaders(
+    session: AsyncSession, task: Task, key: str, now: datetime, *, skip_offered: bool = False
+) -> None:
+    """Tell the task's grid leaders (with the assign button); `skip_offered`: not those who
+    already got the task itself."""
     assert task.id is not None
     for leader in await role_holders(session, "grid_leader", task.community_id, task.grid_id):
+        if skip_offered and await session.get(TaskOffer, (task.id, leader)) is not None:
+            continue
         await tell(session, leader, task, key, now, choices=leader_buttons(task.id))
 
 
