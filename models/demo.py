@@ -166,12 +166,27 @@ async def seed_demo(session: AsyncSession, now: datetime, cipher: IdCipher | Non
         session, sun, Role.COURIER, now, grid_id=lemei.id, granted_by=manager, reason="demo"
     )
 
-    team = Team(community_id=cid, grid_id=leqing.id, name="乐清网格红管家服务队")
+    team = Team(
+        community_id=cid,
+        grid_id=leqing.id,
+        name="乐清网格红管家服务队",
+        description="楼道杂物、环境卫生、设施报修，随叫随到",
+    )
     session.add(team)
     await session.flush()
-    session.add_all(TeamMember(team_id=team.id, person_id=p.id) for p in (zhu, li, zhang))  # type: ignore[arg-type]
+    # 李红 leads the steward team (队长): she keeps its roster from the chat.
+    session.add_all(
+        TeamMember(team_id=team.id, person_id=p.id, is_leader=p is li)  # type: ignore[arg-type]
+        for p in (zhu, li, zhang)
+    )
     # Neighbour disputes go to the grid leader and the mediators (调解员), nobody else.
-    mediators = Team(community_id=cid, grid_id=leqing.id, name="乐清网格调解小组")
+    mediators = Team(
+        community_id=cid,
+        grid_id=leqing.id,
+        name="乐清网格调解小组",
+        description="邻里纠纷调解（加入需网格长批准）",
+        needs_approval=True,
+    )
     session.add(mediators)
     await session.flush()
     session.add_all(TeamMember(team_id=mediators.id, person_id=p.id) for p in (zhu, wang))  # type: ignore[arg-type]

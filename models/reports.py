@@ -36,7 +36,6 @@ from models.tables import (
     TaskOffer,
     TaskState,
     Team,
-    TeamMember,
 )
 from models.tasks import (
     assign_task,
@@ -50,7 +49,7 @@ from models.tasks import (
     take_task,
     team_volunteers,
 )
-from models.teams import has_members
+from models.teams import has_members, usable_members
 
 CATEGORIES = ("clutter", "hygiene", "safety", "facility", "dispute", "other")
 DISPUTE = "dispute"
@@ -262,18 +261,10 @@ async def _offer_list(
     the grid leaders and the mediation team. None: the grid's volunteers (the default)."""
     if report.category == DISPUTE:
         leaders = await role_holders(session, "grid_leader", report.community_id, report.grid_id)
+        # Only approved, active, unpaused mediators: a volunteer who asked to join the
+        # mediation team sees no dispute before a leader approves them.
         mediators = (
-            list(
-                (
-                    await session.execute(
-                        select(col(TeamMember.person_id))
-                        .where(col(TeamMember.team_id) == team_id)
-                        .order_by(col(TeamMember.person_id))
-                    )
-                ).scalars()
-            )
-            if team_id
-            else []
+            [m.person_id for m in await usable_members(session, team_id, now)] if team_id else []
         )
         return leaders + [m for m in mediators if m not in leaders]
     members = (
@@ -380,7 +371,7 @@ async def _new_task(
     if offer_to is None and team_id is not None and await has_members(session, team_id):
         # The routed team has members but none a push reaches (paused, inactive): the grid
         # leaders hear it now, not when the ladder's first rung comes.
-        await notify_leaders(session, task, "task.team_unavailable", now, skip_offered=True)
+        await notify_leaders(session, task, "task.team_unavailable", now)
     return task
 
 

@@ -348,15 +348,10 @@ async def decline_task(session: AsyncSession, task_id: int, person: Person, now:
     return task
 
 
-async def notify_leaders(
-    session: AsyncSession, task: Task, key: str, now: datetime, *, skip_offered: bool = False
-) -> None:
-    """Tell the task's grid leaders (with the assign button); `skip_offered`: not those who
-    already got the task itself."""
+async def notify_leaders(session: AsyncSession, task: Task, key: str, now: datetime) -> None:
+    """Tell the task's grid leaders (with the assign button)."""
     assert task.id is not None
     for leader in await role_holders(session, "grid_leader", task.community_id, task.grid_id):
-        if skip_offered and await session.get(TaskOffer, (task.id, leader)) is not None:
-            continue
         await tell(session, leader, task, key, now, choices=leader_buttons(task.id))
 
 

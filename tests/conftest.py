@@ -94,7 +94,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
@@ -104,6 +104,7 @@ def settings(database_url: str) -> Settings:
         telegram_bot_username="linli_test_bot",
         id_encryption_keys=TEST_ID_ENCRYPTION_KEY,
         id_hash_key=TEST_ID_HASH_KEY,
+        files_dir=str(tmp_path / "files"),
     )
 
 
