@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from models.db import Database
 from models.demo import DEMO_VOLUNTEER_CODE
-from models.tables import Person, Report, ReportEvent, Task, Team, TeamMember
+from models.tables import Person, Task, TaskOffer, Team, TeamMember
 from tests.telegram_chat import texts
 from tests.wechat_chat import Chat, chat_fixture  # noqa: F401  (the `chat` fixture)
 
@@ -98,4 +98,8 @@ async def test_a_volunteer_who_paused_gets_no_push_and_can_resume(
     await report_clutter(chat, demo)
     await chat.deliver()
     assert "新任务" not in me.latest()  # type: ignore[attr-defined]
+    async with demo.session() as s:
+        qian = (await s.execute(select(Person).where(Person.name == "钱多多"))).scalar_one()
+        offers = (await s.execute(select(TaskOffer).where(TaskOffer.person_id == qian.id))).all()
+    assert offers == []
     assert "已恢复接单" in texts(await me.press("恢复接单"))  # type: ignore[attr-defined]

@@ -1,0 +1,242 @@
+"""Teams (issue 20): assignment as a transition, the console rule, quiet hours, pauses, the
+roster, invitations naming a team, and where files go."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from bot.app import Linli
+from bot.channels.console_channel import ConsoleChat, ConsoleSender
+from bot.config import Settings
+from models.db import Database
+from models.onboarding import create_invitation
+from models.outbox import account_for, best_account_id
+from models.people import active_roles
+from models.tables import (
+    ChannelAccount,
+    Outbox,
+    Person,
+    Report,
+    ReportEvent,
+    TaskOffer,
+    Team,
+    TeamMember,
+)
+from models.teams import pause, set_quiet_hours
+from tests.conftest import FakeClock
+from tests.fakes.telegram import FakeBotApi
+from tests.telegram_chat import TelegramUser, texts
+from tests.test_report_loop import LI, WANG, ZHANG, ZHU, deliver, file_report, people, said
+
+STEWARDS = "乐清网格红管家服务队"
+
+
+async def person(demo: Database, name: str) -> Person:
+    async with demo.session() as s:
+        return (await s.execute(select(Person).where(Person.name == name))).scalar_one()
+
+
+async def test_assignment_by_the_grid_leader_is_the_same_transition_as_taking(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    await file_report(p[WANG], api)
+    await p[ZHU].press_payload("task:assign:1")
+    assert "已派给 张伟" in texts(await p[ZHU].press("张伟"))
+    await deliver(app, demo, clock)
+    # The resident is told who is on it, and their list shows the case in progress.
+    assert said(api, WANG, "已安排给志愿者 张伟")
+    status = texts(await p[WANG].send("📋 我的事项"))
+    assert "处理中" in status and "待接单" not in status
+    async with demo.session() as s:
+        report = await s.get(Report, 1)
+        events = (
+            (await s.execute(select(ReportEvent).where(ReportEvent.action == "assigned")))
+            .scalars()
+            .all()
+        )
+    zhu, zhang = await person(demo, "朱凡"), await person(demo, "张伟")
+    assert report is not None and report.state == "taken" and report.taken_at == clock()
+    assert len(events) == 1
+    event = events[0]
+    assert (event.actor_id, event.from_state, event.to_state) == (zhu.id, "new", "taken")
+    assert event.note is not None and "张伟" in event.note and f"#{zhang.id}" in event.note
+    # Another volunteer pressing 接单 now is told who has it.
+    taken = texts(await p[LI].press_payload("task:take:1"))
+    assert "慢了一步" in taken and "张伟" in taken
+
+
+async def test_a_console_session_never_takes_a_telegram_users_messages(
+    telegram, api: FakeBotApi, linli: Linli, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)  # 李红, 王建国 … have Telegram accounts
+    async with demo.session() as s:
+        await s.execute(update(ChannelAccount).values(last_seen_at=clock()))
+    # `linli console` seats everyone and someone plays 李红 there, later than her Telegram use.
+    clock.advance(minutes=30)
+    out = io.StringIO()
+    console = ConsoleChat(linli, out, sender=ConsoleSender(out))
+    await console.seat_everyone()
+    await console.say("/as 李红")
+    await console.say("帮助")
+    clock.advance(minutes=1)
+    await file_report(p[WANG], api)
+    async with demo.session() as s:
+        rows = (await s.execute(select(Outbox).where(Outbox.kind == "task"))).scalars().all()
+        by_person = {r.person_id: r.channel for r in rows}
+        li = (await s.execute(select(Person).where(Person.name == "李红"))).scalar_one()
+        sun = (await s.execute(select(Person).where(Person.name == "孙强"))).scalar_one()
+        assert li.id is not None and sun.id is not None
+        # Both an account on Telegram and a console seat: Telegram, however recent the seat.
+        seats = (
+            (await s.execute(select(ChannelAccount).where(ChannelAccount.person_id == li.id)))
+            .scalars()
+            .all()
+        )
+        assert sorted(a.channel for a in seats) == ["console", "telegram"]
+        seat = next(a for a in seats if a.channel == "console")
+        assert seat.last_seen_at > next(a for a in seats if a.channel == "telegram").last_seen_at
+        assert by_person[li.id] == "telegram"
+        # Only a console seat (nobody linked 孙强 to a chat app): the console is his address.
+        only_console = await account_for(s, sun.id)
+        assert only_console is not None and only_console.channel == "console"
+        # Telegram blocked and a console seat: unreachable, not "delivered" to the terminal.
+        tg = next(a for a in seats if a.channel == "telegram")
+        tg.blocked_at = clock()
+        await s.flush()
+        assert await account_for(s, li.id) is None
+        best = (await s.execute(select(best_account_id()).where(Person.id == li.id))).scalar()
+        assert best is None
+    await deliver(app, demo, clock)
+    assert said(api, LI, "新任务")
+
+
+async def test_quiet_hours_hold_a_push_until_they_end(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    li = await person(demo, "李红")
+    async with demo.session() as s:
+        # 10:00 in Shanghai now: quiet from 9 to 12.
+        await set_quiet_hours(s, li, 9, 12)
+    await file_report(p[WANG], api)
+    await deliver(app, demo, clock)
+    assert not said(api, LI, "新任务") and said(api, ZHANG, "新任务")
+    async with demo.session() as s:
+        assert await s.get(TaskOffer, (1, li.id)) is not None  # offered: it is in 我的任务
+        row = (
+            await s.execute(select(Outbox).where(Outbox.person_id == li.id, Outbox.kind == "task"))
+        ).scalar_one()
+    assert row.not_before == datetime(2026, 3, 7, 4, 0, tzinfo=UTC)  # 12:00 Shanghai
+    clock.advance(hours=2)
+    await deliver(app, demo, clock)
+    assert said(api, LI, "新任务")
+
+
+async def test_when_nobody_in_the_team_can_take_tasks_the_grid_leader_hears_at_once(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    tomorrow = (clock() + timedelta(days=2)).date()
+    async with demo.session() as s:
+        for name in ("李红", "张伟", "朱凡"):
+            who = (await s.execute(select(Person).where(Person.name == name))).scalar_one()
+            await pause(s, who, tomorrow, clock())
+    await deliver(app, demo, clock)
+    assert said(api, ZHU, f"「{STEWARDS}」现在没有可接单的成员")
+    await file_report(p[WANG], api)
+    await deliver(app, demo, clock)
+    # At once, not after the ladder's four hours; the paused volunteers get nothing.
+    assert said(api, ZHU, "负责的队伍现在没有可接单的成员")
+    assert not said(api, LI, "新任务") and not said(api, ZHANG, "新任务")
+    async with demo.session() as s:
+        offered = (await s.execute(select(TaskOffer.person_id))).scalars().all()
+    zhu = await person(demo, "朱凡")
+    assert offered == [zhu.id]  # the grid leader (fallback), nobody paused
+
+
+async def test_the_team_leader_keeps_the_roster_and_a_forged_button_changes_nothing(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    roster = await p[LI].press_payload("intent:myteam")
+    assert any("队员名单" in label for s in roster for label, _ in s.buttons)
+    shown = texts(await p[LI].press("队员名单"))
+    assert "朱凡" in shown and "张伟" in shown and "0.0 小时" in shown and "队长" in shown
+    async with demo.session() as s:
+        team = (await s.execute(select(Team).where(Team.name == STEWARDS))).scalar_one()
+    zhang = await person(demo, "张伟")
+    # 张伟 is no leader: his forged payload is refused and nothing changes.
+    forged = texts(await p[ZHANG].press_payload(f"team:deact:{team.id}:{zhang.id}"))
+    assert "没有找到这个队伍" in forged
+    async with demo.session() as s:
+        member = await s.get(TeamMember, (team.id, zhang.id))
+        assert member is not None and member.active
+    await p[LI].press("张伟")
+    assert "已设为停用" in texts(await p[LI].press("设为停用"))
+    await file_report(p[WANG], api)
+    await deliver(app, demo, clock)
+    assert said(api, LI, "新任务") and not said(api, ZHANG, "新任务")
+
+
+async def test_joining_a_team_that_asks_for_approval_waits_for_the_grid_leader(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app, p = await people(telegram, api, demo)
+    # 张伟 joins the mediators (needs approval): no dispute reaches him before that.
+    await p[ZHANG].press_payload("team:join")
+    await p[ZHANG].press("乐清网格调解小组")
+    waiting = texts(await p[ZHANG].press("完成"))
+    assert "等队长批准" in waiting
+    await deliver(app, demo, clock)
+    assert said(api, ZHU, "张伟 申请加入「乐清网格调解小组」")
+    assert "已批准 张伟" in texts(await p[ZHU].press("批准加入"))
+    await deliver(app, demo, clock)
+    assert said(api, ZHANG, "已获批准")
+
+
+async def test_an_invitation_naming_a_team_makes_the_person_a_member(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    app = await telegram()
+    manager = await person(demo, "刘芳")
+    async with demo.session() as s:
+        team = (await s.execute(select(Team).where(Team.name == STEWARDS))).scalar_one()
+        invitation = await create_invitation(
+            s,
+            manager,
+            await active_roles(s, manager),
+            role="volunteer",
+            grid_id=team.grid_id,
+            now=clock(),
+            team_id=team.id,
+            skills=["hygiene", "nonsense", "clutter"],
+        )
+        code = invitation.code
+    newcomer = TelegramUser(app, api, 77, "钱多多")
+    await newcomer.send(f"/start {code}")
+    welcome = texts(await newcomer.send("钱多多"))
+    assert f"您已加入「{STEWARDS}」" in welcome and "请选择要加入的队伍" not in welcome
+    qian = await person(demo, "钱多多")
+    async with demo.session() as s:
+        member = await s.get(TeamMember, (team.id, qian.id))
+    assert member is not None and member.skills == ["clutter", "hygiene"] and member.approved
+
+
+async def test_files_the_bot_writes_go_to_the_configured_folder(
+    linli: Linli, settings: Settings, demo: Database
+) -> None:
+    out = io.StringIO()
+    console = ConsoleChat(linli, out)
+    await console.say("/as 刘芳")
+    await console.say("🔑 邀请码")
+    await console.say("1")  # resident
+    await console.say("1")  # the first grid
+    folder = Path(settings.files_dir) / "console"
+    posters = list(folder.glob("invite-*.png"))
+    assert len(posters) == 1 and posters[0].read_bytes().startswith(b"\x89PNG")
+    assert str(folder) in out.getvalue() and "/tmp/linli-console" not in out.getvalue()
