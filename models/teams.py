@@ -64,6 +64,19 @@ async def joinable_teams(session: AsyncSession, person: Person) -> list[Team]:
     return list((await session.execute(query.order_by(col(Team.id)))).scalars())
 
 
+async def grid_teams(session: AsyncSession, community_id: int, grid_id: int) -> list[Team]:
+    """The teams serving a grid (its own and community-wide ones), in id order."""
+    rows = await session.execute(
+        select(Team)
+        .where(
+            col(Team.community_id) == community_id,
+            or_(col(Team.grid_id) == grid_id, col(Team.grid_id).is_(None)),
+        )
+        .order_by(col(Team.id))
+    )
+    return list(rows.scalars())
+
+
 @dataclass(frozen=True)
 class Membership:
     """One of my teams and my place in it."""

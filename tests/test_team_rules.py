@@ -4,15 +4,18 @@ roster, invitations naming a team, and where files go."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.app import Linli
 from bot.channels.console_channel import ConsoleChat, ConsoleSender
 from bot.config import Settings
 from models.db import Database
+from models.errors import DomainError
 from models.onboarding import create_invitation
 from models.outbox import account_for, best_account_id
 from models.people import active_roles
@@ -29,7 +32,7 @@ from models.tables import (
 from models.teams import pause, set_quiet_hours
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
-from tests.telegram_chat import TelegramUser, texts
+from tests.telegram_chat import TelegramUser, link, texts
 from tests.test_report_loop import LI, WANG, ZHANG, ZHU, deliver, file_report, people, said
 
 STEWARDS = "乐清网格红管家服务队"
@@ -203,28 +206,35 @@ async def test_an_invitation_naming_a_team_makes_the_person_a_member(
     telegram, api: FakeBotApi, demo: Database, clock: FakeClock
 ) -> None:
     app = await telegram()
-    manager = await person(demo, "刘芳")
-    async with demo.session() as s:
-        team = (await s.execute(select(Team).where(Team.name == STEWARDS))).scalar_one()
-        invitation = await create_invitation(
-            s,
-            manager,
-            await active_roles(s, manager),
-            role="volunteer",
-            grid_id=team.grid_id,
-            now=clock(),
-            team_id=team.id,
-            skills=["hygiene", "nonsense", "clutter"],
-        )
-        code = invitation.code
+    await link(demo, 35, "刘芳")
+    liu = TelegramUser(app, api, 35)
+    await liu.send("🔑 邀请码")
+    await liu.press("志愿者")
+    assert "要直接加入哪个队伍" in texts(await liu.press("乐清网格"))
+    await liu.press(STEWARDS)
+    await liu.press("环境卫生")
+    await liu.press("杂物堆放")
+    created = texts(await liu.press("完成"))
+    assert f"直接成为「{STEWARDS}」队员" in created
+    code = re.search(r"[A-HJ-NP-Z2-9]{8}", created)
+    assert code is not None
     newcomer = TelegramUser(app, api, 77, "钱多多")
-    await newcomer.send(f"/start {code}")
+    await newcomer.send(f"/start {code.group()}")
     welcome = texts(await newcomer.send("钱多多"))
     assert f"您已加入「{STEWARDS}」" in welcome and "请选择要加入的队伍" not in welcome
-    qian = await person(demo, "钱多多")
+    qian, manager = await person(demo, "钱多多"), await person(demo, "刘芳")
     async with demo.session() as s:
+        team = (await s.execute(select(Team).where(Team.name == STEWARDS))).scalar_one()
         member = await s.get(TeamMember, (team.id, qian.id))
-    assert member is not None and member.skills == ["clutter", "hygiene"] and member.approved
+        assert member is not None and member.skills == ["clutter", "hygiene"] and member.approved
+        # Only a volunteer invitation names a team, and only one of its grid.
+        for role, grid in (("resident", team.grid_id), ("volunteer", (team.grid_id or 0) + 1)):
+            with pytest.raises(DomainError) as refused:
+                await create_invitation(
+                    s, manager, await active_roles(s, manager), role=role, grid_id=grid,
+                    now=clock(), team_id=team.id,
+                )  # fmt: skip
+            assert refused.value.key == "invite.bad_team"
 
 
 async def test_files_the_bot_writes_go_to_the_configured_folder(
