@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -14,6 +15,7 @@ from sqlalchemy import select, update
 from bot.app import Linli
 from bot.channels.console_channel import ConsoleChat, ConsoleSender
 from bot.config import Settings
+from handlers.teams import parse_date, parse_hours
 from models.db import Database
 from models.errors import DomainError
 from models.onboarding import create_invitation
@@ -29,7 +31,7 @@ from models.tables import (
     Team,
     TeamMember,
 )
-from models.teams import pause, set_quiet_hours
+from models.teams import pause, quiet_end, set_quiet_hours
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
 from tests.telegram_chat import TelegramUser, link, texts
@@ -53,6 +55,7 @@ async def test_assignment_by_the_grid_leader_is_the_same_transition_as_taking(
     await deliver(app, demo, clock)
     # The resident is told who is on it, and their list shows the case in progress.
     assert said(api, WANG, "已安排给志愿者 张伟")
+    assert said(api, LI, "已由 张伟 接单")  # offered too: told it is gone, as after a take
     status = texts(await p[WANG].send("📋 我的事项"))
     assert "处理中" in status and "待接单" not in status
     async with demo.session() as s:
@@ -250,3 +253,56 @@ async def test_files_the_bot_writes_go_to_the_configured_folder(
     posters = list(folder.glob("invite-*.png"))
     assert len(posters) == 1 and posters[0].read_bytes().startswith(b"\x89PNG")
     assert str(folder) in out.getvalue() and "/tmp/linli-console" not in out.getvalue()
+
+
+def test_dates_and_hours_are_read_the_way_people_type_them() -> None:
+    today = date(2026, 3, 7)
+    assert parse_date("2026-03-20", today) == date(2026, 3, 20)
+    assert parse_date("3-20", today) == date(2026, 3, 20)
+    assert parse_date("３月２０日", today) == date(2026, 3, 20)
+    assert parse_date("1/5", today) == date(2027, 1, 5)  # passed this year: next year's
+    assert parse_date("2-30", today) is None and parse_date("下周", today) is None
+    assert parse_hours("22-7") == (22, 7) and parse_hours("22:00-07:00") == (22, 7)
+    assert parse_hours("21点到8点") == (21, 8)
+    assert parse_hours("25-7") is None and parse_hours("8-8") is None
+    zone = ZoneInfo("Asia/Shanghai")
+    night = TeamMember(team_id=1, person_id=1, quiet_from=22, quiet_to=7)
+    at = datetime(2026, 3, 7, 23, 30, tzinfo=zone)
+    assert quiet_end(night, at, zone) == datetime(2026, 3, 8, 7, 0, tzinfo=zone)
+    assert quiet_end(night, at.replace(hour=6), zone) == datetime(2026, 3, 7, 7, 0, tzinfo=zone)
+    assert quiet_end(night, at.replace(hour=7), zone) is None
+    noon = TeamMember(team_id=1, person_id=1, quiet_from=12, quiet_to=14)
+    assert quiet_end(noon, at.replace(hour=13), zone) == datetime(2026, 3, 7, 14, 0, tzinfo=zone)
+    assert quiet_end(noon, at.replace(hour=14), zone) is None
+
+
+async def test_bad_answers_in_the_team_dialogues_change_nothing(
+    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+) -> None:
+    _app, p = await people(telegram, api, demo)
+    li = p[LI]
+    await li.send("/team")
+    await li.press("暂停接单")
+    assert "没看懂这个日期" in texts(await li.send("下个月吧"))
+    assert "日期要在今天之后" in texts(await li.send("2026-03-01"))
+    assert "日期要在今天之后" in texts(await li.send("2028-03-01"))
+    assert "已取消" in texts(await li.send("取消"))
+    await li.send("/team")
+    await li.press("免打扰时段")
+    assert "免打扰时段要写成" in texts(await li.send("晚上"))
+    assert "免打扰时段要写成" in texts(await li.send("25-7"))
+    assert "已取消" in texts(await li.send("取消"))
+    await li.send("/team")
+    await li.press("修改技能")
+    assert "请点选技能" in texts(await li.send("什么都会"))
+    assert "已取消" in texts(await li.send("取消"))
+    for forged in ("team:leave:x", "team:skills:999", "team:roster:999", "team:approve:1"):
+        answer = texts(await li.press_payload(forged))
+        assert any(w in answer for w in ("失效", "没有找到", "不在这个队伍")), (forged, answer)
+    # A resident (no volunteer) cannot use the volunteers' buttons at all.
+    assert "志愿者" in texts(await p[WANG].press_payload("team:pause"))
+    async with demo.session() as s:
+        rows = (await s.execute(select(TeamMember))).scalars().all()
+    assert all(m.paused_until is None and m.quiet_from is None for m in rows)
+    assert {tuple(m.skills) for m in rows} == {()}
+    assert len(rows) == 5  # the demo's three stewards and two mediators, untouched
