@@ -380,7 +380,7 @@ async def release_task(session: AsyncSession, task_id: int, person: Person, now:
             )
         )
     ).scalars()
-    for other in list(again):
+    for other in await reachable(session, list(again), now):
         await tell(
             session,
             other,
