@@ -12,6 +12,7 @@ from models.housekeeping import prune
 from models.notices import report_progress, start_due_notices
 from models.reminders import fire_due_reminders
 from models.reports import escalate
+from models.signups import close_ended_slots, expire_offers, fire_signup_reminders
 from models.tasks import credit_hours
 
 log = logging.getLogger("linli.clock")
@@ -25,6 +26,23 @@ async def reminders(db: Database, wake: Callable[[], None] | None = None) -> Non
         log.info("reminders: %s", counts)
         if wake:
             wake()
+
+
+async def signups(db: Database, wake: Callable[[], None] | None = None) -> dict[str, int]:
+    """The sign-up engine's clock: lapsed waitlist offers pass on, reminders of bookings and
+    events go out, ended slots record their no-shows and ask the people who came to rate."""
+    async with db.session() as session:
+        now = utcnow()
+        counts = {
+            "offers_expired": await expire_offers(session, now),
+            "reminded": await fire_signup_reminders(session, now),
+            "slots_closed": await close_ended_slots(session, now),
+        }
+    if any(counts.values()):
+        log.info("signups: %s", counts)
+        if wake:
+            wake()
+    return counts
 
 
 async def notices(db: Database, wake: Callable[[], None] | None = None) -> None:

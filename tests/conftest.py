@@ -16,6 +16,7 @@ from telegram.ext import Application
 import models.benefits
 import models.channel_tokens
 import models.register
+import models.signups
 import models.tables  # noqa: F401
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 import models.benefits
 import models.channel_tokens
 import models.register
+import models.signups
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import create_engine
 
