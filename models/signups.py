@@ -133,7 +133,7 @@ class SignupReminder(SQLModel, table=True):
 Describe = Callable[[AsyncSession, Slot], Awaitable[dict[str, Any]]]
 MayManage = Callable[[AsyncSession, Slot, int], Awaitable[bool]]
 Check = Callable[[AsyncSession, Slot, int, datetime], Awaitable[None]]
-Reminders = Callable[[Slot], list[tuple[str, datetime]]]
+Reminders = Callable[[AsyncSession, Slot], Awaitable[list[tuple[str, datetime]]]]
 AfterSlot = Callable[[AsyncSession, Slot, list[Signup], datetime], Awaitable[None]]
 
 
@@ -141,7 +141,7 @@ async def _nobody_manages(_s: AsyncSession, _slot: Slot, _person: int) -> bool:
     return False
 
 
-def _no_reminders(_slot: Slot) -> list[tuple[str, datetime]]:
+async def _no_reminders(_s: AsyncSession, _slot: Slot) -> list[tuple[str, datetime]]:
     return []
 
 
@@ -437,7 +437,7 @@ async def _release(session: AsyncSession, slot: Slot, n: int) -> None:
 async def _schedule_reminders(
     session: AsyncSession, kind: SlotKind, slot: Slot, signup: Signup, now: datetime
 ) -> None:
-    for label, at in kind.reminders(slot):
+    for label, at in await kind.reminders(session, slot):
         if at <= now:
             continue
         await session.execute(

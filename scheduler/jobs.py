@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from models.benefits import Catalogue, run_outreach
+from models.bookings import extend_series
 from models.db import Database, utcnow
 from models.housekeeping import prune
 from models.notices import report_progress, start_due_notices
@@ -37,6 +38,8 @@ async def signups(db: Database, wake: Callable[[], None] | None = None) -> dict[
             "offers_expired": await expire_offers(session, now),
             "reminded": await fire_signup_reminders(session, now),
             "slots_closed": await close_ended_slots(session, now),
+            # Cheap when nothing is due (one query); keeps every series booked ahead.
+            "sessions_made": await extend_series(session, now),
         }
     if any(counts.values()):
         log.info("signups: %s", counts)

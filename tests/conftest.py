@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 from telegram.ext import Application
 
 import models.benefits
+import models.bookings
 import models.channel_tokens
 import models.register
 import models.signups

@@ -66,7 +66,7 @@ async def _after(_s: AsyncSession, slot: Slot, came: list[Signup], _now: datetim
     AFTER.append((slot.id or 0, [s.person_id for s in came]))
 
 
-def _reminders(slot: Slot) -> list[tuple[str, datetime]]:
+async def _reminders(_s: AsyncSession, slot: Slot) -> list[tuple[str, datetime]]:
     return [
         ("day", slot.starts_at - timedelta(days=1)),
         ("hour", slot.starts_at - timedelta(hours=1)),

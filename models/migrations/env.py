@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import models.benefits
+import models.bookings
 import models.channel_tokens
 import models.register
 import models.signups
