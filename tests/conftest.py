@@ -18,6 +18,7 @@ import models.bookings
 import models.channel_tokens
 import models.register
 import models.signups
+import models.stations
 import models.tables  # noqa: F401
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application

@@ -13,6 +13,7 @@ import models.bookings
 import models.channel_tokens
 import models.register
 import models.signups
+import models.stations
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import create_engine
 

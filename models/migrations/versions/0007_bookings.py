@@ -13,7 +13,6 @@ from alembic import op
 
 import models.db
 
-
 revision: str = "0007_bookings"
 down_revision: str | None = "0006_signups"
 branch_labels: str | Sequence[str] | None = None
