@@ -10,6 +10,7 @@ from models.benefits import Catalogue, run_outreach
 from models.bookings import extend_series
 from models.db import Database, utcnow
 from models.housekeeping import prune
+from models.meetings import remind_unanswered
 from models.notices import report_progress, start_due_notices
 from models.reminders import fire_due_reminders
 from models.reports import escalate
@@ -40,6 +41,7 @@ async def signups(db: Database, wake: Callable[[], None] | None = None) -> dict[
             "slots_closed": await close_ended_slots(session, now),
             # Cheap when nothing is due (one query); keeps every series booked ahead.
             "sessions_made": await extend_series(session, now),
+            "rsvp_reminded": await remind_unanswered(session, now),
         }
     if any(counts.values()):
         log.info("signups: %s", counts)

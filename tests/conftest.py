@@ -16,6 +16,7 @@ from telegram.ext import Application
 import models.benefits
 import models.bookings
 import models.channel_tokens
+import models.events
 import models.register
 import models.signups
 import models.stations

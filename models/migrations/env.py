@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 import models.benefits
 import models.bookings
 import models.channel_tokens
+import models.events
 import models.register
 import models.signups
 import models.stations
