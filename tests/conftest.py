@@ -17,6 +17,8 @@ import models.benefits
 import models.bookings
 import models.channel_tokens
 import models.events
+import models.linking
+import models.polls
 import models.register
 import models.signups
 import models.stations
