@@ -19,7 +19,8 @@ from models.benefits import (
 )
 from models.db import Database
 from models.register import ResidentRecord
-from models.tables import Task, TaskKind
+from models.tables import TaskKind
+from models.tasks import Task
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
 from tests.register_files import feb_30, id_for, png, wrong_check_digit, xlsx

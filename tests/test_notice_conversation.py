@@ -7,8 +7,7 @@ from sqlalchemy import select
 from bot.channels.telegram_channel import TelegramSender
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from models.db import Database
-from models.notices import report_progress
-from models.tables import Notice, NoticeMute
+from models.notices import Notice, NoticeMute, report_progress
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
 from tests.telegram_chat import TelegramUser, link, person_named, texts

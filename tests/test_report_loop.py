@@ -9,17 +9,8 @@ from sqlalchemy import func, select
 from bot.channels.telegram_channel import TelegramSender
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from models.db import Database
-from models.reports import escalate
-from models.tables import (
-    Rating,
-    Report,
-    ReportEvent,
-    ReportFollower,
-    ReportPhoto,
-    Task,
-    VolunteerHours,
-)
-from models.tasks import credit_hours
+from models.reports import Rating, Report, ReportEvent, ReportFollower, ReportPhoto, escalate
+from models.tasks import Task, VolunteerHours, credit_hours
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
 from tests.telegram_chat import TelegramUser, link, texts
