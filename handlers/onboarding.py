@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
+from handlers.core import Choice, Context, Done, Reply, StepResult
 from handlers.feature import Audience, Command, Feature, MenuItem
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
-from handlers.ui import ask, cancel_choice, main_menu, with_menu
+from handlers.ui import ask, main_menu, with_menu
 from models.errors import DomainError
 from models.onboarding import (
     buildings_of,
@@ -152,18 +152,10 @@ class RegisterFlow(Flow):
 
     def _ask_confirm(self, ctx: Context) -> StepResult:
         d = ctx.flow_data
-        summary = ctx.t(
-            "register.summary",
-            name=d["name"],
-            phone=d["phone"],
-            address=f"{d['estate']}{d['building']}幢{d['unit']}单元{d['room']}",
-        )
-        choices = [
-            Choice(ctx.t("btn.confirm"), "reg:yes"),
-            Choice(ctx.t("btn.redo"), "reg:redo"),
-            cancel_choice(ctx),
-        ]
-        return Ask("confirm", [Reply(summary, choices)])
+        choices = [Choice(ctx.t("btn.confirm"), "reg:yes"), Choice(ctx.t("btn.redo"), "reg:redo")]
+        address = f"{d['estate']}{d['building']}幢{d['unit']}单元{d['room']}"
+        return ask(ctx, "confirm", "register.summary", choices, name=d["name"], phone=d["phone"],
+                   address=address)  # fmt: skip
 
     async def step_confirm(self, ctx: Context, answer: Answer) -> StepResult:
         if answer.payload == "reg:redo":

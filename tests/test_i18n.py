@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.i18n import LOCALES, catalog, translate
 from bot.app import FEATURES
+from bot.i18n import LOCALES, catalog, translate
 from handlers.feature import FeatureSet
 from handlers.soon import PLACEHOLDERS
 
