@@ -274,3 +274,13 @@ async def test_the_buttons_reach_the_hooks_and_the_kind_decides_about_the_photo(
     async with demo.session() as s:
         await finish_task(s, task_id or 0, li_person, 30, clock(), ("telegram", "after-1"))
     assert duty_hooks[-1] == ("finished", task_id, "李红 ('telegram', 'after-1')")
+
+
+async def test_a_bare_photo_starts_a_report_through_the_features_router(
+    garden_app: Application,  # type: ignore[type-arg]
+    api: FakeBotApi,
+) -> None:
+    # Before issue 18 the home module looked `report` up in its own router (KeyError).
+    wang = TelegramUser(garden_app, api, WANG)
+    asked = await wang.deliver(api.photo_update(WANG, "junk-1"))
+    assert "是什么问题" in texts(asked), texts(asked)
