@@ -23,6 +23,7 @@ from bot.config import Settings
 from models.db import Database
 from models.demo import seed_demo
 from models.migrations import upgrade
+from tests.chat import chat_fixture  # noqa: F401  (the cross-channel `chat` fixture, every module)
 from tests.fakes.telegram import TOKEN, FakeBotApi, RecordingRequest
 
 WEBHOOK_SECRET = "s3cret-token_for-tests"
