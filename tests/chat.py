@@ -11,7 +11,7 @@ every conversation the bot has is checked as a Telegram user and as a WeChat fol
         await wang.photo("junk-before")             # a photo (Telegram file id / WeChat MediaId)
         await chat.deliver()                        # the outbox, through this channel's sender
         li = await chat.person("李红")              # a second person, on the same channel
-        assert li.heard("新任务")
+        assert li.told("新任务")
 
 What a participant does: `send(text)`, `press(label)` (the newest choice whose label contains
 it), `press_payload(payload)` (a forged or stale button: a callback on Telegram, a menu-click
@@ -19,7 +19,7 @@ event on WeChat), `photo(ref)`, `location(lat, lon)`, `voice(ref, recognition)`,
 `join_by_link(code)`, `redeliver()`. Each returns the messages of the direct answer (on WeChat
 the passive reply; the rest of a long answer and its pictures come through the API, after
 `chat.deliver()`). What a participant has seen: `messages` (answers and pushes, in order),
-`last` / `last_text`, `heard(words)`, `photos` (the ids of pictures received), `labels(msgs)`.
+`last` / `last_text`, `told(words)`, `photos` (the ids of pictures received), `labels(msgs)`.
 
 Platform-only steps stay in the script behind `if chat.telegram:` (an inline keyboard removed,
 a document sent in the chat, a photo's file size), with a comment saying why WeChat cannot show
@@ -90,7 +90,7 @@ class Participant(Protocol):
     @property
     def photos(self) -> list[str]: ...
 
-    def heard(self, words: str) -> bool: ...
+    def told(self, words: str) -> bool: ...
     def latest(self) -> str: ...
 
 
@@ -116,7 +116,7 @@ class _Seen:
         """The ids of the pictures this person received (Telegram file ids, WeChat MediaIds)."""
         return [m.photo_id for m in self.messages if m.photo_id]
 
-    def heard(self, words: str) -> bool:
+    def told(self, words: str) -> bool:
         """Whether any message to this person said `words` (pushes of one run may interleave)."""
         return any(words in m.text for m in self.messages)
 
