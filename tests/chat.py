@@ -19,7 +19,8 @@ event on WeChat), `photo(ref)`, `location(lat, lon)`, `voice(ref, recognition)`,
 `join_by_link(code)`, `redeliver()`. Each returns the messages of the direct answer (on WeChat
 the passive reply; the rest of a long answer and its pictures come through the API, after
 `chat.deliver()`). What a participant has seen: `messages` (answers and pushes, in order),
-`last` / `last_text`, `told(words)`, `photos` (the ids of pictures received), `labels(msgs)`.
+`last` / `last_text`, `told(words)`, `photos` (the ids of pictures received), `pictures` (how
+many, uploaded ones too), and `labels(messages)` for the choices shown.
 
 Platform-only steps stay in the script behind `if chat.telegram:` (an inline keyboard removed,
 a document sent in the chat, a photo's file size), with a comment saying why WeChat cannot show
@@ -58,6 +59,8 @@ class Message(Protocol):
     photo_id: str | None
 
     @property
+    def photo(self) -> bool: ...
+    @property
     def buttons(self) -> list[tuple[str, str]]: ...
 
 
@@ -89,6 +92,8 @@ class Participant(Protocol):
     def last_text(self) -> str: ...
     @property
     def photos(self) -> list[str]: ...
+    @property
+    def pictures(self) -> int: ...
 
     def told(self, words: str) -> bool: ...
     def latest(self) -> str: ...
@@ -115,6 +120,11 @@ class _Seen:
     def photos(self) -> list[str]:
         """The ids of the pictures this person received (Telegram file ids, WeChat MediaIds)."""
         return [m.photo_id for m in self.messages if m.photo_id]
+
+    @property
+    def pictures(self) -> int:
+        """How many pictures this person received, by id or uploaded (a chart, a QR code)."""
+        return sum(1 for m in self.messages if m.photo)
 
     def told(self, words: str) -> bool:
         """Whether any message to this person said `words` (pushes of one run may interleave)."""
