@@ -108,5 +108,5 @@ async def test_resident_mutes_activity_notices_but_not_urgent_ones(
 
 
 async def test_free_text_reaches_a_feature_of_another_module(chat: Chat) -> None:
-    liu = await chat.person("刘芳", 50)
+    liu = await chat.person("刘芳")  # a uid of its own
     assert "发给谁" in texts(await liu.send("我要发通知给全体居民"))
