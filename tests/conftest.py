@@ -20,6 +20,7 @@ from models import load_all
 from models.db import Database
 from models.demo import seed_demo
 from models.migrations import upgrade
+from tests.chat import chat_fixture  # noqa: F401  (the cross-channel `chat` fixture, every module)
 from tests.fakes.telegram import TOKEN, FakeBotApi, RecordingRequest
 
 load_all()  # every table on the metadata (emptied after each test), without a hand-kept list
