@@ -17,7 +17,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from bot.config import Settings, SetupError, id_cipher, load_settings
-from bot.doctor import require_database, telegram_token_problem
 
 T = TypeVar("T")
 
@@ -68,10 +67,14 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
 
 def _ready(settings: Settings, *, keys: bool = False) -> None:
     """Stop with one sentence unless the database is at the newest revision and the keys fit."""
+    from bot.doctor import require_database
+
     asyncio.run(require_database(settings, keys_required=keys))
 
 
 def _telegram_refused(err: Exception) -> SetupError:
+    from bot.doctor import telegram_token_problem
+
     return SetupError(telegram_token_problem(err) or f"Telegram: {type(err).__name__}")
 
 
@@ -103,7 +106,7 @@ def db_upgrade(
     """
     from alembic.util import CommandError
 
-    from bot.doctor import check_reachable, code_heads
+    from bot.doctor import check_reachable, code_revisions
     from models.migrations import upgrade
 
     settings = load_settings()
@@ -113,7 +116,7 @@ def db_upgrade(
         upgrade(settings.database_url, revision)
     except CommandError as err:  # e.g. the database is at a revision this code does not know
         raise SetupError(f"数据库迁移失败 / the migration failed: {err}") from None
-    shown = ", ".join(code_heads(settings.database_url)) if revision == "head" else revision
+    shown = ", ".join(code_revisions(settings.database_url)[0]) if revision == "head" else revision
     typer.echo(f"database at revision {shown}")
 
 

@@ -48,21 +48,15 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
-def code_heads(url: str) -> tuple[str, ...]:
-    """The newest revision(s) the code's Alembic migrations know."""
+def code_revisions(url: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(the newest revision(s), every revision) of the code's Alembic migrations."""
     from alembic.script import ScriptDirectory
 
     from models.migrations import alembic_config
 
-    return tuple(sorted(ScriptDirectory.from_config(alembic_config(url)).get_heads()))
-
-
-def _known_revisions(url: str) -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    from models.migrations import alembic_config
-
-    return {r.revision for r in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
+    script = ScriptDirectory.from_config(alembic_config(url))
+    known = frozenset(r.revision for r in script.walk_revisions())
+    return tuple(sorted(script.get_heads())), known
 
 
 def _causes(err: BaseException) -> Iterator[BaseException]:
@@ -129,7 +123,7 @@ class DatabaseState:
         if not self.revisions:
             return (
                 f"数据库还没有初始化：请先运行 {UPGRADE}"
-                f" / the database has no tables yet: run {UPGRADE} first"
+                f" / the database is not set up yet: run {UPGRADE} first"
             )
         at = ", ".join(self.revisions)
         if not set(self.revisions) <= self.known:
@@ -170,7 +164,7 @@ async def database_state(url: str) -> DatabaseState:
             f"数据库还没有初始化（{path} 不存在）：请先运行 {UPGRADE}（演示数据：make demo）"
             f" / the database {path} does not exist yet: run {UPGRADE} (or make demo for the demo)"
         )
-    heads, known = code_heads(url), frozenset(_known_revisions(url))
+    heads, known = code_revisions(url)
     engine = create_async_engine(
         async_url(url), poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT}
     )
@@ -372,7 +366,7 @@ def explain(err: BaseException) -> str | None:
         if "no such table" in str(cause) or type(cause).__name__ == "UndefinedTableError":
             return (
                 f"数据库还没有初始化：请先运行 {UPGRADE}"
-                f" / the database has no tables yet: run {UPGRADE} first"
+                f" / the database is not set up yet: run {UPGRADE} first"
             )
     return None
 
@@ -402,13 +396,19 @@ def _settings_row(settings: Settings) -> Row:
 
 async def _channel_token(settings: Settings, db: Any, which: str, transport: Any) -> Row:
     """The access token of the official account or the WeCom app (the stored one if valid)."""
-    from bot.channels.wechat_channel import oa_api, wecom_api
-
     label = {"wechat": "WeChat", "wecom": "WeCom"}[which]
-    api = (oa_api if which == "wechat" else wecom_api)(settings, db, transport=transport)
-    if api is None:
+    configured = (
+        settings.wechat_app_id and settings.wechat_app_secret
+        if which == "wechat"
+        else settings.wecom_corp_id and settings.wecom_corp_secret
+    )
+    if not configured:
         names = "WECHAT_APP_ID / WECHAT_APP_SECRET" if which == "wechat" else "WECOM_CORP_*"
         return Row(OFF, label, f"not configured ({names} empty)")
+    from bot.channels.wechat_channel import oa_api, wecom_api
+
+    api = (oa_api if which == "wechat" else wecom_api)(settings, db, transport=transport)
+    assert api is not None
     try:
         await api.access_token()
     except Exception as err:  # the platform's errcode, or the network
@@ -448,7 +448,12 @@ async def run_doctor(
     if problem:
         rows.append(Row(FIX, "ID keys", problem))
     elif not settings.id_encryption_keys:
-        held = f"; the database holds {state.id_numbers} ID numbers" if state else ""
+        held = (
+            f"; but the database holds {state.id_numbers} encrypted ID numbers: set the keys "
+            "they were made with"
+            if state and state.id_numbers
+            else ""
+        )
         status = FIX if state and state.id_numbers else OFF
         rows.append(Row(status, "ID keys", f"not set: ID numbers cannot be imported{held}"))
     else:
