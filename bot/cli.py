@@ -217,6 +217,7 @@ def run() -> None:
         try:
             await telegram.initialize()  # getMe: a wrong token is refused here
         except TelegramError as err:
+            await telegram.bot.shutdown()  # its HTTP connections, opened for getMe
             await linli.close()
             raise _telegram_refused(err) from None
         background = Background(
