@@ -379,7 +379,9 @@ def wechat_qr(
                 async with db.session() as session:
                     invitation = await find_invitation(session, code.strip().upper(), now)
             except DomainError as err:
-                raise SetupError(translate("zh", err.key)) from None
+                raise SetupError(
+                    f"{translate('zh', err.key)} / {translate('en', err.key)}"
+                ) from None
             left = int((invitation.expires_at - now).total_seconds())
             return await invitation_qr_url(api, invitation.code, left)
         finally:
@@ -491,7 +493,9 @@ def import_residents(
                 )  # fmt: skip
                 return render_import_report(t, report, path.name)
         except DomainError as err:
-            raise SetupError(t(err.key, **err.values)) from None
+            english = translate("en", err.key)
+            english = english.format(**err.values) if err.values else english
+            raise SetupError(f"{t(err.key, **err.values)} / {english}") from None
         finally:
             await db.dispose()
 
