@@ -148,7 +148,7 @@ async def _read_state(
         revisions = tuple(sorted(str(r[0]) for r in rows))
     count, sample = 0, None
     if "residentrecord" in tables:
-        where = " FROM residentrecord WHERE id_cipher IS NOT NULL"
+        where = " FROM residentrecord WHERE id_cipher IS NOT NULL AND id_hash IS NOT NULL"
         count = int((await conn.execute(text("SELECT COUNT(*)" + where))).scalar_one())
         row = (await conn.execute(text("SELECT id_hash, id_cipher" + where + " LIMIT 1"))).first()
         sample = (str(row[0]), str(row[1])) if row is not None else None
