@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.idcard import IdCipher
+
+
+class SetupError(Exception):
+    """A wrong set-up: its message is one line for the operator (Chinese, then English)."""
 
 
 class Settings(BaseSettings):
@@ -81,5 +85,13 @@ def id_cipher(settings: Settings) -> IdCipher | None:
 
 
 def load_settings() -> Settings:
-    """Read the settings now (environment first, then `.env`)."""
-    return Settings()
+    """Read the settings now (environment first, then `.env`); SetupError names a bad value."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "?"
+        raise SetupError(
+            f"设置 {name} 的值不对（{first['msg']}）：请改正 .env 或环境变量"
+            f" / the setting {name} is wrong ({first['msg']}): fix it in .env or the environment"
+        ) from None
