@@ -168,7 +168,7 @@ def deliver() -> None:
 
     from bot.app import Linli
     from bot.channels.telegram_channel import TelegramSender
-    from bot.channels.wechat_channel import build_channels
+    from bot.channels.wechat import build_channels
     from bot.delivery import Sender
     from bot.runtime import Background, telegram_limits
 
@@ -215,7 +215,7 @@ def wechat_menu(
     wecom: Annotated[bool, typer.Option("--wecom", help="the WeCom app's menu instead")] = False,
 ) -> None:
     """Install the custom menu (the main menu's items) on the official account or WeCom app."""
-    from bot.channels.wechat_channel import install_menu, oa_api, wecom_api
+    from bot.channels.wechat import install_menu, oa_api, wecom_api
     from models.db import Database
 
     settings = load_settings()
@@ -248,7 +248,7 @@ def wechat_qr(
     ),
 ) -> None:
     """A WeChat QR code for an invitation: scanning it follows the account and joins."""
-    from bot.channels.wechat_channel import invitation_qr_url, oa_api
+    from bot.channels.wechat import invitation_qr_url, oa_api
     from bot.i18n import translate
     from handlers.admin import qr_png
     from models.db import Database, utcnow

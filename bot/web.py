@@ -18,7 +18,7 @@ from telegram.ext import Application
 from telegram.request import BaseRequest
 
 from bot.app import Linli
-from bot.channels.wechat_channel import WeChatChannels, build_channels
+from bot.channels.wechat import WeChatChannels, build_channels
 from bot.config import Settings
 from bot.delivery import Sender
 

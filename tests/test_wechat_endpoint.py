@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from bot.channels.wechat_channel import TEXT_MAX_BYTES, Endpoint, signature, split_text
+from bot.channels.wechat import TEXT_MAX_BYTES, Endpoint, signature, split_text
 from bot.config import Settings
 from handlers.core import Context, Reply
 from models.db import Database

@@ -26,7 +26,7 @@ from wechatpy.enterprise.crypto import PrpCrypto as WecomPrpCrypto
 
 from bot.app import Linli
 from bot.channels.telegram_channel import TelegramSender
-from bot.channels.wechat_channel import (
+from bot.channels.wechat import (
     Endpoint,
     WeChatWebhook,
     build_channels,
