@@ -135,7 +135,7 @@ def run() -> None:
         linli = Linli(settings)
         telegram = build_application(linli, settings)
         background = Background(
-            linli, [TelegramSender(telegram.bot, telegram_limits(settings))], settings
+            linli, [TelegramSender(telegram.bot, telegram_limits(settings), linli.media)], settings
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -188,7 +188,7 @@ def deliver() -> None:
                     request=request,
                 )
                 await stack.enter_async_context(bot)
-                senders.append(TelegramSender(bot, telegram_limits(settings)))
+                senders.append(TelegramSender(bot, telegram_limits(settings), linli.media))
             wechat = build_channels(linli, settings)
             stack.push_async_callback(wechat.close)
             senders += wechat.senders

@@ -93,7 +93,9 @@ def serving_app(
         else None
     )
     senders: list[Sender] = (
-        [TelegramSender(telegram.bot, telegram_limits(settings))] if telegram is not None else []
+        [TelegramSender(telegram.bot, telegram_limits(settings), linli.media)]
+        if telegram is not None
+        else []
     )
     wechat = build_channels(linli, settings, transport=wechat_transport)
     senders += wechat.senders

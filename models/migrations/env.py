@@ -10,6 +10,8 @@ from sqlmodel import SQLModel
 
 import models.benefits
 import models.channel_tokens
+import models.media
+import models.passive_replies
 import models.register
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import create_engine

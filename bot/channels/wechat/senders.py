@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,11 +13,15 @@ import httpx
 from bot.channels.wechat.api import WeChatApi, WeChatApiError
 from bot.channels.wechat.messages import split_text
 from bot.delivery import ChannelLimits, SendError
+from bot.media_store import MediaKeeper, stored_key
 from handlers.core import Reply
 from models.db import Database, utcnow
 from models.direct_messages import offer_pushed_choices
 
-# ---------------------------------------------------------------- delivery (the outbox's way out)
+log = logging.getLogger("linli.wechat")
+
+# Temporary media live three days on the platform; an upload is re-used a little less long.
+UPLOAD_LIFETIME = timedelta(days=3) - timedelta(hours=1)
 
 
 # errcodes: what they mean for a message that could not be sent.
@@ -50,11 +56,13 @@ class ApiSender(ABC):
         db: Database,
         limits: ChannelLimits,
         clock: Callable[[], Any] = utcnow,
+        media: MediaKeeper | None = None,
     ) -> None:
         self.api = api
         self.db = db
         self.limits = limits
         self.clock = clock
+        self.media = media
 
     def is_group(self, chat_id: str) -> bool:
         return False
@@ -71,8 +79,9 @@ class ApiSender(ABC):
     async def send(self, chat_id: str, reply: Reply, photo_ref: str | None) -> None:
         """Send one outbox row (picture first, then the text in pieces) or raise SendError."""
         try:
-            if photo_ref and photo_ref.startswith(f"{self.channel}:"):
-                await self._send_image(chat_id, photo_ref.split(":", 1)[1])
+            media_id = await self._media_id(photo_ref)
+            if media_id is not None:
+                await self._send_image(chat_id, media_id)
             text = await self._text(chat_id, reply)
             for piece in split_text(text) if text else []:
                 await self._send_text(chat_id, piece)
@@ -80,6 +89,23 @@ class ApiSender(ABC):
             raise classify(err) from err
         except (httpx.HTTPError, ValueError) as err:  # network, HTTP status, not JSON
             raise SendError("retry", repr(err)[:200]) from err
+
+    async def _media_id(self, photo_ref: str | None) -> str | None:
+        """The platform's media id of a picture: its own, or a stored one uploaded (once)."""
+        if photo_ref and photo_ref.startswith(f"{self.channel}:"):
+            return photo_ref.split(":", 1)[1]
+        key = stored_key(photo_ref)
+        if key is None or self.media is None:
+            return None
+        try:
+            return await self.media.ref_on(self.channel, key, self._upload)
+        except KeyError:
+            log.warning("stored picture %s is missing from the media store", key)
+            return None
+
+    async def _upload(self, data: bytes, content_type: str, name: str) -> tuple[str, datetime]:
+        media_id = await self.api.upload_image(data, content_type, name)
+        return media_id, self.clock() + UPLOAD_LIFETIME
 
     @abstractmethod
     async def _send_text(self, chat_id: str, text: str) -> None:
@@ -104,12 +130,18 @@ class WeChatSender(ApiSender):
         template_id: str | None = None,
         template_field: str = "thing1",
         template_max_chars: int = 20,
+        template_url: str = "",
+        miniprogram_appid: str = "",
+        miniprogram_path: str = "",
         clock: Callable[[], Any] = utcnow,
+        media: MediaKeeper | None = None,
     ) -> None:
-        super().__init__(api, db, limits, clock)
+        super().__init__(api, db, limits, clock, media)
         self.template_id = template_id
         self.template_field = template_field
         self.template_max_chars = template_max_chars
+        self.template_url = template_url
+        self.miniprogram = (miniprogram_appid, miniprogram_path)
 
     async def _send_text(self, chat_id: str, text: str) -> None:
         await self.api.call(
@@ -131,30 +163,44 @@ class WeChatSender(ApiSender):
             if not (isinstance(cause, WeChatApiError) and cause.errcode in OUTSIDE_WINDOW):
                 raise
             await self._template(chat_id, reply, cause)
+            if reply.choices:
+                # Something to answer (a task offer, "please rate"): given in full, first, the
+                # next time the person writes.
+                raise SendError("held", f"outside the 48-hour window ({cause.errcode})") from cause
 
     async def _template(self, chat_id: str, reply: Reply, cause: WeChatApiError) -> None:
-        """Outside the window: the configured template with the text shortened, or 'dead' saying why."""
+        """Outside the window: the template naming what it is about, with its link back."""
         if not self.template_id:
+            if reply.choices:
+                return  # held for the next time the person writes (the caller says so)
             raise SendError(
                 "dead",
                 f"outside the 48-hour window ({cause.errcode}) and no WECHAT_TEMPLATE_ID",
             ) from cause
-        text = " ".join(reply.text.split())
-        if len(text) > self.template_max_chars:
-            text = text[: self.template_max_chars - 1] + "…"
+        body: dict[str, Any] = {
+            "touser": chat_id,
+            "template_id": self.template_id,
+            "data": {self.template_field: {"value": self.topic(reply.text)}},
+        }
+        if self.template_url:
+            body["url"] = self.template_url
+        appid, path = self.miniprogram
+        if appid:
+            body["miniprogram"] = {"appid": appid, "pagepath": path}
         try:
-            await self.api.call(
-                "/cgi-bin/message/template/send",
-                json={
-                    "touser": chat_id,
-                    "template_id": self.template_id,
-                    "data": {self.template_field: {"value": text}},
-                },
-            )
+            await self.api.call("/cgi-bin/message/template/send", json=body)
         except WeChatApiError as err:
             raise classify(err) from err
         except (httpx.HTTPError, ValueError) as err:
             raise SendError("retry", repr(err)[:200]) from err
+
+    def topic(self, text: str) -> str:
+        """What the message is about, as a template field takes it: its first line, shortened."""
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        first = " ".join(first.split())
+        if len(first) > self.template_max_chars:
+            first = first[: self.template_max_chars - 1] + "…"
+        return first
 
 
 class WeComSender(ApiSender):
@@ -170,8 +216,9 @@ class WeComSender(ApiSender):
         *,
         agent_id: int,
         clock: Callable[[], Any] = utcnow,
+        media: MediaKeeper | None = None,
     ) -> None:
-        super().__init__(api, db, limits, clock)
+        super().__init__(api, db, limits, clock, media)
         self.agent_id = agent_id
 
     async def _message(self, chat_id: str, body: dict[str, Any]) -> None:

@@ -16,12 +16,19 @@ from wechatpy import create_reply
 from bot.app import Linli
 from bot.channels.wechat.api import WeChatApi, WeChatApiError
 from bot.channels.wechat.crypto import Endpoint, Refused, parse_xml, same, signature
-from bot.channels.wechat.messages import Parsed, cdata_safe, render_texts, to_parsed
+from bot.channels.wechat.messages import Parsed, cdata_safe, dedupe_key, render_texts, to_parsed
 from bot.i18n import translate
+from bot.media_store import stored_key
 from handlers.core import Incoming, Reply
 from handlers.router import choices_of
 from models.direct_messages import enqueue_to_account, mark_unsubscribed
 from models.inbox import first_delivery
+from models.passive_replies import (
+    PassiveReplyState,
+    claim_delivery,
+    record_answer,
+    record_late,
+)
 from models.people import locale_of
 
 log = logging.getLogger("linli.wechat")
@@ -41,6 +48,7 @@ class Answered:
 
     texts: list[str] = field(default_factory=list)
     photo_refs: list[str] = field(default_factory=list)
+    retry: bool = False  # a retry of a message answered before: nothing more to queue
 
 
 class WeChatWebhook:
@@ -125,23 +133,27 @@ class WeChatWebhook:
             return Response(status_code=err.status)
         # Everything that touches the database runs as a task bounded by the budget: a slow
         # handler (or one holding the database) must not keep the platform waiting.
-        task = asyncio.create_task(self._work(parsed, q.get("timestamp", ""), q.get("nonce", "")))
+        key = dedupe_key(fields)[:128]
+        pair = f"{q.get('timestamp', '')}:{q.get('nonce', '')}"
+        task = asyncio.create_task(self._work(parsed, key, pair))
         done, _ = await asyncio.wait({task}, timeout=self.budget)
         if task not in done:
             # Too slow: answer empty now (that stops the retries), send the answer later.
-            self._spawn(self._send_late(parsed.incoming, task))
+            self._spawn(self._send_late(parsed.incoming, key, task))
             return PlainTextResponse(SUCCESS)
         try:
             answered = task.result()
         except Refused as err:
             log.warning("%s request refused (%d): %s", self.channel, err.status, err.why)
             return Response(status_code=err.status)
+        if answered.retry:
+            log.info("%s retry of %s answered as before", self.channel, key)
         if not answered.texts:
             if answered.photo_refs and parsed.incoming is not None:
                 self._spawn(self._enqueue(parsed.incoming, [], answered.photo_refs, "more"))
             return PlainTextResponse(SUCCESS)
         first, rest = answered.texts[0], answered.texts[1:]
-        if (rest or answered.photo_refs) and parsed.incoming is not None:
+        if (rest or answered.photo_refs) and parsed.incoming is not None and not answered.retry:
             self._spawn(self._enqueue(parsed.incoming, rest, answered.photo_refs, "more"))
         reply = create_reply(cdata_safe(first))
         reply.source = fields.get("ToUserName", "")
@@ -174,9 +186,29 @@ class WeChatWebhook:
         self._check_signature(q)
         return body.decode("utf-8", errors="replace"), outer
 
-    async def _work(self, parsed: Parsed, timestamp: str, nonce: str) -> Answered:
-        """Nonce check, then what the message asks for: the texts and pictures to answer."""
-        await self._check_nonce(timestamp, nonce)
+    async def _work(self, parsed: Parsed, key: str, pair: str) -> Answered:
+        """Nonce check (a retry gets its first answer again), then what the message asks for."""
+        nonce = pair.partition(":")[2]
+        if not nonce or len(nonce) > 64:
+            raise Refused(403, "bad nonce")
+        async with self.linli.db.session() as s:
+            delivery = await claim_delivery(s, self.channel, key, pair, self.linli.clock())
+        if delivery.refused:
+            raise Refused(403, "nonce already seen")
+        if not delivery.first:
+            # The platform's retry: the same passive reply again, or the empty answer while
+            # the first is still being worked on or went out late (it arrives once, as a message).
+            answered = delivery.state == PassiveReplyState.ANSWERED and delivery.text
+            return Answered([delivery.text] if answered and delivery.text else [], retry=True)
+        answered_now = await self._answer(parsed)
+        async with self.linli.db.session() as s:
+            await record_answer(
+                s, self.channel, key, answered_now.texts[0] if answered_now.texts else ""
+            )
+        return answered_now
+
+    async def _answer(self, parsed: Parsed) -> Answered:
+        """What a first delivery asks for: the texts and pictures to answer."""
         inc = parsed.incoming
         if inc is None:
             return Answered()
@@ -208,6 +240,8 @@ class WeChatWebhook:
                     photos.append(uploaded)
             elif r.photo_ref and r.photo_ref.startswith(f"{self.channel}:"):
                 photos.append(r.photo_ref)  # a picture this platform already has (a MediaId)
+            elif stored_key(r.photo_ref):
+                photos.append(str(r.photo_ref))  # from the media store: the sender uploads it
         return Answered(render_texts(replies, hint), photos)
 
     async def _upload(self, reply: Reply) -> str | None:
@@ -225,8 +259,12 @@ class WeChatWebhook:
             return None
         return f"{self.channel}:{data['media_id']}"
 
-    async def _enqueue(self, inc: Incoming, texts: list[str], photos: list[str], kind: str) -> None:
+    async def _enqueue(
+        self, inc: Incoming, texts: list[str], photos: list[str], kind: str, late_key: str = ""
+    ) -> None:
         async with self.linli.db.session() as s:
+            if late_key:
+                await record_late(s, self.channel, late_key)
             await enqueue_to_account(
                 s,
                 channel=self.channel,
@@ -240,7 +278,9 @@ class WeChatWebhook:
         for listener in self.linli.after_commit:
             listener()
 
-    async def _send_late(self, inc: Incoming | None, task: asyncio.Task[Answered]) -> None:
+    async def _send_late(
+        self, inc: Incoming | None, key: str, task: asyncio.Task[Answered]
+    ) -> None:
         try:
             answered = await task
         except Refused as err:
@@ -249,8 +289,14 @@ class WeChatWebhook:
         except Exception:
             log.exception("late %s answer failed", self.channel)
             return
+        if answered.retry:
+            return  # the first delivery answers (or answered) this message
+        if inc is None or not (answered.texts or answered.photo_refs):
+            async with self.linli.db.session() as s:
+                await record_late(s, self.channel, key)
+            return
         if inc is not None and (answered.texts or answered.photo_refs):
-            await self._enqueue(inc, answered.texts, answered.photo_refs, "late")
+            await self._enqueue(inc, answered.texts, answered.photo_refs, "late", late_key=key)
             self.late_answers += 1
             log.info("%s answer to %s sent late, as a message", self.channel, inc.message_id)
 

@@ -101,6 +101,7 @@ def build_channels(linli: Linli, settings: Settings, *, transport: Any = None) -
     api = oa_api(settings, linli.db, transport=transport, clock=clock)
     if api is not None:
         out.apis.append(api)
+        linli.media_fetchers["wechat"] = api.download  # what people send, kept at receipt
         out.senders.append(
             WeChatSender(
                 api,
@@ -109,7 +110,11 @@ def build_channels(linli: Linli, settings: Settings, *, transport: Any = None) -
                 template_id=settings.wechat_template_id or None,
                 template_field=settings.wechat_template_field,
                 template_max_chars=settings.wechat_template_max_chars,
+                template_url=settings.wechat_template_url,
+                miniprogram_appid=settings.wechat_miniprogram_appid,
+                miniprogram_path=settings.wechat_miniprogram_path,
                 clock=clock,
+                media=linli.media,
             )
         )
     if oa is not None:
@@ -119,6 +124,7 @@ def build_channels(linli: Linli, settings: Settings, *, transport: Any = None) -
     wapi = wecom_api(settings, linli.db, transport=transport, clock=clock)
     if wapi is not None and settings.wecom_agent_id is not None:
         out.apis.append(wapi)
+        linli.media_fetchers["wecom"] = wapi.download
         out.senders.append(
             WeComSender(
                 wapi,
@@ -128,6 +134,7 @@ def build_channels(linli: Linli, settings: Settings, *, transport: Any = None) -
                 ),
                 agent_id=settings.wecom_agent_id,
                 clock=clock,
+                media=linli.media,
             )
         )
     if wc is not None:
