@@ -13,6 +13,7 @@ from handlers.menu import cancel_choice, main_menu, with_menu
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from models.benefits import my_applications
 from models.errors import DomainError
+from models.media import STORE
 from models.people import Scope
 from models.reports import (
     CATEGORIES,
@@ -76,8 +77,9 @@ def photo_refs(ctx: Context) -> list[list[str]]:
 
 
 def show_photo(ctx: Context, channel: str, ref: str, caption: str) -> Reply:
-    """A stored photo on the viewer's channel, else a line saying where it can be seen."""
-    if channel == ctx.incoming.channel:
+    """A photo from the media store (any channel shows it), or one on the viewer's channel, else
+    a line saying where it can be seen (a photo that could not be kept when it arrived)."""
+    if channel in (ctx.incoming.channel, STORE):
         return Reply(caption, photo_ref=f"{channel}:{ref}")
     where = ctx.t(CHANNEL_NAMES.get(channel, "channel.other"))
     return Reply(caption + "\n" + ctx.t("report.photo_elsewhere", channel=where))

@@ -301,7 +301,7 @@ class WeChatHarness:
         self.settings = settings
         self.db = db
         self.clock = clock
-        self.server = server or FakeWeChatServer()
+        self.server = server or FakeWeChatServer(clock=clock)
         self.linli = Linli(settings, db=db, clock=clock)
         self.channels = build_channels(
             self.linli, settings, transport=httpx.ASGITransport(app=self.server.app)
