@@ -65,10 +65,10 @@ class Settings(BaseSettings):
     # Pictures and voice notes people send are kept when they arrive: a folder, or
     # s3://bucket/prefix (S3-compatible storage, the `s3` extra) with the endpoint and keys below.
     media_store: str = "linli-media"
-    media_s3_endpoint_url: str | None = None
-    media_s3_access_key: str | None = None
-    media_s3_secret_key: str | None = None
-    media_s3_region: str | None = None
+    media_endpoint_url: str | None = None
+    media_access_key: str | None = None
+    media_secret_key: str | None = None
+    media_region: str | None = None
     media_max_photo_bytes: int = 5 * 1024 * 1024
     media_max_voice_bytes: int = 2 * 1024 * 1024
 

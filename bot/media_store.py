@@ -140,10 +140,10 @@ def media_store(settings: Settings) -> MediaStore:
         return S3Store(
             bucket,
             prefix,
-            endpoint_url=settings.media_s3_endpoint_url,
-            access_key=settings.media_s3_access_key,
-            secret_key=settings.media_s3_secret_key,
-            region=settings.media_s3_region,
+            endpoint_url=settings.media_endpoint_url,
+            access_key=settings.media_access_key,
+            secret_key=settings.media_secret_key,
+            region=settings.media_region,
         )
     return FolderStore(where)
 

@@ -150,3 +150,41 @@ async def test_a_wechat_photo_outlives_its_media_id_and_reaches_a_telegram_volun
         assert new_id != media_id and harness.server.media[new_id] == stored
     finally:
         await harness.close()
+
+
+async def test_a_telegram_photo_is_kept_and_shown_to_a_wechat_volunteer(
+    settings: Settings, demo: Database, clock: FakeClock, telegram: object, api: FakeBotApi
+) -> None:
+    """The other way: a Telegram resident's photo, uploaded to WeChat when a volunteer looks."""
+    harness = WeChatHarness(wechat_settings(settings), demo, clock)
+    app = await telegram()  # type: ignore[operator]
+    try:
+        await link_account(demo, "telegram", str(WANG), "王建国")
+        await link_account(demo, "wechat", "o42-wx", "李红")
+        wang = TelegramChatUser(app, api, WANG, "王建国")
+        api.files["junk-photo"] = jpeg()  # what getFile serves for the photo's file id
+        await wang.send("3幢后面堆了好多杂物")
+        await wang.press("杂物堆放")
+        assert "已收到 1 张照片" in texts(await wang.photo("junk-photo"))
+        await wang.press("好了")
+        await wang.location(28.1418, 120.9701)
+        assert "R0001" in texts(await wang.press("✅ 提交"))
+        async with demo.session() as s:
+            (kept,) = (await s.execute(select(StoredMedia))).scalars().all()
+            copies = (await s.execute(select(MediaCopy))).scalars().all()
+        assert kept.source == "telegram:junk-photo"
+        assert [(c.channel, c.ref, c.expires_at) for c in copies] == [
+            ("telegram", "junk-photo", None)  # Telegram keeps its file ids: shown by it there
+        ]
+
+        await harness.deliver()
+        li = harness.user("o42-wx")
+        await li.press("接单")
+        await li.press_payload("task:view:1")
+        await harness.deliver()
+        images = [d for d in harness.server.to("o42-wx") if d.msgtype == "image"]
+        assert images, [d.text[:20] for d in harness.server.to("o42-wx")]
+        uploaded = images[-1].body["image"]["media_id"]
+        assert harness.server.media[uploaded] == jpeg()
+    finally:
+        await harness.close()
