@@ -1,7 +1,7 @@
 """media store (stored files and their copies per channel) and passive replies kept for retries
 
-Revision ID: 0006_media_and_passive_replies
-Revises: 0005
+Revision ID: 0011_media_and_passive_replies
+Revises: 0010_polls
 Create Date: 2026-12-02 16:05:11.948831
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import models.db
 
-revision: str = "0006_media_and_passive_replies"
-down_revision: str | None = "0005"
+revision: str = "0011_media_and_passive_replies"
+down_revision: str | None = "0010_polls"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
