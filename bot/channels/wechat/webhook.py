@@ -295,10 +295,10 @@ class WeChatWebhook:
             async with self.linli.db.session() as s:
                 await record_late(s, self.channel, key)
             return
-        if inc is not None and (answered.texts or answered.photo_refs):
-            await self._enqueue(inc, answered.texts, answered.photo_refs, "late", late_key=key)
-            self.late_answers += 1
-            log.info("%s answer to %s sent late, as a message", self.channel, inc.message_id)
+        # Queued once (dedupe key) in the transaction that marks the message `late`.
+        await self._enqueue(inc, answered.texts, answered.photo_refs, "late", late_key=key)
+        self.late_answers += 1
+        log.info("%s answer to %s sent late, as a message", self.channel, inc.message_id)
 
     async def settled(self) -> None:
         """Wait until every late answer is queued (shutdown, tests)."""
