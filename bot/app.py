@@ -1,4 +1,4 @@
-"""The composition root: one database, one router of all feature modules, one way in."""
+"""The composition root: one database, the list of features (everything shared derives from it), one way in."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, id_cipher
+from bot.delivery import render
 from bot.i18n import LOCALES, translate
-from handlers import admin, benefits, menu, notices, onboarding, reports, tasks, teams
+from bot.media_store import MediaKeeper, media_store
+from handlers import admin, benefits, home, notices, onboarding, reports, soon, tasks, teams
 from handlers.core import Incoming, Media, Reply
-from handlers.intents import INTENTS
+from handlers.feature import Feature, FeatureSet
 from handlers.router import Dispatcher, Router
 from models.benefits import load_catalogue
 from models.db import Database, utcnow
+from models.direct_messages import offer_choices_first, take_held
 from models.inbox import first_delivery
 from models.people import locale_of
 
@@ -29,12 +32,24 @@ log = logging.getLogger("linli")
 Clock = Callable[[], datetime]
 
 
+# Adding a feature = one line here (its module declares `feature = Feature(...)`). The order is
+# the order free-text hooks run in; menu items, commands and keyword ties have their own order.
+FEATURES: tuple[Feature, ...] = (
+    home.feature,
+    onboarding.feature,
+    admin.feature,
+    notices.feature,
+    reports.feature,
+    tasks.feature,
+    teams.feature,
+    benefits.feature,
+    *soon.PLACEHOLDERS,  # booking, vote, events, stations: 马上就来 until their modules exist
+)
+
+
 def build_router() -> Router:
-    """Every feature module's router, included in one place."""
-    root = Router()
-    for module in (menu, onboarding, admin, notices, reports, tasks, teams, benefits):
-        root.include(module.router)
-    return root
+    """Every feature's router, included in one place."""
+    return FeatureSet(FEATURES).router
 
 
 MAX_TEXT = 4096
@@ -57,23 +72,36 @@ class Linli:
     """The channel-neutral bot: `handle(Incoming) -> list[Reply]`, each in one transaction."""
 
     def __init__(
-        self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow
+        self,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        clock: Clock = utcnow,
+        features: tuple[Feature, ...] = FEATURES,
     ) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url)
         self.clock = clock
-        self.router = build_router()
+        self.features = FeatureSet(features)
+        self.router = self.features.router
         # Read once at start: ID-number keys (refused now if half set) and benefit programmes.
         self.id_cipher = id_cipher(settings)
         self.programmes = load_catalogue(settings.benefit_programmes_file or None)
         # channel → download a file by its reference (each channel adapter registers itself).
         self.media_fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
-        labels = menu.menu_labels(translate, LOCALES)
+        # Photos and voice notes are downloaded into the media store when they arrive.
+        self.media = MediaKeeper(
+            self.db,
+            media_store(settings),
+            self.media_fetchers,
+            clock,
+            max_photo_bytes=settings.media_max_photo_bytes,
+            max_voice_bytes=settings.media_max_voice_bytes,
+        )
         self.dispatcher = Dispatcher(
-            self.router,
+            self.features,
             translate,
-            lambda: labels,
-            main_menu=menu.main_menu,
+            LOCALES,
             extras={
                 "invite_link": self.invite_link,
                 "id_cipher": self.id_cipher,
@@ -104,7 +132,7 @@ class Linli:
         """The intent a line of text routes to (what `linli intent` prints)."""
         name = self.dispatcher.classify(text)
         name = "help" if name == "start" else name
-        return name if name in INTENTS else "unknown"
+        return name if name in self.features.detector.intents else "unknown"
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
         key = (inc.channel, inc.chat_id)
@@ -116,7 +144,7 @@ class Linli:
 
     async def handle(self, inc: Incoming) -> list[Reply]:
         """Answer one message; a redelivered one (same message id) gets nothing and changes nothing."""
-        inc = sanitize(inc)
+        inc = await self.media.keep(sanitize(inc))
         async with self._lock(inc):
             now = inc.received_at or self.clock()
             try:
@@ -125,6 +153,7 @@ class Linli:
                         log.info("duplicate %s update %s ignored", inc.channel, inc.message_id)
                         return []
                     replies = await self.dispatcher.dispatch(session, inc, now)
+                    replies = await self._held_first(session, inc, now) + replies
                 for listener in self.after_commit:
                     listener()
                 return replies
@@ -135,6 +164,14 @@ class Linli:
                 )
                 locale = await self._mark_failed(inc, now)
                 return [Reply(translate(locale, "error.generic").format(id=error_id))]
+
+    async def _held_first(self, session: AsyncSession, inc: Incoming, now: datetime) -> list[Reply]:
+        """Messages that could not reach this person (WeChat's 48-hour window), given first."""
+        rows = await take_held(session, inc.channel, inc.user_id, now)
+        held = [dataclasses.replace(render(row), photo_ref=row.photo_ref) for row in rows]
+        choices = [[c.label, c.payload] for reply in held for c in reply.choices]
+        await offer_choices_first(session, inc.channel, inc.chat_id, choices, now)
+        return held
 
     async def _first_time(self, session: AsyncSession, inc: Incoming, now: datetime) -> bool:
         return await first_delivery(session, inc.channel, str(inc.message_id), now)

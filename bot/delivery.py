@@ -28,16 +28,19 @@ from models.outbox import (
     claim,
     mark_blocked,
     mark_failed,
+    mark_held,
     mark_retry_now,
     mark_sent,
     release_all_leases,
 )
+from models.tables import Outbox
 
 log = logging.getLogger("linli.delivery")
 
 
 class SendError(Exception):
-    """A failed send, classified: 'retry' (try later), 'throttled' (429), 'blocked' (403), 'dead'."""
+    """A failed send, classified: 'retry' (try later), 'throttled' (429), 'blocked' (403), 'dead',
+    'held' (cannot reach the person now; given when they next write)."""
 
     def __init__(self, kind: str, detail: str = "", retry_after: float = 0.0) -> None:
         super().__init__(f"{kind}: {detail}")
@@ -151,7 +154,7 @@ class DeliverySettings:
         return 2 * (self.flush_every + self.concurrency)
 
 
-def render(row: Claimed) -> Reply:
+def render(row: Claimed | Outbox) -> Reply:
     """The outbox row as a Reply in the recipient's language."""
     if row.text is not None:
         text = row.text
@@ -240,6 +243,8 @@ class DeliveryWorker:
         async with self.db.session() as s:
             if err.kind == "blocked":
                 await mark_blocked(s, row, self.clock(), err.detail)
+            elif err.kind == "held":
+                await mark_held(s, row, err.detail)
             elif err.kind == "dead":
                 await mark_failed(
                     s, Claimed(**{**row.__dict__, "attempts": 10**6}), self.clock(), err.detail

@@ -7,10 +7,11 @@ from datetime import datetime
 
 import qrcode
 
-from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import cancel_choice, with_menu
+from handlers.core import Choice, Context, Done, Reply, StepResult
+from handlers.feature import Audience, Feature, MenuItem
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from handlers.teams import skill_choices, skills_text, toggle
+from handlers.ui import ask, with_menu
 from models.errors import DomainError
 from models.onboarding import create_invitation
 from models.people import Scope, community_zone, grids_in_scope
@@ -56,10 +57,7 @@ class InviteFlow(Flow):
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
         choices = [Choice(ctx.t(f"role.{r}"), f"role:{r}") for r in self._roles(ctx)]
-        return Ask(
-            "role",
-            [Reply(ctx.t("invite.ask_role"), [*choices, cancel_choice(ctx)])],
-        )
+        return ask(ctx, "role", "invite.ask_role", choices)
 
     async def step_role(self, ctx: Context, answer: Answer) -> StepResult:
         role = (answer.payload or "").removeprefix("role:")
@@ -74,10 +72,7 @@ class InviteFlow(Flow):
 
     async def _ask_grid(self, ctx: Context) -> StepResult:
         choices = [Choice(g.name, f"grid:{g.id}") for g in await self._grids(ctx)]
-        return Ask(
-            "grid",
-            [Reply(ctx.t("invite.ask_grid"), [*choices, cancel_choice(ctx)])],
-        )
+        return ask(ctx, "grid", "invite.ask_grid", choices)
 
     async def step_grid(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("grid:")
@@ -97,7 +92,7 @@ class InviteFlow(Flow):
     async def _ask_team(self, ctx: Context) -> StepResult:
         choices = [Choice(t.name, f"iteam:{t.id}") for t in await self._teams(ctx)]
         choices.append(Choice(ctx.t("invite.btn_no_team"), "iteam:none"))
-        return Ask("team", [Reply(ctx.t("invite.ask_team"), [*choices, cancel_choice(ctx)])])
+        return ask(ctx, "team", "invite.ask_team", choices)
 
     async def step_team(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("iteam:")
@@ -114,10 +109,7 @@ class InviteFlow(Flow):
     def _ask_skills(self, ctx: Context, team: str) -> StepResult:
         ctx.flow_data["team_name"] = team
         choices = skill_choices(ctx, ctx.flow_data["skills"], prefix="iskill")
-        return Ask(
-            "skills",
-            [Reply(ctx.t("invite.ask_skills", team=team), [*choices, cancel_choice(ctx)])],
-        )
+        return ask(ctx, "skills", "invite.ask_skills", choices, team=team)
 
     async def step_skills(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("iskill:")
@@ -168,3 +160,10 @@ class InviteFlow(Flow):
         )
         reply = with_menu(ctx, text)
         return Done([poster, *reply])
+
+
+feature = Feature(
+    name="admin",
+    router=router,
+    menu=(MenuItem("invite", 240, Audience.STAFF),),
+)

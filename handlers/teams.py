@@ -8,8 +8,10 @@ import unicodedata
 from datetime import date, timedelta
 
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import cancel_choice, with_menu
+from handlers.feature import Audience, Command, Feature, MenuItem
+from handlers.intents import Keywords
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from handlers.ui import ask, with_menu
 from models.errors import DomainError
 from models.people import community_zone
 from models.tables import Person, Team
@@ -136,12 +138,8 @@ class TeamPickFlow(Flow):
         return self._ask_skills(ctx, found.team)
 
     def _ask_skills(self, ctx: Context, team: Team, note: str = "") -> StepResult:
-        text = ctx.t("team.ask_skills", team=team.name)
-        return Ask(
-            "skills",
-            [Reply((note + "\n" if note else "") + text,
-                   [*skill_choices(ctx, ctx.flow_data["skills"]), cancel_choice(ctx)])],
-        )  # fmt: skip
+        choices = skill_choices(ctx, ctx.flow_data["skills"])
+        return ask(ctx, "skills", "team.ask_skills", choices, note=note, team=team.name)
 
     async def step_skills(self, ctx: Context, answer: Answer) -> StepResult:
         assert ctx.person is not None
@@ -359,8 +357,7 @@ class PauseFlow(Flow):
 
     def _ask(self, ctx: Context, note: str = "") -> StepResult:
         choices = [Choice(ctx.t("team.pause_days", days=d), f"pause:{d}") for d in PAUSE_DAYS]
-        text = (note + "\n" if note else "") + ctx.t("team.ask_pause")
-        return Ask("until", [Reply(text, [*choices, cancel_choice(ctx)])])
+        return ask(ctx, "until", "team.ask_pause", choices, note=note)
 
     async def step_until(self, ctx: Context, answer: Answer) -> StepResult:
         assert ctx.person is not None
@@ -411,8 +408,7 @@ class QuietFlow(Flow):
             for a, b in QUIET_PRESETS
         ]
         choices.append(Choice(ctx.t("team.btn_quiet_off"), "quiet:off"))
-        text = (note + "\n" if note else "") + ctx.t("team.ask_quiet")
-        return Ask("hours", [Reply(text, [*choices, cancel_choice(ctx)])])
+        return ask(ctx, "hours", "team.ask_quiet", choices, note=note)
 
     async def step_hours(self, ctx: Context, answer: Answer) -> StepResult:
         assert ctx.person is not None
@@ -425,3 +421,22 @@ class QuietFlow(Flow):
             return self._ask(ctx, ctx.t("team.quiet_bad"))
         await set_quiet_hours(ctx.session, ctx.person, *hours)
         return Done(with_menu(ctx, ctx.t("team.quiet_set", start=hours[0], end=hours[1])))
+
+
+feature = Feature(
+    name="teams",
+    router=router,
+    menu=(
+        MenuItem("myteam", 105, Audience.VOLUNTEER),
+        MenuItem("roster", 250, Audience.STAFF),
+    ),
+    commands=(Command("team", 85),),
+    keywords=(
+        Keywords(
+            "myteam",
+            zh="我的队伍 加入队伍 换队伍 退出队伍 暂停接单 恢复接单 免打扰 我的技能 服务队",
+            en="my team, join a team, pause tasks, resume tasks, quiet hours, my skills",
+            rank=9,
+        ),
+    ),
+)

@@ -20,7 +20,7 @@ from sqlmodel import col
 from models.errors import DomainError
 from models.outbox import enqueue
 from models.people import community_zone
-from models.tables import Person, Rating, Role, RoleGrant, Team, TeamMember, VolunteerHours
+from models.tables import Person, Role, RoleGrant, Team, TeamMember
 
 # What a member can take: the report categories a volunteer fixes (disputes go to mediators,
 # whom a manager appoints). Empty skills mean "all of the team's".
@@ -388,6 +388,10 @@ async def roster(
     session: AsyncSession, actor: Person, roles: Roles, team_id: int
 ) -> list[RosterLine]:
     """The team's members with their recorded hours and average rating, by name."""
+    # Imported here: the task offers (models.tasks) ask this module who a push reaches.
+    from models.reports.tables import Rating
+    from models.tasks.tables import VolunteerHours
+
     team = await managed_team(session, actor, roles, team_id)
     rows = (
         await session.execute(

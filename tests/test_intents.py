@@ -1,4 +1,4 @@
-"""Tests for free-text intent detection (handlers.intents)."""
+"""Tests for free-text intent detection (handlers.intents, over the keywords the features declare)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from handlers.intents import INTENTS, detect_intent, normalize
+from bot.app import FEATURES
+from handlers.feature import FeatureSet
+from handlers.intents import normalize
+
+_DETECTOR = FeatureSet(FEATURES).detector
+INTENTS = _DETECTOR.intents
+detect_intent = _DETECTOR.detect
 
 _RNG = random.Random(20240601)
 RANDOM_CJK = "".join(chr(_RNG.randint(0x4E00, 0x9FFF)) for _ in range(5000))
@@ -185,7 +191,7 @@ def test_detect_intent_returns_member(text: str) -> None:
 
 def test_intents_tuple() -> None:
     assert INTENTS[-1] == "unknown"
-    assert len(set(INTENTS)) == len(INTENTS) == 13
+    assert len(set(INTENTS)) == len(INTENTS) == 14
 
 
 @pytest.mark.parametrize(

@@ -12,32 +12,73 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
-from bot.app import Linli
+from bot.app import FEATURES, Linli
 from bot.channels.console_channel import ConsoleChat, ConsoleSender
+from bot.channels.telegram_channel import TelegramSender
 from bot.config import Settings
+from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from handlers.feature import FeatureSet
 from handlers.teams import parse_date, parse_hours
 from models.db import Database
 from models.errors import DomainError
 from models.onboarding import create_invitation
 from models.outbox import account_for, best_account_id
 from models.people import active_roles
-from models.tables import (
-    ChannelAccount,
-    Outbox,
-    Person,
-    Report,
-    ReportEvent,
-    TaskOffer,
-    Team,
-    TeamMember,
-)
+from models.reports import Report, ReportEvent
+from models.tables import ChannelAccount, Outbox, Person, Team, TeamMember
+from models.tasks import TaskOffer
 from models.teams import pause, quiet_end, set_quiet_hours
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
 from tests.telegram_chat import TelegramUser, link, texts
-from tests.test_report_loop import LI, WANG, ZHANG, ZHU, deliver, file_report, people, said
 
 STEWARDS = "乐清网格红管家服务队"
+
+
+# Telegram-only helpers (the PTB stack and the fake Bot API): these rules are about the
+# domain, not the channel; the cross-channel dialogue is tests/test_teams.py.
+FAST = ChannelLimits(per_second=1000.0, per_chat_interval=0.0)
+WANG, LI, ZHANG, ZHU, LIU, ZHAO, ZHOU = 31, 32, 33, 34, 35, 36, 37
+
+
+async def deliver(app, demo: Database, clock: FakeClock) -> None:
+    """Run the delivery worker until the outbox is empty."""
+    worker = DeliveryWorker(
+        demo, [TelegramSender(app.bot, FAST)], DeliverySettings(concurrency=4), clock=clock
+    )
+    await worker.drain()
+
+
+def said(api: FakeBotApi, uid: int, words: str) -> bool:
+    """Whether the bot said `words` to this chat (pushes of one delivery run may interleave)."""
+    return any(words in m.text for m in api.to_chat(uid))
+
+
+async def people(telegram, api: FakeBotApi, demo: Database):
+    app = await telegram()
+    for uid, name in ((WANG, "王建国"), (LI, "李红"), (ZHANG, "张伟"), (ZHU, "朱凡"),
+                      (LIU, "刘芳"), (ZHAO, "赵敏"), (ZHOU, "周杰")):  # fmt: skip
+        await link(demo, uid, name)
+    return app, {
+        uid: TelegramUser(app, api, uid) for uid in (WANG, LI, ZHANG, ZHU, LIU, ZHAO, ZHOU)
+    }
+
+
+async def file_report(wang: TelegramUser, api: FakeBotApi, *, photo: str = "junk-before") -> str:
+    """王建国 reports junk behind building 3 with a photo; returns the confirmation text."""
+    asked = await wang.send("3幢后面堆了好多杂物")
+    assert "是什么问题" in texts(asked)
+    assert "杂物堆放" in asked[-1].buttons[0][0], "the guessed category comes first"
+    photos = await wang.press("杂物堆放")
+    assert "有照片吗" in texts(photos)
+    more = await wang.deliver(api.photo_update(WANG, photo))
+    assert "已收到 1 张照片" in texts(more)
+    where = await wang.press("好了")
+    assert "在哪里" in texts(where)
+    assert any("虹桥南村3幢" in label for label, _ in where[-1].buttons), "3幢 from the words"
+    confirm = await wang.press("虹桥南村3幢")
+    assert "请确认" in texts(confirm) and "杂物堆放" in texts(confirm)
+    return texts(await wang.press("✅ 提交"))
 
 
 async def person(demo: Database, name: str) -> Person:
@@ -306,3 +347,11 @@ async def test_bad_answers_in_the_team_dialogues_change_nothing(
     assert all(m.paused_until is None and m.quiet_from is None for m in rows)
     assert {tuple(m.skills) for m in rows} == {()}
     assert len(rows) == 5  # the demo's three stewards and two mediators, untouched
+
+
+def test_free_text_about_my_team_finds_it_and_reports_still_win() -> None:
+    detector = FeatureSet(FEATURES).detector
+    assert detector.detect("我想暂停接单几天") == "myteam"
+    assert detector.detect("how do I set quiet hours") == "myteam"
+    assert detector.detect("楼道里堆满了杂物") == "report"
+    assert detector.detect("我的任务") == "tasks"

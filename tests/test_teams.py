@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from models.db import Database
 from models.demo import DEMO_VOLUNTEER_CODE
-from models.tables import Person, Task, TaskOffer, Team, TeamMember
+from models.tables import Person, Team, TeamMember
+from models.tasks import Task, TaskOffer
+from tests.chat import Chat
 from tests.telegram_chat import texts
-from tests.wechat_chat import Chat, chat_fixture  # noqa: F401  (the `chat` fixture)
 
 WANG, NEW1, NEW2 = 41, 51, 52
 STEWARDS = "乐清网格红管家服务队"

@@ -1,7 +1,7 @@
 """volunteer teams from the chat: team descriptions and approval, member state, invitation team
 
-Revision ID: 0011_teams
-Revises: 0010_polls
+Revision ID: 0012_teams
+Revises: 0011_media_and_passive_replies
 Create Date: 2026-12-02 15:57:26.956489
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import models.db
 
-revision: str = "0011_teams"
-down_revision: str | None = "0010_polls"
+revision: str = "0012_teams"
+down_revision: str | None = "0011_media_and_passive_replies"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
