@@ -238,20 +238,20 @@ class Delivery:
 
 
 async def until_delivered(
-    db: Database, worker: DeliveryWorker, notice_id: int, expected: int, deadline: float
+    db: Database, worker: DeliveryWorker, notice_id: int, deadline: float
 ) -> None:
     """Wait until the worker is idle and no row of the notice is pending or leased (or timeout)."""
-    while time.perf_counter() < deadline:
-        await asyncio.sleep(0.02)
-        # sent_total counts sends, duplicates included; rows still queued in the worker (even
-        # rows already recorded as sent) would be given back as pending by stop: wait for them.
-        idle = worker._queue.empty() and worker._busy == 0
-        if worker.sent_total < expected or not idle:
-            continue
+    while (left := deadline - time.perf_counter()) > 0:
+        # Idle: everything due is sent and recorded, nothing is queued in the worker (rows
+        # still queued would be given back as pending when it stops).
+        try:
+            await asyncio.wait_for(worker.wait_idle(), left)
+        except TimeoutError:
+            break
         async with db.session() as s:
             if (await notice_report(s, notice_id)).pending == 0:
                 return
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # some rows wait for a retry: look again shortly
     log.error("gave up waiting for the delivery: the time is up")
 
 
@@ -295,7 +295,7 @@ async def deliver(
                 else:
                     stop = asyncio.Event()
                     task = asyncio.create_task(worker.run(stop))
-                    await until_delivered(db, worker, notice_id, expected, wall + deadline)
+                    await until_delivered(db, worker, notice_id, wall + deadline)
                     stop.set()
                     await task
             finally:
