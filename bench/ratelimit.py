@@ -7,7 +7,7 @@ enforces Telegram's limits (30 a second overall, 1 a second per private chat) an
   burst  — 90 messages to 90 different chats, all at once (a broadcast starting);
   chat   — 5 messages to one private chat, all at once (a reminder, a report, a push …).
 
-Run: `python -m bench.ratelimit` (`--smoke`: 40 chats and 3 messages, about 3 s). The last
+Run: `python -m bench.ratelimit` (`--smoke`: 40 chats and 2 messages, about 3 s). The last
 line is one JSON object: per workload both limiters' 429s, deliveries and seconds, and as
 `invariants` that Linli's pacer got no 429 and delivered everything.
 """
@@ -40,7 +40,7 @@ BASE = "https://api.telegram.invalid/bot"
 
 def workloads(smoke: bool) -> dict[str, list[str]]:
     """burst: N different chats at once; chat: M messages to one private chat at once."""
-    burst, chat = (40, 3) if smoke else (90, 5)
+    burst, chat = (40, 2) if smoke else (90, 5)
     return {"burst": [str(1000 + i) for i in range(burst)], "chat": ["42"] * chat}
 
 
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.ratelimit", description=__doc__.splitlines()[0]
     )
     parser.add_argument(
-        "--smoke", action="store_true", help="40 chats and 3 messages instead of 90 and 5"
+        "--smoke", action="store_true", help="40 chats and 2 messages instead of 90 and 5"
     )
     return parser
 
