@@ -230,6 +230,7 @@ class Delivery:
     client_starts: list[float] = field(default_factory=list)
     loop_lag_ms: list[tuple[float, float]] = field(default_factory=list)
     guard_waits: int = 0
+    finished: bool = True  # False: the bench gave up waiting (nothing sent for STALL_S)
 
     @property
     def achieved_rate(self) -> float:
@@ -240,22 +241,31 @@ class Delivery:
         return (self.server["sent"] - 1) / (last - first)
 
 
-async def until_delivered(
-    db: Database, worker: DeliveryWorker, notice_id: int, deadline: float
-) -> None:
-    """Wait until the worker is idle and no row of the notice is pending or leased (or timeout)."""
-    while (left := deadline - time.perf_counter()) > 0:
+STALL_S = 60.0  # give up when nothing was sent for this long (a busy machine is slow, not stuck)
+
+
+async def until_delivered(db: Database, worker: DeliveryWorker, notice_id: int) -> bool:
+    """Wait until the worker is idle and no row of the notice is pending or leased.
+
+    False when nothing was sent for `STALL_S` seconds (the delivery is stuck: give up).
+    """
+    progress, since = worker.sent_total, time.perf_counter()
+    while True:
         # Idle: everything due is sent and recorded, nothing is queued in the worker (rows
         # still queued would be given back as pending when it stops).
         try:
-            await asyncio.wait_for(worker.wait_idle(), left)
+            await asyncio.wait_for(worker.wait_idle(), 5.0)
         except TimeoutError:
-            break
+            if worker.sent_total != progress:
+                progress, since = worker.sent_total, time.perf_counter()
+            elif time.perf_counter() - since > STALL_S:
+                log.error("gave up: nothing sent for %.0f s", STALL_S)
+                return False
+            continue
         async with db.session() as s:
             if (await notice_report(s, notice_id)).pending == 0:
-                return
+                return True
         await asyncio.sleep(0.1)  # some rows wait for a retry: look again shortly
-    log.error("gave up waiting for the delivery: the time is up")
 
 
 async def deliver(
@@ -292,13 +302,14 @@ async def deliver(
             watcher = asyncio.create_task(watch_loop(lags))
             if profile is not None:
                 profile.enable()
+            finished = True
             try:
                 if args.drain:
                     await asyncio.wait_for(worker.drain(), deadline)
                 else:
                     stop = asyncio.Event()
                     task = asyncio.create_task(worker.run(stop))
-                    await until_delivered(db, worker, notice_id, wall + deadline)
+                    finished = await until_delivered(db, worker, notice_id)
                     stop.set()
                     await task
             finally:
@@ -328,6 +339,7 @@ async def deliver(
         client_starts=sender.starts,
         loop_lag_ms=lags,
         guard_waits=sender.guard_waits,
+        finished=finished,
     )
 
 
@@ -559,6 +571,7 @@ def report(args: argparse.Namespace, kind: str, out: Outcome, clean: bool) -> di
         "no_http_429": server["http_429"] == 0,
         "no_sends_to_unknown_chats": strangers == 0,
         "nothing_left_pending": out.pending_after == 0,
+        "delivery_finished": delivery.finished,
         "scratch_left_as_found": clean,
     }
     return result
