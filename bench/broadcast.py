@@ -268,10 +268,27 @@ async def until_delivered(db: Database, worker: DeliveryWorker, notice_id: int) 
         await asyncio.sleep(0.1)  # some rows wait for a retry: look again shortly
 
 
+async def drained(worker: DeliveryWorker) -> bool:
+    """`worker.drain()` to its end; False (drain cancelled) when nothing was sent for `STALL_S`."""
+    task = asyncio.create_task(worker.drain())
+    progress, since = worker.sent_total, time.perf_counter()
+    while not task.done():
+        await asyncio.wait({task}, timeout=5.0)
+        if worker.sent_total != progress:
+            progress, since = worker.sent_total, time.perf_counter()
+        elif not task.done() and time.perf_counter() - since > STALL_S:
+            log.error("gave up: nothing sent for %.0f s", STALL_S)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return False
+    await task
+    return True
+
+
 async def deliver(
-    db: Database, base_url: str, args: argparse.Namespace, notice_id: int, expected: int
+    db: Database, base_url: str, args: argparse.Namespace, notice_id: int
 ) -> Delivery:
-    """Run a DeliveryWorker over HTTP until the notice's `expected` rows are sent (or timeout)."""
+    """Run a DeliveryWorker over HTTP until the notice's rows are delivered (or it is stuck)."""
     settings = DeliverySettings(
         batch=args.batch,
         concurrency=args.concurrency,
@@ -289,7 +306,6 @@ async def deliver(
     lags: list[tuple[float, float]] = []
     sql = SqlCounter()
     sql.attach(db)
-    deadline = expected / args.ceiling * 2 + 60
     profile = cProfile.Profile() if args.profile else None
     async with httpx.AsyncClient(base_url=base_url, timeout=60, trust_env=False) as fake:
         async with bot:  # getMe: not a send, but forget it anyway
@@ -305,7 +321,7 @@ async def deliver(
             finished = True
             try:
                 if args.drain:
-                    await asyncio.wait_for(worker.drain(), deadline)
+                    finished = await drained(worker)
                 else:
                     stop = asyncio.Event()
                     task = asyncio.create_task(worker.run(stop))
@@ -381,7 +397,7 @@ async def run_bench(url: str, base_url: str | None, args: argparse.Namespace) ->
         out.notice_id, out.rows, out.enqueue_s = await enqueue(db, utcnow())
         if base_url is None:
             return out
-        out.delivery = await deliver(db, base_url, args, out.notice_id, out.rows)
+        out.delivery = await deliver(db, base_url, args, out.notice_id)
         out.chats = await expected_chats(db, out.notice_id)
         async with db.session() as s:
             out.pending_after = (await notice_report(s, out.notice_id)).pending
