@@ -17,6 +17,8 @@ benchmark run from the test suite never touches the test database's contents.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,13 +30,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import models
 from models.db import Database, async_url
 from models.migrations import alembic_config, upgrade
 
 
 def _tables() -> list[str]:
     """The application's tables, parents before children."""
+    # Tables live in several modules of models/ (tables.py, benefits.py, polls.py …): import
+    # them all, so that a new module's tables are emptied and dropped too.
+    for info in pkgutil.iter_modules(models.__path__, "models."):
+        if info.name != "models.migrations":
+            importlib.import_module(info.name)
     return [t.name for t in SQLModel.metadata.sorted_tables]
 
 
