@@ -14,11 +14,12 @@ from bot.config import Settings
 from bot.media_store import GPS_IFD, FolderStore, NotKept, checked_image, content_key
 from models.db import Database
 from models.media import MediaCopy, StoredMedia
-from models.tables import ReportPhoto
+from models.reports import ReportPhoto
+from tests.chat import TelegramChatUser
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
 from tests.telegram_chat import texts
-from tests.wechat_chat import TelegramChatUser, WeChatHarness, link_account, wechat_settings
+from tests.wechat_chat import WeChatHarness, link_account, wechat_settings
 
 WANG, LI = 41, 42
 
