@@ -39,11 +39,10 @@ async def _community(db: Database) -> int:
 
 async def _import(db: Database, data: bytes, clock: FakeClock, name: str = "底册.xlsx"):
     cid = await _community(db)
-    async with db.session() as s:
-        return await import_register(
-            s, CIPHER, community_id=cid, data=data, filename=name, now=clock(), today=TODAY,
-            source="cli",
-        )  # fmt: skip
+    return await import_register(
+        db, CIPHER, community_id=cid, data=data, filename=name, now=clock(), today=TODAY,
+        source="cli",
+    )  # fmt: skip
 
 
 async def _people(db: Database) -> int:
