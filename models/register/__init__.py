@@ -25,11 +25,12 @@ from models.register.parsing import (
     RowResult,
     building_number,
     check_file,
+    check_header,
     parse_row,
     read_register,
 )
 from models.register.tables import RegisterImport, ResidentRecord
-from models.register.writing import CHUNK_ROWS, import_register
+from models.register.writing import CHUNK_ROWS, ImportRequest, import_register
 
 __all__ = [
     "CHUNK_ROWS",
@@ -37,12 +38,14 @@ __all__ = [
     "MAX_BYTES",
     "MAX_ROWS",
     "ImportReport",
+    "ImportRequest",
     "RegisterImport",
     "Rejected",
     "ResidentRecord",
     "RowResult",
     "building_number",
     "check_file",
+    "check_header",
     "find_by_id_number",
     "import_register",
     "parse_row",

@@ -173,6 +173,15 @@ def read_register(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DomainError("roster.not_a_register")
 
 
+def check_header(data: bytes) -> None:
+    """DomainError unless the file is a register (its header is found); reads the first rows only."""
+    rows = read_register(data)
+    try:
+        next(rows, None)
+    finally:
+        rows.close()
+
+
 # ---- one row ----
 
 

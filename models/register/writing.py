@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -36,6 +37,21 @@ CHUNK_ROWS = 1000
 ChunkHook = Callable[[AsyncSession, int, int], Awaitable[None]]
 # Called inside the last transaction, with the report and the id of the audit row.
 FinishHook = Callable[[AsyncSession, ImportReport, int], Awaitable[None]]
+# Awaited after each chunk's commit, outside any transaction: (rows done, rows in the file).
+CommittedHook = Callable[[int, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """A register file someone sent, to be imported (in the background, from the chat)."""
+
+    community_id: int
+    by_id: int
+    data: bytes = field(repr=False)
+    filename: str
+    today: date
+    source: str = "chat"
+
 
 _RECORD_FIELDS = ("relation", "lives_alone", "limited_mobility", "notes")
 _PERSON_FIELDS = ("name", "phone", "birth_date", "grid_id", "household_id")
@@ -55,6 +71,7 @@ async def import_register(
     chunk_rows: int = CHUNK_ROWS,
     on_chunk: ChunkHook | None = None,
     on_finish: FinishHook | None = None,
+    committed: CommittedHook | None = None,
 ) -> ImportReport:
     """Add or update everyone in the file; report each row. Nothing changes for a non-register.
 
@@ -78,6 +95,8 @@ async def import_register(
             done += len(chunk)
             if on_chunk is not None:
                 await on_chunk(session, done, total)
+        if committed is not None:
+            await committed(done, total)
         await asyncio.sleep(0)  # the chat's turn
     report = ImportReport(sorted(results, key=lambda r: r.line))
     async with db.session() as session:
