@@ -128,20 +128,18 @@ class Places:
             if p.building is not None and p.building.id is None:
                 new_buildings[(p.building.estate, p.building.number)] = p.building
         if new_buildings:
-            refs = list(new_buildings.values())
-            ids = await session.scalars(
-                Building.__table__.insert().returning(  # type: ignore[attr-defined]
-                    Building.__table__.c.id,  # type: ignore[attr-defined]
-                    sort_by_parameter_order=True,
-                ),
+            table = Building.__table__  # type: ignore[attr-defined]
+            # Matched back by (estate, number), unique: RETURNING's order is not guaranteed.
+            returned = await session.execute(
+                table.insert().returning(table.c.id, table.c.estate, table.c.number),
                 [
                     {"community_id": self.community_id, "grid_id": r.grid_id,
                      "estate": r.estate, "number": r.number}
-                    for r in refs
+                    for r in new_buildings.values()
                 ],
             )  # fmt: skip
-            for ref, bid in zip(refs, ids, strict=True):
-                ref.id = bid
+            for bid, estate, number in returned:
+                new_buildings[(estate, number)].id = bid
         wanted: dict[tuple[int, str, str], BuildingRef] = {}
         for p in places:
             if p.building is not None:

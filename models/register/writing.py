@@ -222,12 +222,7 @@ async def _write_chunk(
             RowResult(row.line, "updated" if changed else "unchanged", row.name, row.number.masked)
         )
     if new_people:
-        ids = await session.scalars(
-            insert(Person).returning(Person.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
-            new_people,
-        )
-        for row, person_id in zip(new_rows, ids, strict=True):
-            new_records.append(_new_record(cipher, row, person_id, community_id, now))
+        await _insert_people(session, new_people, new_rows, new_records, cipher, community_id, now)
     if person_updates:
         await session.execute(update(Person), person_updates)
     if new_records:
@@ -235,6 +230,37 @@ async def _write_chunk(
     if record_updates:
         await session.execute(update(ResidentRecord), record_updates)
     return out
+
+
+def _person_key(values: Any) -> tuple[Any, ...]:
+    return tuple(values[k] for k in _PERSON_FIELDS)
+
+
+async def _insert_people(
+    session: AsyncSession,
+    people: list[dict[str, Any]],
+    rows: list[ParsedRow],
+    records: list[dict[str, Any]],
+    cipher: IdCipher,
+    community_id: int,
+    now: datetime,
+) -> None:
+    """One batched INSERT … RETURNING; each new id is matched to its row by the row's values.
+
+    RETURNING's order is not guaranteed, and SQLAlchemy's order-keeping variant falls back to
+    a statement per row on SQLite. Two rows with the same values in every person column are
+    interchangeable (nothing refers to either yet), so matching by value is exact.
+    """
+    table = Person.__table__  # type: ignore[attr-defined]
+    returned = await session.execute(
+        table.insert().returning(table.c.id, *(table.c[k] for k in _PERSON_FIELDS)), people
+    )
+    ids: dict[tuple[Any, ...], list[int]] = {}
+    for r in returned.mappings():
+        ids.setdefault(_person_key(r), []).append(r["id"])
+    for values, row in zip(people, rows, strict=True):
+        person_id = ids[_person_key(values)].pop()
+        records.append(_new_record(cipher, row, person_id, community_id, now))
 
 
 def _new_record(
