@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.inbound
 	$(BIN)/python -m bench.broadcast
 	$(BIN)/python -m bench.ratelimit
+	$(BIN)/python -m bench.register
 
 clean:
 	rm -rf $(VENV) linli-demo.db* $(DEMO_KEYS)
