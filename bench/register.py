@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         database.prepare()
         try:
             results[str(size)] = asyncio.run(
-                measure(database.url, cipher, size, extras=size == sizes[-1] or args.smoke)
+                measure(database.url, cipher, size, extras=size == sizes[-1])
             )
         finally:
             database.cleanup()
