@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from models.db import Database
 from models.register import RegisterImport, ResidentRecord
+from models.tables import Outbox
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi, RecordingRequest
 from tests.register_files import feb_30, id_for, many_rows, png, wrong_check_digit, xlsx
@@ -95,7 +96,16 @@ async def test_a_big_register_imports_in_the_background_with_progress_while_othe
     pushed = texts([s for s in api.sent[before:] if s.chat_id == str(LIU)])
     assert "已处理 1,000 / 3,000 行" in pushed and "已处理 2,000 / 3,000 行" in pushed
     assert "新增 3000 人" in pushed and "未导入 0 行" in pushed
-    assert pushed.index("已处理 1,000") < pushed.index("已处理 2,000") < pushed.index("新增 3000")
+    async with demo.session() as s:  # queued in the order of the chunks they describe
+        queued = (
+            await s.execute(
+                select(Outbox.text_key, Outbox.values).where(Outbox.kind == "register")
+                .order_by(Outbox.id)
+            )
+        ).all()  # fmt: skip
+    assert [(k, v.get("done")) for k, v in queued] == [
+        ("roster.progress", "1,000"), ("roster.progress", "2,000"), (None, None),
+    ]  # fmt: skip
     assert await _count(demo, ResidentRecord) == records_before + 3000
     assert await _count(demo, RegisterImport) == 1
 
