@@ -25,8 +25,10 @@ import argparse
 import asyncio
 import io
 import json
+import multiprocessing
 import resource
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -150,13 +152,51 @@ def _no_raw_ids_in_files(url: str, samples: list[str]) -> bool:
     return not any(s.encode() in blob for s in samples)
 
 
-async def measure(url: str, cipher: IdCipher, size: int, *, extras: bool) -> dict[str, Any]:
+def _child_import(url: str, keys: tuple[str, str], cid: int, path: str, out: Any) -> None:
+    """The timed import, alone in a fresh process, so that its peak RSS is the import's own."""
+
+    data = Path(path).read_bytes()  # the file as the chat would hand it over
+
+    async def go() -> tuple[float, int, int, list[str]]:
+        db = Database(url)
+        try:
+            report, seconds = await _import(db, IdCipher(*keys), cid, data)
+            reasons = sorted({r.reason or "" for r in report.rejected})
+            return seconds, report.count("added"), report.count("rejected"), reasons
+        finally:
+            await db.dispose()
+
+    out.put((*asyncio.run(go()), peak_rss_mb()))
+
+
+def timed_import(url: str, keys: tuple[str, str], cid: int, data: bytes) -> dict[str, Any]:
+    """Import `data` in a child process: seconds, added, rejected, reasons, peak RSS (MB)."""
+    with tempfile.TemporaryDirectory(prefix="linli-bench-register-") as tmp:
+        path = Path(tmp) / "register.xlsx"
+        path.write_bytes(data)
+        context = multiprocessing.get_context("spawn")
+        out = context.Queue()
+        child = context.Process(target=_child_import, args=(url, keys, cid, str(path), out))
+        child.start()
+        try:
+            seconds, added, rejected, reasons, rss = out.get(timeout=3600)
+        finally:
+            child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"the import process failed ({child.exitcode})")
+    return {"seconds": seconds, "added": added, "rejected": rejected, "reasons": reasons,
+            "rss_mb": rss}  # fmt: skip
+
+
+async def measure(url: str, keys: tuple[str, str], size: int, *, extras: bool) -> dict[str, Any]:
     """Import `size` rows into a fresh demo database; with `extras` the side-by-side checks."""
+    cipher = IdCipher(*keys)
     cid = await _setup(url, cipher)
     data, bad = register_file(size)
+    first = await asyncio.to_thread(timed_import, url, keys, cid, data)
+    seconds = first["seconds"]
     db = Database(url)
     try:
-        report, seconds = await _import(db, cipher, cid, data)
         async with db.session() as s:
             people = (await s.execute(select(func.count()).select_from(Person))).scalar_one()
             records = (
@@ -170,14 +210,16 @@ async def measure(url: str, cipher: IdCipher, size: int, *, extras: bool) -> dic
             "rows": size,
             "seconds": round(seconds, 3),
             "rows_per_s": round(size / seconds, 1),
-            "added": report.count("added"),
-            "rejected": report.count("rejected"),
+            "added": first["added"],
+            "rejected": first["rejected"],
+            "import_peak_rss_mb": round(first["rss_mb"], 1),
         }
         checks = {
-            "all_good_rows_added": report.count("added") == size - bad,
-            "bad_rows_rejected_with_reason": report.count("rejected") == bad
-            and all(r.reason == "idcard.bad_check_digit" for r in report.rejected),
+            "all_good_rows_added": first["added"] == size - bad,
+            "bad_rows_rejected_with_reason": first["rejected"] == bad
+            and first["reasons"] == (["idcard.bad_check_digit"] if bad else []),
             "people_in_database": people == size - bad + 9 and records == size - bad + 9,
+            "import_peak_rss_under_500_mb": first["rss_mb"] < RSS_LIMIT_MB,
         }
         if extras:
             again, again_s = await _import(db, cipher, cid, data)
@@ -228,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     default = "100,300" if args.smoke else "1000,10000,100000"
     sizes = [int(s) for s in (args.sizes or default).split(",")]
-    cipher = IdCipher(*new_keys())
+    keys = new_keys()
     results: dict[str, dict[str, Any]] = {}
     kind = "sqlite"
     for size in sizes:
@@ -237,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         database.prepare()
         try:
             results[str(size)] = asyncio.run(
-                measure(database.url, cipher, size, extras=size == sizes[-1])
+                measure(database.url, keys, size, extras=size == sizes[-1])
             )
         finally:
             database.cleanup()
@@ -257,12 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     for r in results.values():
         for name, ok in r.pop("checks").items():
             invariants[name] = invariants.get(name, True) and ok
-    invariants["peak_rss_under_500_mb"] = rss < RSS_LIMIT_MB
     goals: dict[str, bool] = {"flat_per_row_cost": ratio >= 0.7}
     if "100000" in results:
         goals["100k_under_20_s"] = results["100000"]["seconds"] < GOAL_SECONDS_100K
     print(
-        f"ratio rows/s {sizes[-1]} : {sizes[0]} = {ratio:.2f}; peak RSS {rss:.0f} MB; "
+        f"ratio rows/s {sizes[-1]} : {sizes[0]} = {ratio:.2f}; import peak RSS "
+        f"{max(r['import_peak_rss_mb'] for r in results.values()):.0f} MB; "
         f"database {kind}"
     )
     failed = [k for k, ok in invariants.items() if not ok]
@@ -276,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                 "sizes": results,
                 "rows_per_s": {k: v["rows_per_s"] for k, v in results.items()},
                 "ratio": round(ratio, 3),
-                "peak_rss_mb": round(rss, 1),
+                "peak_rss_mb": max(r["import_peak_rss_mb"] for r in results.values()),
+                "bench_process_peak_rss_mb": round(rss, 1),
                 "goals": goals,
                 "invariants": invariants,
             },

@@ -14,7 +14,10 @@ from sqlmodel import col
 from models.idcard import IdCipher, parse_id_number
 from models.register.parsing import COLUMNS
 from models.register.tables import ResidentRecord
+from models.register.xlsx import xlsx_bytes
 from models.tables import Building, Grid, Household, Person
+
+ID_COLUMN = [zh for _, zh, _ in COLUMNS].index("身份证号")
 
 
 async def register_rows(
@@ -61,27 +64,12 @@ async def register_rows(
 
 
 def write_register(rows: Iterable[list[str]], filename: str) -> bytes:
-    """The rows as an .xlsx workbook (every cell text, so ID numbers keep all 18 digits) or CSV."""
+    """The rows as an .xlsx workbook (every cell text, the ID column formatted as text) or CSV."""
     if filename.lower().endswith(".csv"):
         buf = io.StringIO()
         csv.writer(buf).writerows(rows)
         return buf.getvalue().encode("utf-8-sig")  # with BOM: Excel opens it as UTF-8
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
-    # Write-only mode streams the rows to the file: memory stays flat for a big register.
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("居民底册")
-    for row in rows:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
-            cell.number_format = "@"  # text: Excel would turn an ID number into 3.2e17
-            cells.append(cell)
-        sheet.append(cells)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes(rows, sheet_name="居民底册", text_column=ID_COLUMN)
 
 
 async def record_of(session: AsyncSession, person_id: int) -> ResidentRecord | None:

@@ -6,7 +6,12 @@ minute for 100,000 rows here. This reader feeds the sheet's XML, decompressed in
 to expat (the C parser of the standard library) and keeps only the values, so memory stays
 flat and the cost is a few callbacks a cell. Values: str for text (shared, inline or formula
 strings), bool, int or float for numbers (styles are not read, so a date is its serial number,
-as with any number), None for an empty cell. Writing stays with openpyxl.
+as with any number), None for an empty cell.
+
+`xlsx_bytes` writes a workbook of text cells the same way round: the parts a spreadsheet needs
+(content types, relationships, workbook, one style for text, the sheet of inline strings),
+joined as strings and zipped; openpyxl's writer costs ~2 ms a row, a quarter of an hour for a
+district's register.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import io
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from xml.parsers import expat
 
@@ -257,3 +262,109 @@ def _value(kind: str, text: str, shared: list[str]) -> Any:
         return _number(text)
     except ValueError:
         return text
+
+
+# ---- writing ----
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+    "</Types>"
+)
+_ROOT_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    f'<Relationships xmlns="{PKG_REL}">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/>'
+    "</Relationships>"
+)
+_BOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    f'<Relationships xmlns="{PKG_REL}">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+    "</Relationships>"
+)
+# Style 1: number format 49, "@" (text).
+_STYLES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    f'<styleSheet xmlns="{MAIN}">'
+    '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>"
+)
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _column_name(index: int) -> str:
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _xml_text(value: str) -> str:
+    text = _INVALID_XML.sub("", value)
+    if "&" in text or "<" in text or ">" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
+
+
+def xlsx_bytes(rows: Iterable[list[str]], *, sheet_name: str, text_column: int | None) -> bytes:
+    """A workbook of one sheet whose cells are the given strings (inline strings).
+
+    `text_column` gets the text number format ("@"), the whole column, so a number typed there
+    later stays text too.
+    """
+    names = [_column_name(i) for i in range(64)]
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>',
+        f'<worksheet xmlns="{MAIN}">',
+    ]
+    if text_column is not None:
+        n = text_column + 1
+        parts.append(
+            f'<cols><col min="{n}" max="{n}" width="22" style="1" customWidth="1"/></cols>'
+        )
+    parts.append("<sheetData>")
+    for number, row in enumerate(rows, 1):
+        cells = [f'<row r="{number}">']
+        for i, value in enumerate(row):
+            if value is None or value == "":
+                continue
+            text = _xml_text(str(value))
+            style = ' s="1"' if i == text_column else ""
+            space = ' xml:space="preserve"' if text != text.strip() else ""
+            ref = names[i] if i < len(names) else _column_name(i)
+            cells.append(
+                f'<c r="{ref}{number}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
+            )
+        cells.append("</row>")
+        parts.append("".join(cells))
+    parts.append("</sheetData></worksheet>")
+    book = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        f'<workbook xmlns="{MAIN}" xmlns:r="{REL}"><sheets>'
+        f'<sheet name="{_xml_text(sheet_name)}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _ROOT_RELS)
+        archive.writestr("xl/workbook.xml", book)
+        archive.writestr("xl/_rels/workbook.xml.rels", _BOOK_RELS)
+        archive.writestr("xl/styles.xml", _STYLES)
+        archive.writestr("xl/worksheets/sheet1.xml", "".join(parts))
+    return out.getvalue()
