@@ -61,6 +61,7 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂兰华红建国玉梅志文斌春海燕鹏飞云凤晨辉"
 GOAL_SECONDS_100K = 20.0
 RSS_LIMIT_MB = 500
+WARM_UP, WARM_OFFSET = 30, 5_000_000  # people of the untimed warm-up import (all valid)
 
 
 def _name(i: int) -> str:
@@ -160,6 +161,8 @@ def _child_import(url: str, keys: tuple[str, str], cid: int, path: str, out: Any
     async def go() -> tuple[float, int, int, list[str]]:
         db = Database(url)
         try:
+            # Untimed: a fresh process compiles its statements and regular expressions first.
+            await _import(db, IdCipher(*keys), cid, register_file(WARM_UP, offset=WARM_OFFSET)[0])
             report, seconds = await _import(db, IdCipher(*keys), cid, data)
             reasons = sorted({r.reason or "" for r in report.rejected})
             return seconds, report.count("added"), report.count("rejected"), reasons
@@ -218,7 +221,8 @@ async def measure(url: str, keys: tuple[str, str], size: int, *, extras: bool) -
             "all_good_rows_added": first["added"] == size - bad,
             "bad_rows_rejected_with_reason": first["rejected"] == bad
             and first["reasons"] == (["idcard.bad_check_digit"] if bad else []),
-            "people_in_database": people == size - bad + 9 and records == size - bad + 9,
+            "people_in_database": people == size - bad + 9 + WARM_UP
+            and records == size - bad + 9 + WARM_UP,
             "import_peak_rss_under_500_mb": first["rss_mb"] < RSS_LIMIT_MB,
         }
         if extras:
