@@ -251,8 +251,8 @@ async def measure(url: str, keys: tuple[str, str], size: int, *, extras: bool) -
         await db.dispose()
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command-line options."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (bench/harness.py reads them too)."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.register", description=__doc__.splitlines()[0]
     )
@@ -266,7 +266,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="default: a fresh SQLite file in a temporary directory; a PostgreSQL URL must "
         "point at a database without the schema or with empty tables (restored afterwards)",
     )
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The parsed command line."""
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
