@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.background import BackgroundJobs, RegisterImports
 from bot.config import Settings, id_cipher
 from bot.delivery import render
 from bot.i18n import LOCALES, translate
@@ -98,6 +99,13 @@ class Linli:
             max_photo_bytes=settings.media_max_photo_bytes,
             max_voice_bytes=settings.media_max_voice_bytes,
         )
+        # Called after every committed transaction of a chat (e.g. to wake the delivery worker).
+        self.after_commit: list[Callable[[], None]] = []
+        # Long work a message starts (a register import), beside the chat.
+        self.jobs = BackgroundJobs()
+        self.register_imports = RegisterImports(
+            self.jobs, self.db, self.id_cipher, self.clock, self._committed
+        )
         self.dispatcher = Dispatcher(
             self.features,
             translate,
@@ -107,13 +115,16 @@ class Linli:
                 "id_cipher": self.id_cipher,
                 "programmes": self.programmes,
                 "fetch_media": self.fetch_media,
+                "start_register_import": self.register_imports.start,
             },
         )
-        # Called after every committed transaction of a chat (e.g. to wake the delivery worker).
-        self.after_commit: list[Callable[[], None]] = []
         self._chat_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+
+    def _committed(self) -> None:
+        for listener in self.after_commit:
+            listener()
 
     def invite_link(self, code: str) -> str:
         """The link a QR code on a notice board carries: a Telegram deep link when known."""
@@ -188,5 +199,6 @@ class Linli:
             return "zh"
 
     async def close(self) -> None:
-        """Release the database."""
+        """Stop background jobs, release the database."""
+        await self.jobs.close()
         await self.db.dispose()

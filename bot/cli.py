@@ -492,11 +492,12 @@ def import_residents(
             async with db.session() as s:
                 cid = await _community_id(s, community)
                 now = utcnow()
-                report = await import_register(
-                    s, cipher, community_id=cid, data=data, filename=path.name, now=now,
-                    today=await community_today(s, cid, now), source="cli",
-                )  # fmt: skip
-                return render_import_report(t, report, path.name)
+                today = await community_today(s, cid, now)
+            report = await import_register(
+                db, cipher, community_id=cid, data=data, filename=path.name, now=now,
+                today=today, source="cli",
+            )  # fmt: skip
+            return render_import_report(t, report, path.name)
         except DomainError as err:
             english = translate("en", err.key)
             english = english.format(**err.values) if err.values else english

@@ -116,7 +116,8 @@ async def seed_demo(session: AsyncSession, now: datetime, cipher: IdCipher | Non
     h_zhu = await household("虹桥南村", "1", "1", "201")
     h_li = await household("虹桥南村", "4", "1", "302")
     h_zhao = await household("虹桥东村", "2", "3", "501")
-    h_liu = await household("虹桥南村", "6", "1", "102")
+    # 刘芳 lives in a building of her own grid: a person with a home is in its grid (the register).
+    h_liu = await household("虹桥南村", "4", "2", "102")
     h_zhou = await household("虹桥南村", "7", "2", "201")
 
     manager = await person("刘芳", leqing, h_liu, "13800000001", _years_ago(today, 41))
