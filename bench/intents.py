@@ -96,8 +96,12 @@ def calibrate() -> None:
         test = [ex for i, ex in enumerate(base) if i % folds == k]
         train += [(intent, v) for intent, text in train for v in variants(intent, text)]
         m = nlu_model.train(train)
-        ranked_all += [(intent, sorted(m.scores(t).items(), key=lambda kv: -kv[1])) for intent, t in test]
-    print(f"cross-validated accuracy: {sum(r[0][0] == i for i, r in ranked_all) / len(ranked_all):.3f}")
+        ranked_all += [
+            (intent, sorted(m.scores(t).items(), key=lambda kv: -kv[1])) for intent, t in test
+        ]
+    print(
+        f"cross-validated accuracy: {sum(r[0][0] == i for i, r in ranked_all) / len(ranked_all):.3f}"
+    )
     for temperature in (3.0, 5.0, 7.0, 9.0, 12.0, 16.0):
         loss = 0.0
         probs: list[tuple[bool, float]] = []
@@ -143,7 +147,9 @@ def main() -> int:
     cost = classify_cost(texts, 2 if args.smoke else 7)
     load = load_seconds()
     print(f"classify: {cost:.0f} us per message (best of passes, understand() incl. details)")
-    print(f"training in this process: {train_s:.3f} s; import + training, fresh process: {load:.3f} s")
+    print(
+        f"training in this process: {train_s:.3f} s; import + training, fresh process: {load:.3f} s"
+    )
     print(f"training set: {len(nlu_model.training_data())} utterances; held-apart: {len(test)}")
     worst = min(recall, key=lambda k: recall[k])
     invariants = {

@@ -18,6 +18,7 @@ from bot.i18n import LOCALES, translate
 from handlers import admin, benefits, menu, notices, onboarding, reports, tasks
 from handlers.core import Incoming, Media, Reply
 from handlers.intents import INTENTS
+from handlers.nlu import Understanding
 from handlers.router import Dispatcher, Router
 from models.benefits import load_catalogue
 from models.db import Database, utcnow
@@ -102,9 +103,13 @@ class Linli:
 
     def classify(self, text: str) -> str:
         """The intent a line of text routes to (what `linli intent` prints)."""
-        name = self.dispatcher.classify(text)
+        return self.explain(text)[0]
+
+    def explain(self, text: str) -> tuple[str, str, Understanding | None]:
+        """The intent, what decided it, and the understanding (`linli intent --explain`)."""
+        name, how, understood = self.dispatcher.explain(text)
         name = "help" if name == "start" else name
-        return name if name in INTENTS else "unknown"
+        return (name if name in INTENTS else "unknown"), how, understood
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
         key = (inc.channel, inc.chat_id)

@@ -8,11 +8,14 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from bot.config import Settings, id_cipher, load_settings
+
+if TYPE_CHECKING:
+    from handlers.nlu import Understanding
 
 T = TypeVar("T")
 
@@ -105,7 +108,12 @@ def console(
 
 
 @app.command()
-def intent(text: Annotated[str | None, typer.Argument()] = None) -> None:
+def intent(
+    text: Annotated[str | None, typer.Argument()] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also the top three with scores and the details.")
+    ] = False,
+) -> None:
     """Print the intent a text routes to; with no text, one per line of standard input."""
     from bot.app import Linli
 
@@ -113,7 +121,25 @@ def intent(text: Annotated[str | None, typer.Argument()] = None) -> None:
     linli = Linli(settings)
     lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
     for line in lines:
-        typer.echo(linli.classify(line))
+        name, how, understood = linli.explain(line)
+        typer.echo(name)
+        if explain:
+            typer.echo(explanation(how, understood))
+
+
+def explanation(how: str, understood: Understanding | None) -> str:
+    """The indented lines `linli intent --explain` prints under an intent."""
+    if understood is None:
+        return f"  by: {how}"
+    top = ", ".join(f"{name} {p:.2f}" for name, p in understood.top)
+    verdict = "sure" if understood.sure else "ask: " + " / ".join(understood.options)
+    if understood.greeting:
+        verdict = "greeting"
+    elif understood.intent == "unknown":
+        verdict = "nothing likely: the menu"
+    found = understood.details.as_dict()
+    details = ", ".join(f"{k}={v}" for k, v in found.items()) if found else "-"
+    return f"  by: {how} · {verdict}\n  top: {top}\n  details: {details}"
 
 
 @app.command()

@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from handlers.core import Ask, Choice, Context, Done, Media, Reply, StepResult
 from handlers.menu import cancel_choice, main_menu, with_menu
+from handlers.nlu import extract_details
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from models.benefits import my_applications
 from models.errors import DomainError
@@ -109,10 +110,10 @@ class ReportFlow(Flow):
         text = arg.strip()
         if text and not text.startswith("/") and len(_TRIGGERS.sub("", text)) >= 4:
             d["description"] = text[:500]
-            d["guess"] = guess_category(text)
-            m = _BUILDING_RE.search(text)
-            if m:
-                d["building_hint"] = m.group(1)
+            details = extract_details(text)
+            d["guess"] = details.category or guess_category(text)
+            if details.building:
+                d["building_hint"] = details.building
         return self._ask_category(ctx, "\n".join(notes))
 
     def _take_photo(self, ctx: Context, media: Media) -> str | None:
@@ -391,10 +392,15 @@ def _case_line(ctx: Context, case: Case) -> str:
 
 
 @router.intent("status", "status", "mycases")
-async def my_cases(ctx: Context, _arg: str) -> Outcome:
-    """我的事项: the person's reports with their state, and what can be done about each."""
+async def my_cases(ctx: Context, arg: str) -> Outcome:
+    """我的事项: the person's reports with their state; 'R0012 怎么样了' shows that case."""
     if ctx.person is None or ctx.person.id is None:
         return with_menu(ctx, ctx.t("report.register_first"))
+    quoted = extract_details(arg).case if arg else None
+    if quoted is not None:
+        return await case_replies(
+            ctx, await report_in_scope(ctx.session, quoted, ctx.person, scope_of(ctx))
+        )
     from models.reports import cases_of
 
     cases = await cases_of(ctx.session, ctx.person.id)

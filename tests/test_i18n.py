@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from bot.i18n import LOCALES, catalog, translate
+from handlers.intents import INTENTS
 from handlers.menu import ALL_ITEMS, COMING_SOON, COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +24,7 @@ def keys_used_in_code() -> set[str]:
     keys.update(key for _, key in ALL_ITEMS)
     keys.update(key for _, key in COMMANDS)
     keys.update(f"feature.{name}" for name in (*COMING_SOON, "tasks", "broadcast"))
+    keys.update(f"clarify.opt_{name}" for name in INTENTS if name != "unknown")
     keys.update(
         f"role.{r}" for r in ("resident", "volunteer", "representative", "grid_leader", "manager")
     )

@@ -52,22 +52,27 @@ _UNIT_EN = re.compile(r"\bunit\s*(\d{1,2})\b", re.I)
 
 # --- report categories (the report flow's CATEGORIES) ---------------------------------------
 
-_CATEGORY_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("safety", ("隐患", "漏电", "飞线", "私拉", "电线", "充电", "电瓶", "电动车", "消防", "井盖",
-                "煤气", "燃气", "着火", "烧焦", "高空抛物", "扔东西", "栏杆", "扶手", "护栏",
-                "倒了", "塌", "掉下来", "砸", "危险", "fire", "gas", "railing", "handrail",
-                "manhole", "e-bike", "danger", "fell", "threw")),  # fmt: skip
-    ("dispute", ("纠纷", "吵架", "吵起来", "邻居", "噪音", "扰民", "太吵", "吵死", "装修", "电钻",
-                 "敲墙", "广场舞", "音响", "半夜", "一大早", "狗叫", "noise", "noisy", "loud",
-                 "drilling", "neighbour", "neighbor", "renovation", "fighting")),  # fmt: skip
-    ("clutter", ("杂物", "堆", "乱放", "沙发", "床垫", "柜子", "衣柜", "纸箱", "破烂", "旧家具",
-                 "占道", "占用", "clutter", "junk", "sofa", "mattress", "fridge", "piled")),  # fmt: skip
-    ("hygiene", ("垃圾", "脏", "臭", "异味", "卫生", "狗屎", "狗粑粑", "粪", "老鼠", "蟑螂",
-                 "苍蝇", "蚊子", "种菜", "菜地", "rubbish", "garbage", "trash", "bins", "smell",
-                 "dog mess", "poop", "foul", "rats", "vegetable")),  # fmt: skip
-    ("facility", ("坏", "电梯", "路灯", "灯", "漏水", "渗水", "滴水", "水管", "爆管", "堵", "门禁",
-                  "锁", "不亮", "裂", "积水", "淹", "broken", "lift", "elevator", "light", "leak",
-                  "pipe", "blocked", "flooded", "not working")),  # fmt: skip
+
+def _words(table: dict[str, str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """{name: 'word word …'} → ((name, words), …); English phrases use '_' for a space."""
+    return tuple((k, tuple(w.replace("_", " ") for w in v.split())) for k, v in table.items())
+
+
+# First match wins, so the order matters: an e-bike charging in a hallway is a safety matter.
+_CATEGORY_WORDS = _words(
+    {
+        "safety": "隐患 漏电 飞线 私拉 电线 充电 电瓶 电动车 消防 井盖 煤气 燃气 着火 烧焦 "
+        "高空抛物 扔东西 栏杆 扶手 护栏 倒了 塌 掉下来 砸 危险 fire gas railing handrail "
+        "manhole e-bike danger fell threw",
+        "dispute": "纠纷 吵架 吵起来 邻居 噪音 扰民 太吵 吵死 装修 电钻 敲墙 广场舞 音响 半夜 "
+        "一大早 狗叫 noise noisy loud drilling neighbour neighbor renovation fighting",
+        "clutter": "杂物 堆 乱放 沙发 床垫 柜子 衣柜 纸箱 破烂 旧家具 占道 占用 clutter junk "
+        "sofa mattress fridge piled",
+        "hygiene": "垃圾 脏 臭 异味 卫生 狗屎 狗粑粑 粪 老鼠 蟑螂 苍蝇 蚊子 种菜 菜地 rubbish "
+        "garbage trash bins smell dog_mess poop foul rats vegetable",
+        "facility": "坏 电梯 路灯 灯 漏水 渗水 滴水 水管 爆管 堵 门禁 锁 不亮 裂 积水 淹 broken "
+        "lift elevator light leak pipe blocked flooded not_working",
+    }
 )
 
 # --- days -----------------------------------------------------------------------------------
@@ -75,9 +80,7 @@ _CATEGORY_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _WEEKDAY_NAMES = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
                   "七": 6, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "7": 6}  # fmt: skip
 _WEEKDAY = re.compile(r"(下下|下个?|这个?|本|上个?)?(?:星期|礼拜|周)([一二三四五六日天七1-7])")
-_WEEKDAY_EN = re.compile(
-    r"\b(next |this )?(mon|tues|wednes|thurs|fri|satur|sun)day\b", re.I
-)
+_WEEKDAY_EN = re.compile(r"\b(next |this )?(mon|tues|wednes|thurs|fri|satur|sun)day\b", re.I)
 _EN_DAYS = {"mon": 0, "tues": 1, "wednes": 2, "thurs": 3, "fri": 4, "satur": 5, "sun": 6}
 _RELATIVE = (("大后天", 3), ("后天", 2), ("明天", 1), ("明儿", 1), ("今天", 0), ("今儿", 0),
              ("day after tomorrow", 2), ("tomorrow", 1), ("today", 0), ("tonight", 0))  # fmt: skip
@@ -90,16 +93,16 @@ _PARTS = (("上午", "morning"), ("早上", "morning"), ("中午", "noon"), ("�
 
 # --- services of the service points (booking) -----------------------------------------------
 
-SERVICES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("haircut", ("理发", "剪头", "剪发", "剃头", "剪个头", "理个发", "haircut", "barber",
-                 "hair cut")),  # fmt: skip
-    ("clinic", ("义诊", "量血压", "测血压", "血糖", "体检", "看病", "中医", "clinic",
-                "health check", "check up", "checkup", "blood pressure", "doctor")),  # fmt: skip
-    ("legal", ("普法", "律师", "法律", "合同", "lawyer", "legal")),
-    ("social_card", ("社保卡", "医保卡", "社保", "social security card", "social security")),
-    ("bank", ("银行", "开户", "银行卡", "存折", "bank")),
-    ("repair", ("修家电", "磨剪刀", "磨刀", "修伞", "修鞋", "家电维修", "修电动车", "appliance",
-                "knife sharpening")),  # fmt: skip
+SERVICES = _words(
+    {
+        "haircut": "理发 剪头 剪发 剃头 剪个头 理个发 haircut barber hair_cut",
+        "clinic": "义诊 量血压 测血压 血糖 体检 看病 中医 clinic health_check check_up checkup "
+        "blood_pressure doctor",
+        "legal": "普法 律师 法律 合同 lawyer legal",
+        "social_card": "社保卡 医保卡 社保 social_security",
+        "bank": "银行 开户 银行卡 存折 bank",
+        "repair": "修家电 磨剪刀 磨刀 修伞 修鞋 家电维修 修电动车 appliance knife_sharpening",
+    }
 )
 
 # --- age ------------------------------------------------------------------------------------

@@ -157,9 +157,7 @@ def train(examples: Iterable[tuple[str, str]]) -> IntentModel:
         for f, x in mine.items():
             k = math.log(total[f] + ALPHA) - math.log(total[f] - x + ALPHA)
             corrections.setdefault(f, []).append((c, k))
-    return IntentModel(
-        intents, idf, log_mass, {f: tuple(ks) for f, ks in corrections.items()}
-    )
+    return IntentModel(intents, idf, log_mass, {f: tuple(ks) for f, ks in corrections.items()})
 
 
 @lru_cache(maxsize=1)

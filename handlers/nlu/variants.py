@@ -20,7 +20,17 @@ from pypinyin import Style, pinyin
 
 from handlers.nlu.model import read_labelled
 
-ZH_OPENINGS = ("请问", "你好，", "麻烦问一下，", "那个，", "喂，", "我想问下", "师傅，", "同志，", "嗯，")
+ZH_OPENINGS = (
+    "请问",
+    "你好，",
+    "麻烦问一下，",
+    "那个，",
+    "喂，",
+    "我想问下",
+    "师傅，",
+    "同志，",
+    "嗯，",
+)
 ZH_ENDINGS = ("啊", "呀", "呢", "。", "？", "！", "，谢谢", "，麻烦了", "，急", "哈")
 EN_OPENINGS = ("hi, ", "excuse me, ", "hey ", "hello, ", "um ", "sorry, ")
 EN_ENDINGS = ("?", "!", " please", ", thanks", "...", " thx")
@@ -93,7 +103,9 @@ def variants(intent: str, text: str) -> list[str]:
     if intent not in _NO_WRAPPER and len(text) > 2 and rng.random() < 0.4:
         openings, endings = (ZH_OPENINGS, ZH_ENDINGS) if chinese else (EN_OPENINGS, EN_ENDINGS)
         wrapped = typo(text, rng)
-        out.append(rng.choice(openings) + wrapped if rng.random() < 0.5 else wrapped + rng.choice(endings))
+        out.append(
+            rng.choice(openings) + wrapped if rng.random() < 0.5 else wrapped + rng.choice(endings)
+        )
     else:
         out.append(typo(out[0], rng))
     return [v for v in dict.fromkeys(out) if v != text]
