@@ -19,12 +19,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python bench/intents.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from handlers.intents import INTENTS
+from handlers.intents import INTENTS, detect_intent
 from handlers.nlu import model as nlu_model
 from handlers.nlu.understand import LIKELY, SURE, understand
 from handlers.nlu.variants import variants
@@ -34,8 +35,10 @@ GOAL_PER_INTENT = 0.85
 GOAL_CLASSIFY_US = 1000.0
 GOAL_LOAD_S = 1.0
 
+# handlers.intents (the keyword matcher, pypinyin, rapidfuzz) is imported first: the router
+# imports it anyway, with or without the understanding layer.
 _LOAD = (
-    "import time; t = time.process_time(); "
+    "import time, handlers.intents; t = time.process_time(); "
     "from handlers.nlu.understand import understand; understand('楼道里堆满了杂物'); "
     "print(time.process_time() - t)"
 )
@@ -66,13 +69,13 @@ def print_table(table: dict[str, Counter[str]]) -> dict[str, float]:
     return recall
 
 
-def classify_cost(texts: list[str], passes: int) -> float:
-    """Best-of-`passes` mean CPU microseconds of understand() per message."""
+def classify_cost(texts: list[str], passes: int, fn: Callable[[str], object] = understand) -> float:
+    """Best-of-`passes` mean CPU microseconds of `fn` (understand()) per message."""
     best = math.inf
     for _ in range(passes):
         start = time.process_time()
         for text in texts:
-            understand(text)
+            fn(text)
         best = min(best, (time.process_time() - start) / len(texts))
     return best * 1e6
 
@@ -144,9 +147,16 @@ def main() -> int:
     asked = sum(u.clarify for _, _, u in results)
     print(f"clarifying question for {asked} of {len(results)} (sure >= {SURE}, likely >= {LIKELY})")
     texts = [t for _, t in test]
-    cost = classify_cost(texts, 2 if args.smoke else 7)
+    passes = 2 if args.smoke else 7
+    # Side by side in one run: the keyword matcher alone is what routing cost before.
+    keywords = classify_cost(texts, passes, detect_intent)
+    cost = classify_cost(texts, passes)
+    model_only = classify_cost(texts, passes, nlu_model.default_model().probabilities)
     load = load_seconds()
-    print(f"classify: {cost:.0f} us per message (best of passes, understand() incl. details)")
+    print(
+        f"CPU per message: understand() {cost:.0f} us (model alone {model_only:.0f} us); "
+        f"the keyword matcher alone, as before, {keywords:.0f} us: ratio {cost / keywords:.2f}"
+    )
     print(
         f"training in this process: {train_s:.3f} s; import + training, fresh process: {load:.3f} s"
     )
@@ -161,7 +171,7 @@ def main() -> int:
     print(json.dumps({
         "bench": "intents", "accuracy": round(accuracy, 4), "worst_intent": worst,
         "worst_recall": round(recall[worst], 4), "classify_us": round(cost, 1),
-        "load_s": round(load, 3), "train_s": round(train_s, 3), "clarify": asked,
+        "keywords_us": round(keywords, 1), "model_us": round(model_only, 1), "load_s": round(load, 3), "train_s": round(train_s, 3), "clarify": asked,
         "heldout": len(test), "invariants": invariants,
     }, ensure_ascii=False))  # fmt: skip
     return 0 if all(invariants.values()) else 1

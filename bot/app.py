@@ -19,6 +19,7 @@ from handlers import admin, benefits, menu, notices, onboarding, reports, tasks
 from handlers.core import Incoming, Media, Reply
 from handlers.intents import INTENTS
 from handlers.nlu import Understanding
+from handlers.nlu.model import default_model
 from handlers.router import Dispatcher, Router
 from models.benefits import load_catalogue
 from models.db import Database, utcnow
@@ -64,6 +65,7 @@ class Linli:
         self.db = db or Database(settings.database_url)
         self.clock = clock
         self.router = build_router()
+        default_model()  # the intent model is trained now, not on the first message
         # Read once at start: ID-number keys (refused now if half set) and benefit programmes.
         self.id_cipher = id_cipher(settings)
         self.programmes = load_catalogue(settings.benefit_programmes_file or None)
