@@ -48,6 +48,7 @@ interop:
 	else echo "node/npm not found: the WeChat interop tests will be skipped"; fi
 
 bench: $(STAMP)
+	$(BIN)/python -m bench.intents
 	$(BIN)/python -m bench.inbound
 	$(BIN)/python -m bench.broadcast
 	$(BIN)/python -m bench.ratelimit
