@@ -393,7 +393,7 @@ def _case_line(ctx: Context, case: Case) -> str:
 
 @router.intent("status", "status", "mycases")
 async def my_cases(ctx: Context, arg: str) -> Outcome:
-    """我的事项: the person's reports with their state; 'R0012 怎么样了' shows that case."""
+    """我的事项: the person's reports; 'R0012 怎么样了' or the one case a sentence names, that case."""
     if ctx.person is None or ctx.person.id is None:
         return with_menu(ctx, ctx.t("report.register_first"))
     quoted = extract_details(arg).case if arg else None
@@ -404,6 +404,11 @@ async def my_cases(ctx: Context, arg: str) -> Outcome:
     from models.reports import cases_of
 
     cases = await cases_of(ctx.session, ctx.person.id)
+    # "我报的杂物清走了吗": the one case of the category the sentence names is the one meant.
+    category = extract_details(arg).category if arg else None
+    named = [c for c in cases if category and c.report.category == category]
+    if len(named) == 1:
+        return await case_replies(ctx, named[0].report)
     # Benefit applications have their own list (我的申请); say how many and link to it.
     applications = len(await my_applications(ctx.session, ctx.person))
     apps_button = Choice(ctx.t("status.btn_applications", count=applications), "bmine:")

@@ -225,7 +225,7 @@ async def test_nothing_likely_gets_the_menu(chat: Chat) -> None:
     assert "没听懂" in texts(said)
 
 
-async def test_a_case_number_in_a_sentence_opens_that_case(chat: Chat) -> None:
+async def test_a_case_number_or_the_case_a_sentence_names_opens_that_case(chat: Chat) -> None:
     await chat.link(WANG, "王建国")
     wang = chat.user(WANG)
     await wang.send("3幢后面堆了好多杂物")
@@ -237,6 +237,9 @@ async def test_a_case_number_in_a_sentence_opens_that_case(chat: Chat) -> None:
     said = await wang.send("R0001 现在怎么样了？")
     assert "R0001 🧹 杂物堆放" in texts(said) and "状态：待接单" in texts(said)
     assert "没听懂" not in texts(said)
+    # Without the number: the one open case of the category the sentence names.
+    said = await wang.send("我上次报的杂物清走了没有")
+    assert "R0001 🧹 杂物堆放" in texts(said) and "状态：待接单" in texts(said)
 
 
 async def test_a_case_number_of_someone_else_reveals_nothing(chat: Chat) -> None:
