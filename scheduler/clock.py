@@ -37,6 +37,8 @@ class Clock:
         }
         self.scheduler.add_job(jobs.reminders, "interval", seconds=tick_seconds, id="reminders",
                                kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
+        self.scheduler.add_job(jobs.signups, "interval", seconds=tick_seconds, id="signups",
+                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.notices, "interval", seconds=tick_seconds, id="notices",
                                kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.cases, "interval", seconds=max(tick_seconds, 30.0), id="cases",

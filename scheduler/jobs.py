@@ -7,11 +7,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from models.benefits import Catalogue, run_outreach
+from models.bookings import extend_series
 from models.db import Database, utcnow
 from models.housekeeping import prune
+from models.meetings import remind_unanswered
 from models.notices import report_progress, start_due_notices
 from models.reminders import fire_due_reminders
 from models.reports import escalate
+from models.signups import close_ended_slots, expire_offers, fire_signup_reminders
 from models.tasks import credit_hours
 
 log = logging.getLogger("linli.clock")
@@ -25,6 +28,26 @@ async def reminders(db: Database, wake: Callable[[], None] | None = None) -> Non
         log.info("reminders: %s", counts)
         if wake:
             wake()
+
+
+async def signups(db: Database, wake: Callable[[], None] | None = None) -> dict[str, int]:
+    """The sign-up engine's clock: lapsed waitlist offers pass on, reminders of bookings and
+    events go out, ended slots record their no-shows and ask the people who came to rate."""
+    async with db.session() as session:
+        now = utcnow()
+        counts = {
+            "offers_expired": await expire_offers(session, now),
+            "reminded": await fire_signup_reminders(session, now),
+            "slots_closed": await close_ended_slots(session, now),
+            # Cheap when nothing is due (one query); keeps every series booked ahead.
+            "sessions_made": await extend_series(session, now),
+            "rsvp_reminded": await remind_unanswered(session, now),
+        }
+    if any(counts.values()):
+        log.info("signups: %s", counts)
+        if wake:
+            wake()
+    return counts
 
 
 async def notices(db: Database, wake: Callable[[], None] | None = None) -> None:

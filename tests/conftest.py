@@ -14,8 +14,14 @@ from sqlmodel import SQLModel
 from telegram.ext import Application
 
 import models.benefits
+import models.bookings
 import models.channel_tokens
+import models.events
+import models.linking
+import models.polls
 import models.register
+import models.signups
+import models.stations
 import models.tables  # noqa: F401
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application

@@ -9,8 +9,14 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import models.benefits
+import models.bookings
 import models.channel_tokens
+import models.events
+import models.linking
+import models.polls
 import models.register
+import models.signups
+import models.stations
 import models.tables  # noqa: F401  (registers the tables)
 from models.db import create_engine
 

@@ -1,0 +1,500 @@
+"""Events and meetings (活动、议事协商会) on the sign-up engine.
+
+An event owns one slot of the engine (kind "event"): its places, waitlist, reminders and
+check-in are the engine's. What is the event's own: who may join (an audience rule), the
+reminder times it sets, companions, invitees with RSVP for meetings, the minutes, and telling
+everyone signed up when the time or place changes.
+
+Audience rules (data, `Event.audience`): `all` (every verified resident of the community),
+`families` (households with a child under 14), `volunteers`, `couriers`, `grid` (one grid,
+`Event.grid_id`), `invitees` (the `EventInvitee` rows only). Organisers and managers always see
+their events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar
+from icalendar import Event as IcsEvent
+from sqlalchemy import JSON, Column, UniqueConstraint, select
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel, col
+
+from models.db import UTCDateTime, utcnow
+from models.errors import DomainError
+from models.outbox import enqueue
+from models.signups import (
+    ACTIVE,
+    HOLDING,
+    Signup,
+    SignupReminder,
+    SignupResult,
+    Slot,
+    SlotKind,
+    SlotStatus,
+    cancel_slot,
+    create_slot,
+    register_kind,
+    sign_up,
+    signups_of,
+)
+from models.tables import Community, Person, Role, RoleGrant
+
+KIND = "event"
+CHILD_AGE = 14
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+class Audience(StrEnum):
+    ALL = "all"
+    FAMILIES = "families"
+    VOLUNTEERS = "volunteers"
+    COURIERS = "couriers"
+    GRID = "grid"
+    INVITEES = "invitees"
+
+
+class EventKind(StrEnum):
+    ACTIVITY = "activity"
+    MEETING = "meeting"
+
+
+class Event(SQLModel, table=True):
+    """An activity or a meeting, with its slot of places in the sign-up engine."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    kind: str = Field(default=EventKind.ACTIVITY, max_length=16)
+    title: str = Field(max_length=80)
+    description: str | None = Field(default=None, max_length=500)
+    place: str = Field(max_length=128)
+    audience: str = Field(default=Audience.ALL, max_length=16)
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    organiser_id: int = Field(foreign_key="person.id")
+    slot_id: int | None = Field(default=None, foreign_key="slot.id")
+    # Minutes before the start at which everyone signed up is reminded (default 48 h and 2 h).
+    reminders: list[int] = Field(
+        default_factory=lambda: [2880, 120],
+        sa_column=Column(JSON, nullable=False, server_default=sql_text("'[2880, 120]'")),
+    )
+    agenda: str | None = Field(default=None, max_length=1000)
+    minutes: str | None = Field(default=None, max_length=4000)  # 会议纪要 / the decision
+    minutes_at: datetime | None = _ts(default=None)
+    cancelled_at: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class Rsvp(StrEnum):
+    YES = "yes"
+    NO = "no"
+    MAYBE = "maybe"
+
+
+class EventInvitee(SQLModel, table=True):
+    """An invited person (a residents' representative, a partner unit's contact) and their answer."""
+
+    __table_args__ = (UniqueConstraint("event_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    rsvp: str | None = Field(default=None, max_length=8)
+    answered_at: datetime | None = _ts(default=None)
+    reminded_at: datetime | None = _ts(default=None)
+    invited_at: datetime = _ts(default_factory=utcnow)
+
+
+# --- the kind of slot ----------------------------------------------------------------------------
+
+
+async def zone_of(session: AsyncSession, community_id: int) -> ZoneInfo:
+    community = await session.get(Community, community_id)
+    return ZoneInfo(community.timezone if community else "Asia/Shanghai")
+
+
+async def event_of_slot(session: AsyncSession, slot: Slot) -> Event:
+    event = await session.get(Event, slot.owner_id)
+    if event is None:
+        raise DomainError("signup.not_found")
+    return event
+
+
+def when_text(starts_at: datetime, ends_at: datetime, zone: ZoneInfo) -> str:
+    start, end = starts_at.astimezone(zone), ends_at.astimezone(zone)
+    if start.date() == end.date():
+        return f"{start:%m-%d %H:%M}–{end:%H:%M}"
+    return f"{start:%m-%d %H:%M}–{end:%m-%d %H:%M}"
+
+
+async def _describe(session: AsyncSession, slot: Slot) -> dict[str, Any]:
+    event = await event_of_slot(session, slot)
+    zone = await zone_of(session, slot.community_id)
+    return {
+        "title": event.title,
+        "when": when_text(slot.starts_at, slot.ends_at, zone),
+        "place": event.place,
+    }
+
+
+async def may_organise(session: AsyncSession, event: Event, person_id: int) -> bool:
+    """The organiser and the community's managers manage an event."""
+    if person_id == event.organiser_id:
+        return True
+    return await _has_role(session, person_id, event.community_id, Role.MANAGER)
+
+
+async def _has_role(
+    session: AsyncSession, person_id: int, community_id: int, role: str, grid_id: int | None = None
+) -> bool:
+    query = select(RoleGrant.id).where(
+        col(RoleGrant.person_id) == person_id,
+        col(RoleGrant.role) == role,
+        col(RoleGrant.community_id) == community_id,
+        col(RoleGrant.revoked_at).is_(None),
+    )
+    if grid_id is not None:
+        query = query.where(col(RoleGrant.grid_id) == grid_id)
+    return (await session.execute(query)).first() is not None
+
+
+async def _may_manage(session: AsyncSession, slot: Slot, person_id: int) -> bool:
+    return await may_organise(session, await event_of_slot(session, slot), person_id)
+
+
+async def audience_refusal(
+    session: AsyncSession, event: Event, person: Person, today: date
+) -> str | None:
+    """None when the person may join the event; else the message key saying why not."""
+    if await may_organise(session, event, person.id or 0):
+        return None
+    if person.community_id != event.community_id:
+        return "events.not_in_audience"
+    rule = event.audience
+    if rule == Audience.INVITEES:
+        invited = await session.execute(
+            select(EventInvitee.id).where(
+                col(EventInvitee.event_id) == event.id, col(EventInvitee.person_id) == person.id
+            )
+        )
+        return None if invited.first() else "events.invitees_only"
+    if rule == Audience.VOLUNTEERS:
+        ok = await _has_role(session, person.id or 0, event.community_id, Role.VOLUNTEER)
+        return None if ok else "events.volunteers_only"
+    if rule == Audience.COURIERS:
+        ok = await _has_role(session, person.id or 0, event.community_id, Role.COURIER)
+        return None if ok else "events.couriers_only"
+    if not person.verified:
+        return "events.verify_first"
+    if rule == Audience.GRID:
+        return None if person.grid_id == event.grid_id else "events.other_grid"
+    if rule == Audience.FAMILIES:
+        return None if await _has_child(session, person, today) else "events.families_only"
+    return None
+
+
+async def _has_child(session: AsyncSession, person: Person, today: date) -> bool:
+    if person.household_id is None:
+        return False
+    born_after = date(today.year - CHILD_AGE, today.month, min(today.day, 28))
+    child = await session.execute(
+        select(Person.id).where(
+            col(Person.household_id) == person.household_id,
+            col(Person.birth_date).is_not(None),
+            col(Person.birth_date) > born_after,
+        )
+    )
+    return child.first() is not None
+
+
+async def _check(session: AsyncSession, slot: Slot, person_id: int, now: datetime) -> None:
+    event = await event_of_slot(session, slot)
+    person = await session.get(Person, person_id)
+    if person is None:
+        raise DomainError("signup.not_found")
+    zone = await zone_of(session, slot.community_id)
+    refusal = await audience_refusal(session, event, person, now.astimezone(zone).date())
+    if refusal is not None:
+        raise DomainError(refusal)
+
+
+async def _reminders(session: AsyncSession, slot: Slot) -> list[tuple[str, datetime]]:
+    event = await event_of_slot(session, slot)
+    return [(f"m{m}", slot.starts_at - timedelta(minutes=m)) for m in sorted(set(event.reminders))]
+
+
+EVENT = register_kind(
+    SlotKind(
+        name=KIND,
+        describe=_describe,
+        may_manage=_may_manage,
+        check=_check,
+        reminders=_reminders,
+        texts={"reminder": "events.reminder", "reminder_late": "events.reminder_late"},
+    )
+)
+
+
+# --- organising -----------------------------------------------------------------------------------
+
+
+async def create_event(
+    session: AsyncSession,
+    *,
+    organiser: Person,
+    title: str,
+    place: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    capacity: int,
+    now: datetime,
+    kind: str = EventKind.ACTIVITY,
+    audience: str = Audience.ALL,
+    grid_id: int | None = None,
+    max_party: int = 1,
+    reminders: list[int] | None = None,
+    description: str | None = None,
+    agenda: str | None = None,
+    invitees: list[int] | None = None,
+    claim_minutes: int = 10,
+) -> Event:
+    """A new event with its places; only managers, grid leaders and team leaders organise."""
+    community_id = organiser.community_id
+    allowed = any(
+        [
+            await _has_role(session, organiser.id or 0, community_id, Role.MANAGER),
+            await _has_role(session, organiser.id or 0, community_id, Role.GRID_LEADER),
+        ]
+    )
+    if not allowed:
+        raise DomainError("error.forbidden")
+    title, place = title.strip(), place.strip()
+    if not 1 <= len(title) <= 80 or not 1 <= len(place) <= 128:
+        raise DomainError("events.bad_text")
+    if starts_at <= now:
+        raise DomainError("events.in_the_past")
+    if audience not in set(Audience):
+        raise DomainError("events.bad_audience")
+    if audience == Audience.GRID and grid_id is None:
+        raise DomainError("events.bad_audience")
+    if kind not in set(EventKind):
+        raise DomainError("events.bad_kind")
+    offsets = sorted({int(m) for m in (reminders if reminders is not None else [2880, 120])})
+    if any(m <= 0 or m > 60 * 24 * 30 for m in offsets):
+        raise DomainError("events.bad_reminders")
+    event = Event(
+        community_id=community_id,
+        kind=kind,
+        title=title,
+        description=description,
+        place=place,
+        audience=audience,
+        grid_id=grid_id,
+        organiser_id=organiser.id or 0,
+        reminders=offsets,
+        agenda=agenda,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    slot = await create_slot(
+        session,
+        community_id=community_id,
+        kind=KIND,
+        owner_id=event.id or 0,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        capacity=capacity,
+        max_party=max_party,
+        claim_minutes=claim_minutes,
+        now=now,
+    )
+    event.slot_id = slot.id
+    for person_id in invitees or []:
+        session.add(EventInvitee(event_id=event.id or 0, person_id=person_id, invited_at=now))
+    await session.flush()
+    return event
+
+
+async def get_event(session: AsyncSession, event_id: int) -> tuple[Event, Slot]:
+    event = await session.get(Event, event_id)
+    slot = await session.get(Slot, event.slot_id) if event and event.slot_id else None
+    if event is None or slot is None:
+        raise DomainError("events.not_found")
+    return event, slot
+
+
+async def join(
+    session: AsyncSession,
+    event_id: int,
+    person_id: int,
+    now: datetime,
+    *,
+    companions: int = 0,
+    booked_by_id: int | None = None,
+    booked_as: str = "self",
+) -> SignupResult:
+    """Sign up, with companions within the event's limit; a full event queues (the waitlist)."""
+    event, slot = await get_event(session, event_id)
+    if event.cancelled_at is not None:
+        raise DomainError("signup.slot_cancelled")
+    return await sign_up(
+        session,
+        slot.id or 0,
+        person_id,
+        now,
+        party=1 + companions,
+        booked_by_id=booked_by_id,
+        booked_as=booked_as,
+    )
+
+
+async def upcoming_for(
+    session: AsyncSession, person: Person, now: datetime, *, limit: int = 10
+) -> list[tuple[Event, Slot]]:
+    """Upcoming events this person may join (the audience rule), soonest first."""
+    rows = await session.execute(
+        select(Event, Slot)
+        .join(Slot, col(Slot.id) == Event.slot_id)
+        .where(
+            col(Event.community_id) == person.community_id,
+            col(Event.cancelled_at).is_(None),
+            col(Slot.status) == SlotStatus.OPEN,
+            col(Slot.starts_at) > now,
+        )
+        .order_by(col(Slot.starts_at))
+        .limit(limit * 5)
+    )
+    zone = await zone_of(session, person.community_id)
+    today = now.astimezone(zone).date()
+    out = []
+    for event, slot in rows.all():
+        if await audience_refusal(session, event, person, today) is None:
+            out.append((event, slot))
+        if len(out) >= limit:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class Change:
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    place: str | None = None
+
+
+async def change_event(
+    session: AsyncSession, event_id: int, actor_id: int, change: Change, now: datetime
+) -> int:
+    """The organiser moves the time or the place: everyone signed up (and waiting) is told what
+    changed, and their reminders follow the new time. Returns how many were told."""
+    event, slot = await get_event(session, event_id)
+    if not await may_organise(session, event, actor_id):
+        raise DomainError("error.forbidden")
+    if event.cancelled_at is not None:
+        raise DomainError("signup.slot_cancelled")
+    zone = await zone_of(session, event.community_id)
+    before = {"when": when_text(slot.starts_at, slot.ends_at, zone), "place": event.place}
+    starts = change.starts_at or slot.starts_at
+    ends = change.ends_at or (slot.ends_at + (starts - slot.starts_at))
+    if starts <= now or ends <= starts:
+        raise DomainError("events.in_the_past" if starts <= now else "signup.bad_times")
+    moved = starts != slot.starts_at or ends != slot.ends_at
+    if moved:
+        slot.starts_at, slot.ends_at = starts, ends
+    if change.place is not None and change.place.strip() and change.place.strip() != event.place:
+        event.place = change.place.strip()
+    elif not moved:
+        return 0
+    event.updated_at = now
+    after = {"when": when_text(slot.starts_at, slot.ends_at, zone), "place": event.place}
+    told = 0
+    for signup in await signups_of(session, slot.id or 0, ACTIVE):
+        if moved and signup.status in HOLDING:
+            for reminder in (
+                await session.execute(
+                    select(SignupReminder).where(
+                        col(SignupReminder.signup_id) == signup.id,
+                        col(SignupReminder.status) == "pending",
+                    )
+                )
+            ).scalars():
+                await session.delete(reminder)
+            await session.flush()
+            for label, at in await _reminders(session, slot):
+                if at > now:
+                    session.add(SignupReminder(signup_id=signup.id or 0, label=label, due_at=at))
+        told += await enqueue(
+            session,
+            person_id=signup.person_id,
+            kind="event",
+            dedupe_key=f"event:changed:{event.id}:{signup.id}:{int(now.timestamp())}",
+            now=now,
+            text_key="events.changed",
+            values={
+                "title": event.title,
+                "when_before": before["when"],
+                "place_before": before["place"],
+                "when": after["when"],
+                "place": after["place"],
+            },
+            priority=1,
+        )
+    return told
+
+
+async def cancel_event(session: AsyncSession, event_id: int, actor_id: int, now: datetime) -> int:
+    """Cancel the event: everyone signed up or waiting is told (the engine's slot cancel)."""
+    event, slot = await get_event(session, event_id)
+    if not await may_organise(session, event, actor_id):
+        raise DomainError("error.forbidden")
+    if event.cancelled_at is not None:
+        return 0
+    event.cancelled_at = now
+    event.updated_at = now
+    return await cancel_slot(session, slot.id or 0, actor_id, now)
+
+
+async def roster(
+    session: AsyncSession, event_id: int, actor_id: int
+) -> list[tuple[Signup, Person]]:
+    """The sign-up and attendance list, for the organiser and managers."""
+    event, slot = await get_event(session, event_id)
+    if not await may_organise(session, event, actor_id):
+        raise DomainError("error.forbidden")
+    rows = await session.execute(
+        select(Signup, Person)
+        .join(Person, col(Person.id) == Signup.person_id)
+        .where(col(Signup.slot_id) == slot.id)
+        .order_by(col(Signup.created_at), col(Signup.id))
+    )
+    return [(s, p) for s, p in rows.all()]
+
+
+def ics(event: Event, slot: Slot, uid_domain: str = "linli.local") -> bytes:
+    """The event as an iCalendar file (RFC 5545, by the icalendar library) for "加入日历"."""
+    cal = Calendar()
+    cal.add("prodid", "-//Linli//events//ZH")
+    cal.add("version", "2.0")
+    item = IcsEvent()
+    item.add("uid", f"event-{event.id}@{uid_domain}")
+    item.add("dtstamp", event.updated_at)
+    item.add("dtstart", slot.starts_at)
+    item.add("dtend", slot.ends_at)
+    item.add("summary", event.title)
+    item.add("location", event.place)
+    if event.description:
+        item.add("description", event.description)
+    if event.cancelled_at is not None:
+        item.add("status", "CANCELLED")
+    cal.add_component(item)
+    return cal.to_ical()
