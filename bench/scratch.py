@@ -20,9 +20,11 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from models import load_all
 from models.db import Database
 from models.migrations import alembic_config, upgrade
+
+load_all()  # every table on SQLModel.metadata
 
 
 def _tables() -> list[str]:

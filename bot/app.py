@@ -1,4 +1,4 @@
-"""The composition root: one database, one router of all feature modules, one way in."""
+"""The composition root: one database, the list of features (everything shared derives from it), one way in."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, id_cipher
 from bot.i18n import LOCALES, translate
-from handlers import admin, benefits, menu, notices, onboarding, reports, tasks
+from handlers import admin, benefits, home, notices, onboarding, reports, soon, tasks
 from handlers.core import Incoming, Media, Reply
-from handlers.intents import INTENTS
+from handlers.feature import Feature, FeatureSet
 from handlers.nlu import Understanding
 from handlers.nlu.model import default_model
 from handlers.router import Dispatcher, Router
@@ -31,12 +31,23 @@ log = logging.getLogger("linli")
 Clock = Callable[[], datetime]
 
 
+# Adding a feature = one line here (its module declares `feature = Feature(...)`). The order is
+# the order free-text hooks run in; menu items, commands and keyword ties have their own order.
+FEATURES: tuple[Feature, ...] = (
+    home.feature,
+    onboarding.feature,
+    admin.feature,
+    notices.feature,
+    reports.feature,
+    tasks.feature,
+    benefits.feature,
+    *soon.PLACEHOLDERS,  # booking, vote, events, stations: 马上就来 until their modules exist
+)
+
+
 def build_router() -> Router:
-    """Every feature module's router, included in one place."""
-    root = Router()
-    for module in (menu, onboarding, admin, notices, reports, tasks, benefits):
-        root.include(module.router)
-    return root
+    """Every feature's router, included in one place."""
+    return FeatureSet(FEATURES).router
 
 
 MAX_TEXT = 4096
@@ -59,24 +70,28 @@ class Linli:
     """The channel-neutral bot: `handle(Incoming) -> list[Reply]`, each in one transaction."""
 
     def __init__(
-        self, settings: Settings, *, db: Database | None = None, clock: Clock = utcnow
+        self,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        clock: Clock = utcnow,
+        features: tuple[Feature, ...] = FEATURES,
     ) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url)
         self.clock = clock
-        self.router = build_router()
+        self.features = FeatureSet(features)
+        self.router = self.features.router
         default_model()  # the intent model is trained now, not on the first message
         # Read once at start: ID-number keys (refused now if half set) and benefit programmes.
         self.id_cipher = id_cipher(settings)
         self.programmes = load_catalogue(settings.benefit_programmes_file or None)
         # channel → download a file by its reference (each channel adapter registers itself).
         self.media_fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
-        labels = menu.menu_labels(translate, LOCALES)
         self.dispatcher = Dispatcher(
-            self.router,
+            self.features,
             translate,
-            lambda: labels,
-            main_menu=menu.main_menu,
+            LOCALES,
             extras={
                 "invite_link": self.invite_link,
                 "id_cipher": self.id_cipher,
@@ -111,7 +126,7 @@ class Linli:
         """The intent, what decided it, and the understanding (`linli intent --explain`)."""
         name, how, understood = self.dispatcher.explain(text)
         name = "help" if name == "start" else name
-        return (name if name in INTENTS else "unknown"), how, understood
+        return (name if name in self.features.detector.intents else "unknown"), how, understood
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
         key = (inc.channel, inc.chat_id)

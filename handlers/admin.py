@@ -7,9 +7,10 @@ from datetime import datetime
 
 import qrcode
 
-from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import cancel_choice, with_menu
+from handlers.core import Choice, Context, Done, Reply, StepResult
+from handlers.feature import Audience, Feature, MenuItem
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from handlers.ui import ask, with_menu
 from models.errors import DomainError
 from models.onboarding import create_invitation
 from models.people import Scope, community_zone, grids_in_scope
@@ -54,10 +55,7 @@ class InviteFlow(Flow):
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
         choices = [Choice(ctx.t(f"role.{r}"), f"role:{r}") for r in self._roles(ctx)]
-        return Ask(
-            "role",
-            [Reply(ctx.t("invite.ask_role"), [*choices, cancel_choice(ctx)])],
-        )
+        return ask(ctx, "role", "invite.ask_role", choices)
 
     async def step_role(self, ctx: Context, answer: Answer) -> StepResult:
         role = (answer.payload or "").removeprefix("role:")
@@ -72,10 +70,7 @@ class InviteFlow(Flow):
 
     async def _ask_grid(self, ctx: Context) -> StepResult:
         choices = [Choice(g.name, f"grid:{g.id}") for g in await self._grids(ctx)]
-        return Ask(
-            "grid",
-            [Reply(ctx.t("invite.ask_grid"), [*choices, cancel_choice(ctx)])],
-        )
+        return ask(ctx, "grid", "invite.ask_grid", choices)
 
     async def step_grid(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("grid:")
@@ -112,3 +107,10 @@ class InviteFlow(Flow):
         )
         reply = with_menu(ctx, text)
         return Done([poster, *reply])
+
+
+feature = Feature(
+    name="admin",
+    router=router,
+    menu=(MenuItem("invite", 240, Audience.STAFF),),
+)

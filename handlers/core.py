@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import ChannelAccount, Conversation, Person
+
+if TYPE_CHECKING:  # only for the annotation: the features are built from this vocabulary
+    from handlers.feature import FeatureSet
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class Context:
     translate: Callable[[str, str], str]
     flow_data: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    # The bot's declared features (the main menu, the 我的事项 providers, task-card hooks).
+    features: FeatureSet | None = None
 
     def t(self, key: str, **values: Any) -> str:
         """The text for `key` in the person's language, with values filled in."""

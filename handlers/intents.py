@@ -1,9 +1,10 @@
 """Free-text intent detection for Chinese and English messages, tolerant of typos.
 
-Every incoming message that is not a button press goes through :func:`detect_intent`, so the
-work per call is bounded: the text is cut to a fixed length before any analysis, keyword
-tables (and their pinyin) are built once at import, and the per-character pinyin lookup
-is cached.
+The keyword tables are declared by the features (`Keywords` in each `Feature`); the
+composition root builds one :class:`IntentDetector` from them at start. Every incoming message
+that is not a button press goes through :meth:`IntentDetector.detect`, so the work per call is
+bounded: the text is cut to a fixed length before any analysis, keyword tables (and their
+pinyin) are built once, and the per-character pinyin lookup is cached.
 
 How a message is scored:
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -35,22 +37,6 @@ from typing import Any
 from pypinyin import Style, lazy_pinyin, pinyin
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, Indel
-
-INTENTS: tuple[str, ...] = (
-    "report",
-    "benefits",
-    "booking",
-    "vote",
-    "events",
-    "stations",
-    "status",
-    "rate",
-    "tasks",
-    "broadcast",
-    "help",
-    "language",
-    "unknown",
-)
 
 _RAW_CAP = 400  # characters of raw input looked at, before normalisation
 _TEXT_CAP = 200  # normalised characters looked at
@@ -60,117 +46,27 @@ _HOMOPHONE_FACTOR = 0.8
 _FUZZY_FACTOR = 0.9
 _SECONDARY_FACTOR = 0.3
 
-# Per-intent weight factors: "wrapper" intents beat the subject they talk about
-# (我的尊老金申请到哪一步了 is about status, not benefits); greetings lose to anything else.
-_INTENT_FACTOR: dict[str, float] = {
-    "status": 2.0,
-    "rate": 2.0,
-    "language": 2.0,
-    "broadcast": 1.5,
-    "help": 0.5,
-}
+UNKNOWN = "unknown"
 
-# Chinese keywords (simplified; at least two characters each), separated by spaces.  A keyword
-# may be written "keyword:weight" to override its default weight (its length).
-_ZH: dict[str, str] = {
-    "report": (
-        "杂物 堆放 乱堆 乱放 乱堆乱放 堆满 堆着 垃圾 漏水 渗水 坏了 损坏 破损 随手拍 上报 "
-        "问题上报 投诉 举报 路灯 噪音 扰民 隐患 安全隐患 纠纷 报修 维修 堵塞 堵了 占道 飞线充电 "
-        "楼道充电 不亮 漏电 异味 脏乱 违建 积水 反映问题 有问题 太吵 私拉电线 乱停 消防通道 井盖 "
-        "下水道 楼道:1.5 物业不管 水管 爆管 爆了 漏了"
-    ),
-    "benefits": (
-        "尊老金 补贴 补助 办事 申请 高龄 低保 津贴 养老金 福利 救助 敬老 领钱 能领 怎么领 领取 "
-        "残疾补贴 困难补助 政策 办理 老年卡 优待证 医保 社保 资格"
-    ),
-    "booking": (
-        "预约 理发 义诊 法律咨询 微阵地 挂号 剪头发 剪头 剪发 量血压 测血压 体检 健康检查 律师 "
-        "法律援助 预订 约个 约一下 订个 排个号 服务点 免费理发 修脚 修家电 磨剪刀 看病 法律问题 "
-        "咨询律师"
-    ),
-    "vote": (
-        "投票 表决 设计方案 方案 选方案 投一票 投个票 墙绘 外墙设计 设计图 民意 征求意见 选哪个 "
-        "哪个方案 投赞成 投反对 赞成票"
-    ),
-    "events": (
-        "活动 报名 讲座 议事会 参加 参加活动 聚会 培训 演出 议事 座谈 联欢 文艺 比赛 志愿活动 "
-        "亲子 课堂 开会 会议"
-    ),
-    "stations": (
-        "驿站 补给站 能量补给站 休息 歇脚 歇一下 充电 饮水 喝水 热水 厕所 卫生间 洗手间 休息点 "
-        "爱心驿站 小蜜蜂 外卖小哥 快递员 网约车 微波炉 热饭 打水 避暑 取暖 乘凉 充电宝 歇歇 凉快"
-    ),
-    "status": (
-        "我的事项 进度 办得怎么样 怎么样了 我的申请 到哪一步 哪一步 处理结果 有结果 处理了吗 "
-        "查进度 办好了吗 到哪了 催办 催一下 还没处理 没人处理 我的上报 我的投诉 我的报修 我的预约 "
-        "审核 批下来 批了吗 有回音 有消息吗 处理得怎么样 多久能 我上报的 我报的 我提交的 我反映的"
-    ),
-    "rate": (
-        "评价 打分 打个分 打几分 满意 不满意 评议 评分 星级 几颗星 五星 好评 差评 满意度 点赞 "
-        "给个评 吐槽一下服务 点个赞"
-    ),
-    "tasks": (
-        "任务 接单 派单 我的时长 志愿服务 服务时长 志愿时长 抢单 工单 待办 巡逻 上门走访 走访 "
-        "入户 红管家 我的任务 志愿积分 当志愿者 做志愿者 时长 志愿者:1.5"
-    ),
-    "broadcast": (
-        "发通知 群发 公告 发公告 通知 广播 全体居民 通知大家 发布 推送 告知 告诉大家 发个通知"
-    ),
-    "help": (
-        "帮助 菜单 怎么用 你好 您好 使用说明 功能 能做什么 会什么 在吗 哈喽 指南 帮忙 说明 "
-        "怎么操作 有人吗"
-    ),
-    "language": "英文 英语 中文 切换语言 语言 汉语 普通话 说中文 说英语 换成英文 换成中文",
-}
 
-# English keywords, lowercase, separated by commas; a keyword may be several words
-# ("keyword:weight" allowed).
-_EN: dict[str, str] = {
-    "report": (
-        "report, broken, clutter, cluttered, junk, leak, leaking, garbage, trash, rubbish, noise, "
-        "noisy, complain, complaint, streetlight, street light, hazard, dispute, damaged, "
-        "blocked, litter, not working, repair, fix, problem:1.5, issue:1.5, mess, smell, flooded, "
-        "dirty"
-    ),
-    "benefits": (
-        "allowance, benefit, benefits, apply, application:1.5, subsidy, pension, welfare, "
-        "elderly allowance, eligible, entitled, elderly"
-    ),
-    "booking": (
-        "book, booking, appointment, haircut, health check, checkup, legal advice, lawyer, "
-        "reserve, reservation, barber, clinic, blood pressure, slot"
-    ),
-    "vote": "vote, poll, ballot, wall design, design:1.5, designs:1.5",
-    "events": (
-        "event, events, sign up, activity, activities, lecture, workshop, register, party, "
-        "meeting, join:1.5"
-    ),
-    "stations": (
-        "rest station, station, rest, charge, charging, charge my phone, water, toilet, restroom, "
-        "bathroom, drink, rest stop, power bank, break room"
-    ),
-    "status": (
-        "status, progress, my cases, my case, my applications, my application, my reports, "
-        "my report, my requests, my bookings, track, any news, what happened"
-    ),
-    "rate": (
-        "rate, rating, review, feedback, stars, star, score, satisfied, satisfaction, evaluate, "
-        "thumbs up"
-    ),
-    "tasks": (
-        "tasks, task, my hours, hours, volunteer hours, assignment, assignments, my tasks, "
-        "patrol, work order, orders, duty"
-    ),
-    "broadcast": (
-        "notice, broadcast, announce, announcement, notify, notify everyone, all residents, "
-        "send notice, send a notice, mass message"
-    ),
-    "help": (
-        "help, menu, hello, hi, hey, start, how to use, commands, what can you do, usage, guide, "
-        "instructions, good morning"
-    ),
-    "language": "language, english, chinese, switch language, lang, mandarin",
-}
+@dataclass(frozen=True)
+class Keywords:
+    """The words that route free text to one intent, as a feature declares them.
+
+    `zh`: simplified Chinese keywords of at least two characters, separated by spaces; `en`:
+    lowercase English keywords (a keyword may be several words), separated by commas. Either
+    may write "keyword:weight" to override the default weight (its length). `factor` multiplies
+    every weight: "wrapper" intents (status, rate) beat the subject they wrap (我的尊老金申请到哪一步了
+    is about status, not benefits) and greetings (help, 0.5) lose to anything concrete. `rank`
+    breaks a tie between two intents scoring the same: the lower rank wins.
+    """
+
+    intent: str
+    zh: str = ""
+    en: str = ""
+    factor: float = 1.0
+    rank: int = 100
+
 
 # Very common characters that never stand in for a keyword character in a homophone match.
 _NO_SUBSTITUTE = frozenset("的了是一不我你他她它在有这那个吗呢吧啊么们和就也都要会")
@@ -197,45 +93,32 @@ def _split_weight(entry: str) -> tuple[str, float | None]:
     return entry, None
 
 
-def _build_zh() -> tuple[_Keyword, ...]:
+def _build_zh(tables: Sequence[Keywords]) -> tuple[_Keyword, ...]:
     out: list[_Keyword] = []
-    for intent, entries in _ZH.items():
-        factor = _INTENT_FACTOR.get(intent, 1.0)
-        for entry in entries.split():
+    for table in tables:
+        for entry in table.zh.split():
             text, weight = _split_weight(entry)
             if len(text) < 2:
                 raise ValueError(f"single-character keyword {text!r} is too ambiguous")
             base = float(len(text)) if weight is None else weight
-            out.append(_Keyword(intent, text, base * factor, tuple(lazy_pinyin(text))))
+            out.append(_Keyword(table.intent, text, base * table.factor, tuple(lazy_pinyin(text))))
     # Longest first, then heaviest: the order in which overlapping matches are accepted.
     out.sort(key=lambda k: (-len(k.text), -k.weight))
     return tuple(out)
 
 
-def _build_en() -> tuple[_Keyword, ...]:
+def _build_en(tables: Sequence[Keywords]) -> tuple[_Keyword, ...]:
     out: list[_Keyword] = []
-    for intent, entries in _EN.items():
-        factor = _INTENT_FACTOR.get(intent, 1.0)
-        for entry in entries.split(","):
+    for table in tables:
+        for entry in table.en.split(","):
+            if not entry.strip():
+                continue
             text, weight = _split_weight(entry.strip())
             words = tuple(text.split())
             base = 2.0 * len(words) if weight is None else weight
-            out.append(_Keyword(intent, text, base * factor, words))
+            out.append(_Keyword(table.intent, text, base * table.factor, words))
     out.sort(key=lambda k: (-len(k.syllables), -k.weight))
     return tuple(out)
-
-
-_ZH_KEYWORDS = _build_zh()
-_EN_KEYWORDS = _build_en()
-_EN_VOCAB: frozenset[str] = frozenset(w for k in _EN_KEYWORDS for w in k.syllables)
-_EN_VOCAB_SORTED: tuple[str, ...] = tuple(sorted(_EN_VOCAB))
-_INTENT_ORDER: dict[str, int] = {intent: i for i, intent in enumerate(INTENTS)}
-
-# Homophone candidates are found by the first syllable of each keyword.
-_ZH_BY_FIRST: dict[str, tuple[_Keyword, ...]] = {}
-for _kw in _ZH_KEYWORDS:
-    _ZH_BY_FIRST[_kw.syllables[0]] = (*_ZH_BY_FIRST.get(_kw.syllables[0], ()), _kw)
-del _kw
 
 
 @lru_cache(maxsize=1)
@@ -291,35 +174,6 @@ def _can_substitute(ch: str) -> bool:
 _Match = tuple[int, int, float, str]
 
 
-def _zh_matches(text: str) -> list[tuple[int, _Match]]:
-    """Candidate matches in Chinese text, each with its keyword length for ordering."""
-    found: dict[tuple[int, int, str], float] = {}
-    for kw in _ZH_KEYWORDS:
-        start = text.find(kw.text)
-        while start != -1:
-            key = (start, start + len(kw.text), kw.intent)
-            found[key] = max(found.get(key, 0.0), kw.weight)
-            start = text.find(kw.text, start + 1)
-    readings = [_readings(ch) for ch in text]
-    for i, first in enumerate(readings):
-        for syllable in first:
-            for kw in _ZH_BY_FIRST.get(syllable, ()):
-                end = i + len(kw.text)
-                if end > len(text) or (i, end, kw.intent) in found:
-                    continue
-                exact = 0
-                ok = True
-                for j, (want, ch) in enumerate(zip(kw.syllables, text[i:end], strict=True)):
-                    if ch == kw.text[j]:
-                        exact += 1
-                    elif want not in readings[i + j] or not _can_substitute(ch):
-                        ok = False
-                        break
-                if ok and exact >= 1:
-                    found[(i, end, kw.intent)] = kw.weight * _HOMOPHONE_FACTOR
-    return [((e - s), (s, e, w, intent)) for (s, e, intent), w in found.items()]
-
-
 def _word_similar(word: str, key: str) -> bool:
     """Whether a typed English word is the keyword word, allowing for a typo."""
     if word == key:
@@ -334,36 +188,6 @@ def _word_similar(word: str, key: str) -> bool:
     if longest <= 7:
         return Indel.distance(word, key, score_cutoff=1) <= 1
     return fuzz.ratio(word, key, score_cutoff=85) >= 85
-
-
-@lru_cache(maxsize=4096)
-def _word_keys(word: str) -> tuple[tuple[str, bool], ...]:
-    """Keyword words a typed word stands for, with whether each match is exact."""
-    if word in _EN_VOCAB:
-        return ((word, True),)
-    forms = (word, word[:-1]) if word.endswith("s") and len(word) > 5 else (word,)
-    return tuple(
-        (key, False) for key in _EN_VOCAB_SORTED if any(_word_similar(form, key) for form in forms)
-    )
-
-
-def _en_matches(words: list[str]) -> list[tuple[int, _Match]]:
-    """Candidate matches among English words, each with its keyword length for ordering."""
-    keys = [dict(_word_keys(w)) for w in words]
-    out: list[tuple[int, _Match]] = []
-    for kw in _EN_KEYWORDS:
-        n = len(kw.syllables)
-        for i in range(len(words) - n + 1):
-            exact = True
-            for j, part in enumerate(kw.syllables):
-                hit = keys[i + j].get(part)
-                if hit is None:
-                    break
-                exact = exact and hit
-            else:
-                weight = kw.weight if exact else kw.weight * _FUZZY_FACTOR
-                out.append((n, (i, i + n, weight, kw.intent)))
-    return out
 
 
 def _accept(candidates: list[tuple[int, _Match]]) -> list[_Match]:
@@ -389,16 +213,96 @@ def _score(matches: list[_Match]) -> dict[str, float]:
     }
 
 
-def detect_intent(text: str) -> str:
-    """Return the intent (one of INTENTS) of a free-text message in Chinese or English."""
-    if not text:
-        return "unknown"
-    folded = _fold(text[:_RAW_CAP])
-    chinese = "".join(ch for ch in folded if _keep(ch))[:_TEXT_CAP]
-    words = _WORD_RE.findall(folded)[:_WORD_CAP]
-    matches = _accept(_zh_matches(chinese)) + _accept(_en_matches(words))
-    scores = _score(matches)
-    if not scores:
-        return "unknown"
-    best = max(scores, key=lambda intent: (scores[intent], -_INTENT_ORDER[intent]))
-    return best if scores[best] >= _MIN_SCORE else "unknown"
+class IntentDetector:
+    """Free text → intent, over the keyword tables the features declare (built once)."""
+
+    def __init__(self, tables: Sequence[Keywords]) -> None:
+        seen = [t.intent for t in tables]
+        if len(set(seen)) != len(seen) or UNKNOWN in seen:
+            raise ValueError(f"keywords declared twice, or for {UNKNOWN!r}: {sorted(seen)}")
+        ordered = sorted(tables, key=lambda t: t.rank)
+        self.intents: tuple[str, ...] = (*(t.intent for t in ordered), UNKNOWN)
+        self._order = {intent: i for i, intent in enumerate(self.intents)}
+        # Built in rank order: equal candidates are then met in the same order every time.
+        self._zh = _build_zh(ordered)
+        self._en = _build_en(ordered)
+        self._en_vocab: frozenset[str] = frozenset(w for k in self._en for w in k.syllables)
+        self._en_vocab_sorted: tuple[str, ...] = tuple(sorted(self._en_vocab))
+        # Homophone candidates are found by the first syllable of each keyword.
+        by_first: dict[str, tuple[_Keyword, ...]] = {}
+        for kw in self._zh:
+            by_first[kw.syllables[0]] = (*by_first.get(kw.syllables[0], ()), kw)
+        self._zh_by_first = by_first
+        # Per detector (the vocabulary is the detector's): typed words repeat a lot.
+        self._word_keys = lru_cache(maxsize=4096)(self._word_keys_uncached)
+
+    def _zh_matches(self, text: str) -> list[tuple[int, _Match]]:
+        """Candidate matches in Chinese text, each with its keyword length for ordering."""
+        found: dict[tuple[int, int, str], float] = {}
+        for kw in self._zh:
+            start = text.find(kw.text)
+            while start != -1:
+                key = (start, start + len(kw.text), kw.intent)
+                found[key] = max(found.get(key, 0.0), kw.weight)
+                start = text.find(kw.text, start + 1)
+        readings = [_readings(ch) for ch in text]
+        for i, first in enumerate(readings):
+            for syllable in first:
+                for kw in self._zh_by_first.get(syllable, ()):
+                    end = i + len(kw.text)
+                    if end > len(text) or (i, end, kw.intent) in found:
+                        continue
+                    exact = 0
+                    ok = True
+                    for j, (want, ch) in enumerate(zip(kw.syllables, text[i:end], strict=True)):
+                        if ch == kw.text[j]:
+                            exact += 1
+                        elif want not in readings[i + j] or not _can_substitute(ch):
+                            ok = False
+                            break
+                    if ok and exact >= 1:
+                        found[(i, end, kw.intent)] = kw.weight * _HOMOPHONE_FACTOR
+        return [((e - s), (s, e, w, intent)) for (s, e, intent), w in found.items()]
+
+    def _word_keys_uncached(self, word: str) -> tuple[tuple[str, bool], ...]:
+        """Keyword words a typed word stands for, with whether each match is exact."""
+        if word in self._en_vocab:
+            return ((word, True),)
+        forms = (word, word[:-1]) if word.endswith("s") and len(word) > 5 else (word,)
+        return tuple(
+            (key, False)
+            for key in self._en_vocab_sorted
+            if any(_word_similar(form, key) for form in forms)
+        )
+
+    def _en_matches(self, words: list[str]) -> list[tuple[int, _Match]]:
+        """Candidate matches among English words, each with its keyword length for ordering."""
+        keys = [dict(self._word_keys(w)) for w in words]
+        out: list[tuple[int, _Match]] = []
+        for kw in self._en:
+            n = len(kw.syllables)
+            for i in range(len(words) - n + 1):
+                exact = True
+                for j, part in enumerate(kw.syllables):
+                    hit = keys[i + j].get(part)
+                    if hit is None:
+                        break
+                    exact = exact and hit
+                else:
+                    weight = kw.weight if exact else kw.weight * _FUZZY_FACTOR
+                    out.append((n, (i, i + n, weight, kw.intent)))
+        return out
+
+    def detect(self, text: str) -> str:
+        """The intent (one of `intents`) of a free-text message in Chinese or English."""
+        if not text:
+            return UNKNOWN
+        folded = _fold(text[:_RAW_CAP])
+        chinese = "".join(ch for ch in folded if _keep(ch))[:_TEXT_CAP]
+        words = _WORD_RE.findall(folded)[:_WORD_CAP]
+        matches = _accept(self._zh_matches(chinese)) + _accept(self._en_matches(words))
+        scores = _score(matches)
+        if not scores:
+            return UNKNOWN
+        best = max(scores, key=lambda intent: (scores[intent], -self._order[intent]))
+        return best if scores[best] >= _MIN_SCORE else UNKNOWN

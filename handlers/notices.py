@@ -6,17 +6,18 @@ import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import cancel_choice, with_menu
+from handlers.feature import Audience as Seen
+from handlers.feature import Command, Feature, MenuItem
+from handlers.intents import Keywords
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from handlers.ui import ask, cancel_choice, with_menu
 from models.errors import DomainError
 from models.notices import (
     MUTABLE,
     Audience,
     Category,
+    NoticeStatus,
     Report,
     cancel_notice,
     count_audience,
@@ -27,8 +28,14 @@ from models.notices import (
     recent_notices,
     toggle_mute,
 )
-from models.people import Scope, community_zone, grids_in_scope, person_address
-from models.tables import Building, NoticeStatus, Person
+from models.people import (
+    Scope,
+    buildings_in_scope,
+    community_zone,
+    grids_in_scope,
+    person_address,
+)
+from models.tables import Person
 
 router = Router()
 
@@ -105,9 +112,7 @@ class NoticeFlow(Flow):
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
         choices = [Choice(ctx.t(key), f"aud:{a}") for a, key in _audiences(ctx)]
-        return Ask(
-            "audience", [Reply(ctx.t("notice.ask_audience"), [*choices, cancel_choice(ctx)])]
-        )
+        return ask(ctx, "audience", "notice.ask_audience", choices)
 
     async def step_audience(self, ctx: Context, answer: Answer) -> StepResult:
         audience = (answer.payload or "").removeprefix("aud:")
@@ -127,7 +132,7 @@ class NoticeFlow(Flow):
     async def _ask_grid(self, ctx: Context) -> StepResult:
         grids = await grids_in_scope(ctx.session, await self._scope(ctx))
         choices = [Choice(g.name, f"grid:{g.id}") for g in grids]
-        return Ask("grid", [Reply(ctx.t("invite.ask_grid"), [*choices, cancel_choice(ctx)])])
+        return ask(ctx, "grid", "invite.ask_grid", choices)
 
     async def step_grid(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("grid:")
@@ -137,20 +142,12 @@ class NoticeFlow(Flow):
         return self._ask_category(ctx)
 
     async def _ask_building(self, ctx: Context) -> StepResult:
-        scope = await self._scope(ctx)
-        query = select(Building).where(col(Building.community_id) == scope.community_id)
-        if scope.grids is not None:
-            query = query.where(col(Building.grid_id).in_(scope.grids))
-        buildings = (
-            await ctx.session.execute(query.order_by(col(Building.estate), col(Building.id)))
-        ).scalars()
+        buildings = await buildings_in_scope(ctx.session, await self._scope(ctx))
         choices = [
             Choice(f"{b.estate}{ctx.t('register.building_label', number=b.number)}", f"bldg:{b.id}")
             for b in buildings
         ]
-        return Ask(
-            "building", [Reply(ctx.t("notice.ask_building"), [*choices[:40], cancel_choice(ctx)])]
-        )
+        return ask(ctx, "building", "notice.ask_building", choices[:40])
 
     async def step_building(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("bldg:")
@@ -161,24 +158,22 @@ class NoticeFlow(Flow):
 
     def _ask_category(self, ctx: Context) -> StepResult:
         choices = [Choice(ctx.t(f"notice.cat_{c}"), f"cat:{c}") for c in Category]
-        return Ask(
-            "category", [Reply(ctx.t("notice.ask_category"), [*choices, cancel_choice(ctx)])]
-        )
+        return ask(ctx, "category", "notice.ask_category", choices)
 
     async def step_category(self, ctx: Context, answer: Answer) -> StepResult:
         category = (answer.payload or "").removeprefix("cat:")
         if category not in {c.value for c in Category}:
             return self._ask_category(ctx)
         ctx.flow_data["category"] = category
-        return Ask("text", [Reply(ctx.t("notice.ask_text"))])
+        return ask(ctx, "text", "notice.ask_text", cancel=False)
 
     async def step_text(self, ctx: Context, answer: Answer) -> StepResult:
         photo = ctx.incoming.photos[0] if ctx.incoming.photos else None
         text = answer.text.strip()
         if not text:
-            return Ask("text", [Reply(ctx.t("notice.empty") + "\n" + ctx.t("notice.ask_text"))])
+            return ask(ctx, "text", "notice.ask_text", error="notice.empty", cancel=False)
         if len(text) > 3500:
-            return Ask("text", [Reply(ctx.t("notice.too_long") + "\n" + ctx.t("notice.ask_text"))])
+            return ask(ctx, "text", "notice.ask_text", error="notice.too_long", cancel=False)
         ctx.flow_data["text"] = text
         ctx.flow_data["photo"] = f"{photo.channel}:{photo.ref}" if photo else None
         return await self._preview(ctx)
@@ -212,7 +207,7 @@ class NoticeFlow(Flow):
             return await self._ask_when(ctx)
         return await self._preview(ctx)
 
-    async def _ask_when(self, ctx: Context, prefix: str = "") -> StepResult:
+    async def _ask_when(self, ctx: Context, error: str | None = None) -> StepResult:
         zone = await zone_of(ctx)
         local = ctx.now.astimezone(zone)
         options = [
@@ -231,9 +226,7 @@ class NoticeFlow(Flow):
             for label, when in options
             if when > local
         ]
-        return Ask(
-            "when", [Reply(prefix + ctx.t("notice.ask_when"), [*choices, cancel_choice(ctx)])]
-        )
+        return ask(ctx, "when", "notice.ask_when", choices, error=error)
 
     async def step_when(self, ctx: Context, answer: Answer) -> StepResult:
         when: datetime | None = None
@@ -242,7 +235,7 @@ class NoticeFlow(Flow):
         elif answer.text:
             when = parse_when(answer.text, ctx.now, await zone_of(ctx))
         if when is None or when <= ctx.now or when > ctx.now + timedelta(days=90):
-            return await self._ask_when(ctx, ctx.t("notice.bad_time") + "\n")
+            return await self._ask_when(ctx, "notice.bad_time")
         return await self._create(ctx, when)
 
     async def _create(self, ctx: Context, when: datetime | None) -> StepResult:
@@ -292,42 +285,44 @@ def _report_text(ctx: Context, report: Report) -> str:
     )
 
 
-@router.payload("notice")
-async def notice_action(ctx: Context, rest: str) -> Outcome:
-    """'report:<id>' shows delivery numbers; 'cancel:<id>' stops it. Only the author or a manager."""
-    action, _, raw = rest.partition(":")
-    if ctx.person is None or not raw.isdigit() or len(raw) > 9:
+@router.payload("notice:cancel", notice=int, refuse="error.forbidden")
+async def notice_cancel(ctx: Context, notice: int) -> Outcome:
+    """Stop a notice still sending or scheduled. Only its author or a manager."""
+    if ctx.person is None:
         return with_menu(ctx, ctx.t("error.forbidden"))
-    if action == "cancel":
-        _notice, stopped = await cancel_notice(
-            ctx.session, int(raw), ctx.person, ctx.roles, ctx.now
-        )
-        return with_menu(ctx, ctx.t("notice.cancelled", count=stopped))
-    if action == "report":
-        report = await notice_report(ctx.session, int(raw), ctx.person, ctx.roles)
-        buttons = (
-            _notice_buttons(ctx, int(raw))
-            if report.notice.status in (NoticeStatus.SENDING, NoticeStatus.SCHEDULED)
-            else []
-        )
-        n = report.notice
-        if report.failed + report.blocked + n.unreachable > 0:
-            buttons = [*buttons, Choice(ctx.t("notice.btn_missed"), f"notice:missed:{n.id}")]
-        return [Reply(_report_text(ctx, report), buttons)]
-    if action == "missed":
-        people = await missed(ctx.session, int(raw), ctx.person, ctx.roles)
-        if not people:
-            return with_menu(ctx, ctx.t("notice.missed_none"))
-        lines = [ctx.t("notice.missed_title", id=int(raw))]
-        for m in people:
-            person = await ctx.session.get(Person, m.person_id)
-            where = await person_address(ctx.session, person) if person else None
-            reason = ctx.t(m.reason) + (f"（{m.detail[:60]}）" if m.detail else "")
-            lines.append(
-                ctx.t("notice.missed_line", name=m.name, where=where or "-", reason=reason)
-            )
-        return with_menu(ctx, "\n".join(lines))
-    return with_menu(ctx, ctx.t("error.forbidden"))
+    _notice, stopped = await cancel_notice(ctx.session, notice, ctx.person, ctx.roles, ctx.now)
+    return with_menu(ctx, ctx.t("notice.cancelled", count=stopped))
+
+
+@router.payload("notice:report", notice=int)
+async def notice_delivery(ctx: Context, notice: int) -> Outcome:
+    """A notice's delivery numbers. Only its author or a manager."""
+    if ctx.person is None:
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    report = await notice_report(ctx.session, notice, ctx.person, ctx.roles)
+    n = report.notice
+    live = n.status in (NoticeStatus.SENDING, NoticeStatus.SCHEDULED)
+    buttons = _notice_buttons(ctx, notice) if live else []
+    if report.failed + report.blocked + n.unreachable > 0:
+        buttons = [*buttons, Choice(ctx.t("notice.btn_missed"), f"notice:missed:{n.id}")]
+    return [Reply(_report_text(ctx, report), buttons)]
+
+
+@router.payload("notice:missed", notice=int)
+async def notice_missed(ctx: Context, notice: int) -> Outcome:
+    """Who a notice did not reach, and why. Only its author or a manager."""
+    if ctx.person is None:
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    people = await missed(ctx.session, notice, ctx.person, ctx.roles)
+    if not people:
+        return with_menu(ctx, ctx.t("notice.missed_none"))
+    lines = [ctx.t("notice.missed_title", id=notice)]
+    for m in people:
+        person = await ctx.session.get(Person, m.person_id)
+        where = await person_address(ctx.session, person) if person else None
+        reason = ctx.t(m.reason) + (f"（{m.detail[:60]}）" if m.detail else "")
+        lines.append(ctx.t("notice.missed_line", name=m.name, where=where or "-", reason=reason))
+    return with_menu(ctx, "\n".join(lines))
 
 
 @router.intent("notices", "notices")
@@ -367,10 +362,37 @@ async def _mute_view(ctx: Context) -> Outcome:
     return [Reply(ctx.t("mute.explain"), choices)]
 
 
-@router.payload("mute")
+@router.payload("mute", category=str)
 async def mute_toggle(ctx: Context, category: str) -> Outcome:
     """Flip one category."""
     if ctx.person is None or ctx.person.id is None:
         return with_menu(ctx, ctx.t("error.register_first"))
     await toggle_mute(ctx.session, ctx.person.id, category)
     return await _mute_view(ctx)
+
+
+feature = Feature(
+    name="notices",
+    router=router,
+    menu=(
+        MenuItem("broadcast", 210, Seen.STAFF),
+        MenuItem("notices", 220, Seen.STAFF),
+        MenuItem("mute", 400, Seen.PERSON),
+    ),
+    commands=(Command("mute", 90),),
+    keywords=(
+        Keywords(
+            "broadcast",
+            zh=(
+                "发通知 群发 公告 发公告 通知 广播 全体居民 通知大家 发布 推送 "
+                "告知 告诉大家 发个通知"
+            ),
+            en=(
+                "notice, broadcast, announce, announcement, notify, notify everyone, all "
+                "residents, send notice, send a notice, mass message"
+            ),
+            factor=1.5,
+            rank=9,
+        ),
+    ),
+)

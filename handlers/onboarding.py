@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import cancel_choice, main_menu, with_menu
+from handlers.core import Choice, Context, Done, Reply, StepResult
+from handlers.feature import Audience, Command, Feature, MenuItem
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from handlers.ui import ask, main_menu, with_menu
 from models.errors import DomainError
 from models.onboarding import (
     buildings_of,
@@ -49,7 +50,7 @@ class JoinFlow(Flow):
             if err.key != "invite.needs_name":
                 return Done(with_menu(ctx, ctx.t(err.key)))
             ctx.flow_data["code"] = arg.strip().upper()
-            return Ask("name", [Reply(ctx.t("join.ask_name"))])
+            return ask(ctx, "name", "join.ask_name", cancel=False)
         return Done(await _joined(ctx, joined.person, joined.role))
 
     async def step_name(self, ctx: Context, answer: Answer) -> StepResult:
@@ -59,7 +60,7 @@ class JoinFlow(Flow):
             )
         except DomainError as err:
             if err.key == "register.bad_name":
-                return Ask("name", [Reply(ctx.t(err.key) + "\n" + ctx.t("join.ask_name"))])
+                return ask(ctx, "name", "join.ask_name", error=err, cancel=False)
             return Done(with_menu(ctx, ctx.t(err.key)))
         return Done(await _joined(ctx, joined.person, joined.role))
 
@@ -87,92 +88,74 @@ class RegisterFlow(Flow):
     name = "register"
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
-        return Ask("name", [Reply(ctx.t("register.ask_name"))])
+        return ask(ctx, "name", "register.ask_name", cancel=False)
 
     async def step_name(self, ctx: Context, answer: Answer) -> StepResult:
         try:
             ctx.flow_data["name"] = clean_name(answer.text)
         except DomainError as err:
-            return Ask("name", [Reply(ctx.t(err.key) + "\n" + ctx.t("register.ask_name"))])
-        return Ask("phone", [Reply(ctx.t("register.ask_phone", name=ctx.flow_data["name"]))])
+            return ask(ctx, "name", "register.ask_name", error=err, cancel=False)
+        return ask(ctx, "phone", "register.ask_phone", cancel=False, name=ctx.flow_data["name"])
 
     async def step_phone(self, ctx: Context, answer: Answer) -> StepResult:
         try:
             ctx.flow_data["phone"] = clean_phone(answer.text)
         except DomainError as err:
-            return Ask("phone", [Reply(ctx.t(err.key) + "\n" + ctx.t("register.ask_phone_again"))])
+            return ask(ctx, "phone", "register.ask_phone_again", error=err, cancel=False)
         return await self._ask_estate(ctx)
 
-    async def _ask_estate(self, ctx: Context, prefix: str = "") -> StepResult:
+    async def _ask_estate(self, ctx: Context, error: str | None = None) -> StepResult:
         names = await estates(ctx.session)
         choices = [Choice(n, f"estate:{i}") for i, n in enumerate(names)]
         ctx.flow_data["estates"] = names
-        return Ask(
-            "estate",
-            [Reply(prefix + ctx.t("register.ask_estate"), [*choices, cancel_choice(ctx)])],
-        )
+        return ask(ctx, "estate", "register.ask_estate", choices, error=error)
 
     async def step_estate(self, ctx: Context, answer: Answer) -> StepResult:
         names: list[str] = ctx.flow_data.get("estates", [])
         idx = _index(answer.payload, "estate", len(names))
         if idx is None:
-            return await self._ask_estate(ctx, ctx.t("register.pick_one") + "\n")
+            return await self._ask_estate(ctx, "register.pick_one")
         ctx.flow_data["estate"] = names[idx]
         return await self._ask_building(ctx)
 
-    async def _ask_building(self, ctx: Context, prefix: str = "") -> StepResult:
+    async def _ask_building(self, ctx: Context, error: str | None = None) -> StepResult:
         buildings = await buildings_of(ctx.session, ctx.flow_data["estate"])
         choices = [
             Choice(ctx.t("register.building_label", number=b.number), f"bldg:{b.id}")
             for b in buildings
         ]
-        return Ask(
-            "building",
-            [
-                Reply(
-                    prefix + ctx.t("register.ask_building", estate=ctx.flow_data["estate"]),
-                    [*choices, cancel_choice(ctx)],
-                )
-            ],
-        )
+        estate = ctx.flow_data["estate"]
+        return ask(ctx, "building", "register.ask_building", choices, error=error, estate=estate)
 
     async def step_building(self, ctx: Context, answer: Answer) -> StepResult:
         building_id = _number_after(answer.payload, "bldg")
         building = await ctx.session.get(Building, building_id) if building_id is not None else None
         if building is None or building.estate != ctx.flow_data.get("estate"):
-            return await self._ask_building(ctx, ctx.t("register.pick_one") + "\n")
+            return await self._ask_building(ctx, "register.pick_one")
         ctx.flow_data["building_id"] = building.id
         ctx.flow_data["building"] = building.number
-        return Ask("unit", [Reply(ctx.t("register.ask_unit"))])
+        return ask(ctx, "unit", "register.ask_unit", cancel=False)
 
     async def step_unit(self, ctx: Context, answer: Answer) -> StepResult:
         try:
             ctx.flow_data["unit"] = clean_room_part(answer.text)
         except DomainError as err:
-            return Ask("unit", [Reply(ctx.t(err.key) + "\n" + ctx.t("register.ask_unit"))])
-        return Ask("room", [Reply(ctx.t("register.ask_room"))])
+            return ask(ctx, "unit", "register.ask_unit", error=err, cancel=False)
+        return ask(ctx, "room", "register.ask_room", cancel=False)
 
     async def step_room(self, ctx: Context, answer: Answer) -> StepResult:
         try:
             ctx.flow_data["room"] = clean_room_part(answer.text)
         except DomainError as err:
-            return Ask("room", [Reply(ctx.t(err.key) + "\n" + ctx.t("register.ask_room"))])
+            return ask(ctx, "room", "register.ask_room", error=err, cancel=False)
         return self._ask_confirm(ctx)
 
     def _ask_confirm(self, ctx: Context) -> StepResult:
         d = ctx.flow_data
-        summary = ctx.t(
-            "register.summary",
-            name=d["name"],
-            phone=d["phone"],
-            address=f"{d['estate']}{d['building']}幢{d['unit']}单元{d['room']}",
-        )
-        choices = [
-            Choice(ctx.t("btn.confirm"), "reg:yes"),
-            Choice(ctx.t("btn.redo"), "reg:redo"),
-            cancel_choice(ctx),
-        ]
-        return Ask("confirm", [Reply(summary, choices)])
+        choices = [Choice(ctx.t("btn.confirm"), "reg:yes"), Choice(ctx.t("btn.redo"), "reg:redo")]
+        address = f"{d['estate']}{d['building']}幢{d['unit']}单元{d['room']}"
+        return ask(ctx, "confirm", "register.summary", choices, name=d["name"], phone=d["phone"],
+                   address=address)  # fmt: skip
 
     async def step_confirm(self, ctx: Context, answer: Answer) -> StepResult:
         if answer.payload == "reg:redo":
@@ -228,12 +211,22 @@ async def pending(ctx: Context, _arg: str) -> Outcome:
     return replies
 
 
-@router.payload("verify")
-async def verify(ctx: Context, rest: str) -> Outcome:
+@router.payload("verify", person=int, refuse="error.forbidden")
+async def verify(ctx: Context, person: int) -> Outcome:
     """The grid leader's one tap; the payload is untrusted, so the use case re-checks the role."""
-    person_id = int(rest) if rest.isdigit() and len(rest) <= 9 else None
-    if ctx.person is None or person_id is None:
+    if ctx.person is None:
         return with_menu(ctx, ctx.t("error.forbidden"))
-    person, changed = await verify_resident(ctx.session, ctx.person, ctx.roles, person_id, ctx.now)
+    resident, changed = await verify_resident(ctx.session, ctx.person, ctx.roles, person, ctx.now)
     key = "verify.done" if changed else "verify.already"
-    return with_menu(ctx, ctx.t(key, name=person.name))
+    return with_menu(ctx, ctx.t(key, name=resident.name))
+
+
+feature = Feature(
+    name="onboarding",
+    router=router,
+    menu=(
+        MenuItem("register", 5, Audience.GUEST),
+        MenuItem("pending", 230, Audience.STAFF),
+    ),
+    commands=(Command("register", 80),),
+)

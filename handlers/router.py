@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,11 +19,14 @@ from models.errors import DomainError
 from models.people import active_roles, load_chat
 from models.tables import Conversation
 
+if TYPE_CHECKING:  # the features are built from routers; only the annotation needs the type
+    from handlers.feature import FeatureSet
+
 Outcome = list[Reply] | StepResult
 IntentHandler = Callable[[Context, str], Awaitable[Outcome]]
 # Looks at free text before intent detection (an invitation code, a bare photo); None: not mine.
 FreeTextHandler = Callable[[Context, str], Awaitable[Outcome | None]]
-PayloadHandler = Callable[[Context, str], Awaitable[Outcome]]
+PayloadHandler = Callable[..., Awaitable[Outcome]]
 
 CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "quit", "算了", "不办了"})
 
@@ -56,12 +59,58 @@ class Flow(ABC):
         return result
 
 
+MAX_ID_DIGITS = 9
+
+
+def _field(kind: type, raw: str) -> object:
+    """One typed field of a payload; ValueError when it is not one."""
+    if kind is int:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_ID_DIGITS):
+            raise ValueError(raw)
+        return int(raw)
+    if kind is str:
+        if not raw:
+            raise ValueError(raw)
+        return raw
+    raise TypeError(f"payload fields are int or str, not {kind!r}")
+
+
+@dataclass(frozen=True)
+class PayloadRoute:
+    """Buttons `literal[:literal…]:field:field…` outside any flow, parsed into typed fields.
+
+    Without fields the handler gets the raw rest after the first literal (`prefix:rest`).
+    """
+
+    literals: tuple[str, ...]
+    fields: tuple[tuple[str, type], ...]
+    handler: PayloadHandler
+    raw: bool = False
+
+    def match(self, parts: list[str]) -> dict[str, object] | None:
+        """The typed fields when `parts` (the payload split at ':') is this route's, else None."""
+        n = len(self.literals)
+        if tuple(parts[:n]) != self.literals:
+            return None
+        rest = parts[n:]
+        if len(rest) != len(self.fields):
+            return None
+        try:
+            return {
+                name: _field(kind, raw) for (name, kind), raw in zip(self.fields, rest, strict=True)
+            }
+        except ValueError:
+            return None
+
+
 @dataclass
 class Router:
     """Intents, stateless button payloads and flows of one feature module."""
 
     intents: dict[str, IntentHandler] = field(default_factory=dict)
-    payloads: dict[str, PayloadHandler] = field(default_factory=dict)
+    payloads: dict[str, list[PayloadRoute]] = field(default_factory=dict)
+    # prefix → the text key answering a malformed payload of it (default: the button expired)
+    refusals: dict[str, str] = field(default_factory=dict)
     flows: dict[str, Flow] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)
     free_text: list[FreeTextHandler] = field(default_factory=list)
@@ -77,14 +126,49 @@ class Router:
 
         return register
 
-    def payload(self, prefix: str) -> Callable[[PayloadHandler], PayloadHandler]:
-        """Register a handler for buttons whose payload is `prefix:rest` outside any flow."""
+    def payload(
+        self, pattern: str, *, refuse: str | None = None, **fields: type
+    ) -> Callable[[PayloadHandler], PayloadHandler]:
+        """Register the handler of buttons `pattern:field:…` pressed outside any flow.
+
+        `pattern` is one or more literal parts (`"task:take"`); `fields` name the parts that
+        follow, in order, each `int` (at most 9 digits) or `str` (not empty):
+        `router.payload("task:assignto", task=int, person=int)` calls `fn(ctx, task=…, person=…)`.
+        A payload of this prefix that matches no route is refused politely: "this button has
+        expired", or the text key `refuse` (a feature that answers "not found" to every
+        application it will not show says so for a malformed one too). Without fields and with
+        a one-part pattern, `fn(ctx, rest)` gets the raw text after `prefix:`.
+        """
+        literals = tuple(pattern.split(":"))
+        if refuse is not None:
+            self.refusals[literals[0]] = refuse
 
         def register(fn: PayloadHandler) -> PayloadHandler:
-            self.payloads[prefix] = fn
+            raw = not fields and len(literals) == 1
+            route = PayloadRoute(literals, tuple(fields.items()), fn, raw=raw)
+            routes = self.payloads.setdefault(literals[0], [])
+            for other in routes:
+                if (
+                    other.raw
+                    or raw
+                    or (other.literals, len(other.fields)) == (literals, len(fields))
+                ):
+                    raise ValueError(f"payload registered twice: {pattern}")
+            routes.append(route)
             return fn
 
         return register
+
+    async def press(self, ctx: Context, payload: str) -> Outcome | None:
+        """Run the route a stateless button payload names; None when it is malformed or unknown."""
+        prefix, _, rest = payload.partition(":")
+        for route in self.payloads.get(prefix, ()):
+            if route.raw:
+                return await route.handler(ctx, rest)
+            values = route.match(payload.split(":"))
+            if values is not None:
+                return await route.handler(ctx, **values)
+        return None
 
     def before_intents(self, fn: FreeTextHandler) -> FreeTextHandler:
         """Register a look at free text that runs before intent detection."""
@@ -103,6 +187,7 @@ class Router:
             (self.payloads, other.payloads),
             (self.flows, other.flows),
             (self.commands, other.commands),
+            (self.refusals, other.refusals),
         )
         for mine, theirs in registries:
             clash = set(mine) & set(theirs)
@@ -144,19 +229,24 @@ class Dispatcher:
 
     def __init__(
         self,
-        router: Router,
+        features: FeatureSet,
         translate: Callable[[str, str], str],
-        menu_labels: Callable[[], dict[str, str]],
+        locales: tuple[str, ...],
         *,
-        main_menu: Callable[[Context], list[Choice]],
         extras: dict[str, Any] | None = None,
     ) -> None:
-        self.router = router
+        self.features = features
+        self.router = features.router
         self.translate = translate
-        self.menu_labels = menu_labels
-        self.main_menu = main_menu
+        self.labels = features.menu_labels(translate, locales)
+        self.main_menu = features.main_menu
+        self.detect_intent = features.detector.detect
         self.extras = extras or {}
-        router.flows.setdefault(ClarifyFlow.name, ClarifyFlow(self))
+        self.router.flows.setdefault(ClarifyFlow.name, ClarifyFlow(self))
+
+    def menu_labels(self) -> dict[str, str]:
+        """Normalized main-menu label (every language) → intent."""
+        return self.labels
 
     def classify(self, text: str) -> str:
         """The intent name for a line of text: command, exact menu label, then understanding."""
@@ -171,7 +261,7 @@ class Dispatcher:
         label = self.menu_labels().get(normalize(stripped))
         if label:
             return label, "menu label", None
-        understood = understand(stripped)
+        understood = understand(stripped, keywords=self.detect_intent)
         return understood.intent, understood.rule or "model", understood
 
     async def _context(self, session: AsyncSession, inc: Incoming, now: datetime) -> Context:
@@ -193,6 +283,7 @@ class Dispatcher:
             # them (SQLAlchemy would then see no difference and write nothing).
             flow_data=copy.deepcopy(conv.data) if conv.data else {},
             data=dict(self.extras),
+            features=self.features,
         )
 
     async def dispatch(self, session: AsyncSession, inc: Incoming, now: datetime) -> list[Reply]:
@@ -258,7 +349,7 @@ class Dispatcher:
             outcome = await hook(ctx, text)
             if outcome is not None:
                 return outcome
-        understood = understand(text)
+        understood = understand(text, keywords=self.detect_intent)
         if understood.greeting and "start" in self.router.intents:
             return await self.router.intents["start"](ctx, "")
         options = [o for o in understood.options if may_offer(ctx, o)]
@@ -281,10 +372,13 @@ class Dispatcher:
             flow = self.router.flows.get(conv.flow)
             if flow is not None and conv.step:
                 return await flow.handle(ctx, conv.step, Answer(inc.text.strip(), payload, inc))
-        handler = self.router.payloads.get(prefix)
-        if handler is not None:
+        if prefix in self.router.payloads:
             self._clear(conv, ctx.now)
-            return await handler(ctx, rest)
+            outcome = await self.router.press(ctx, payload)
+            if outcome is not None:
+                return outcome
+            refusal = self.router.refusals.get(prefix, "error.stale_button")
+            return [Reply(ctx.t(refusal), menu=self.main_menu(ctx))]
         if conv.flow:
             # A button from an earlier question: the current one stays open, its choices too.
             return [Reply(ctx.t("error.stale_button"))]
@@ -355,7 +449,8 @@ class ClarifyFlow(Flow):
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
         """Offer the likely intents of `arg` as buttons, and 'other'."""
-        options = [o for o in understand(arg).options if may_offer(ctx, o)]
+        understood = understand(arg, keywords=self.dispatcher.detect_intent)
+        options = [o for o in understood.options if may_offer(ctx, o)]
         ctx.flow_data.update(text=arg[:500], options=options)
         choices = [Choice(ctx.t(f"clarify.opt_{o}"), f"pick:{o}") for o in options]
         choices.append(Choice(ctx.t("clarify.other"), "pick:other"))

@@ -1,39 +1,38 @@
-"""Volunteers take and finish tasks; grid leaders assign and watch their grid; managers see ratings."""
+"""Volunteers take and finish tasks; grid leaders assign them. Task kinds add their part of the
+card (`Feature.task_cards`) and their rules (`models.tasks` hooks: an after-photo for a report)."""
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
-from handlers.core import Ask, Choice, Context, Done, Reply, StepResult
-from handlers.menu import cancel_choice, with_menu
-from handlers.reports import scope_of, show_photo
+from handlers.core import Choice, Context, Done, Reply, StepResult
+from handlers.feature import Audience, Feature, MenuItem
+from handlers.intents import Keywords
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from handlers.ui import ask, scope_of, with_menu
 from models.errors import DomainError
 from models.people import community_zone
-from models.reports import (
-    Score,
-    accept_task,
-    case_no,
-    finish_report_task,
-    hand_back,
-    open_cases,
-    scores,
-    view_report,
-)
-from models.tables import Report, Task, TaskKind, TaskState
+from models.tables import Person
 from models.tasks import (
     MAX_MINUTES,
+    MAX_PHOTO_BYTES,
     MIN_MINUTES,
+    Task,
+    TaskState,
+    accept_task,
     add_note,
     assign_task,
     assignable_volunteers,
     check_minutes,
     decline_task,
+    finish_task,
     get_task,
+    hand_back,
     hours_of,
     may_see,
     my_tasks,
+    oversees,
+    task_kind,
 )
 
 router = Router()
@@ -54,26 +53,12 @@ async def task_card(ctx: Context, task: Task) -> list[Reply]:
     if task.detail:
         lines.append(task.detail)
     replies: list[Reply] = []
-    if task.report_id is not None:
-        report = await ctx.session.get(Report, task.report_id)
-        if report is not None:
-            view = await view_report(ctx.session, report, ctx.person, scope_of(ctx))
-            if view.reporter_name:
-                lines.append(ctx.t("report.card_reporter", name=view.reporter_name,
-                                   phone=view.reporter_phone or "-"))  # fmt: skip
-            else:
-                lines.append(ctx.t("task.reporter_private"))
-            if report.latitude is not None and report.longitude is not None:
-                lines.append(
-                    ctx.t("task.map", lat=f"{report.latitude:.5f}", lon=f"{report.longitude:.5f}")
-                )
-            for photo in view.before[:3]:
-                replies.append(
-                    show_photo(ctx, photo.channel, photo.ref, ctx.t("report.photo_before"))
-                )
+    card_hook = ctx.features.task_cards.get(task.kind) if ctx.features is not None else None
+    if card_hook is not None:
+        more_lines, more_replies = await card_hook(ctx, task)
+        lines += more_lines
+        replies += more_replies
     if task.assignee_id is not None:
-        from models.tables import Person
-
         holder = await ctx.session.get(Person, task.assignee_id)
         lines.append(ctx.t("task.holder", name=holder.name if holder else "?"))
     if task.note:
@@ -97,54 +82,114 @@ async def task_card(ctx: Context, task: Task) -> list[Reply]:
     return [Reply("\n".join(lines), choices), *replies]
 
 
-@router.payload("task")
-async def task_button(ctx: Context, rest: str) -> Outcome:
-    """task:<action>:<id>[:<person>] — every action re-checks who may do it."""
-    if ctx.person is None:
-        return with_menu(ctx, ctx.t("report.register_first"))
-    action, _, tail = rest.partition(":")
-    raw_id, _, arg = tail.partition(":")
-    if not raw_id.isdigit():
-        return with_menu(ctx, ctx.t("error.stale_button"))
-    task_id = int(raw_id)
-    scope = scope_of(ctx)
+async def _visible_task(ctx: Context, task_id: int) -> Task | None:
+    """The task when this person may see it (offered, held, or in a grid they oversee)."""
+    assert ctx.person is not None
     task = await get_task(ctx.session, task_id)
-    if not await may_see(ctx.session, task, ctx.person, scope):
+    return task if await may_see(ctx.session, task, ctx.person, scope_of(ctx)) else None
+
+
+def _not_registered(ctx: Context) -> Outcome:
+    return with_menu(ctx, ctx.t("report.register_first"))
+
+
+@router.payload("task:view", task=int)
+async def view_task(ctx: Context, task: int) -> Outcome:
+    """The task's card — for those who may see it."""
+    if ctx.person is None:
+        return _not_registered(ctx)
+    found = await _visible_task(ctx, task)
+    if found is None:
         return with_menu(ctx, ctx.t("task.not_found"))
-    if action == "view":
-        return await task_card(ctx, task)
-    if action == "take":
-        task = await accept_task(ctx.session, task_id, ctx.person, scope, ctx.now)
-        return [*await task_card(ctx, task), *with_menu(ctx, ctx.t("task.taken_ok", id=task_id))]
-    if action == "decline":
-        await decline_task(ctx.session, task_id, ctx.person, ctx.now)
-        return with_menu(ctx, ctx.t("task.declined_ok", id=task_id))
-    if action == "back":
-        await hand_back(ctx.session, task_id, ctx.person, ctx.now)
-        return with_menu(ctx, ctx.t("task.back_ok", id=task_id))
-    if action == "finish":
-        if task.state == TaskState.DONE:
-            raise DomainError("task.already_done", id=task_id)
-        if task.assignee_id != ctx.person.id or task.state != TaskState.TAKEN:
-            raise DomainError("task.not_yours", id=task_id)
-        return await start_flow(ctx, router.flows["task_finish"], str(task_id))
-    if action == "note":
-        if task.assignee_id != ctx.person.id:
-            raise DomainError("error.forbidden")
-        return await start_flow(ctx, router.flows["task_note"], str(task_id))
-    if action == "assign":
-        return await _pick_volunteer(ctx, task)
-    if action == "assignto" and arg.isdigit():
-        task, volunteer = await assign_task(
-            ctx.session, task_id, ctx.person, scope, int(arg), ctx.now
-        )
-        return with_menu(ctx, ctx.t("task.assigned_ok", id=task_id, name=volunteer.name))
-    return with_menu(ctx, ctx.t("error.stale_button"))
+    return await task_card(ctx, found)
+
+
+@router.payload("task:take", task=int)
+async def take(ctx: Context, task: int) -> Outcome:
+    """接单: first press wins."""
+    if ctx.person is None:
+        return _not_registered(ctx)
+    if await _visible_task(ctx, task) is None:
+        return with_menu(ctx, ctx.t("task.not_found"))
+    taken = await accept_task(ctx.session, task, ctx.person, scope_of(ctx), ctx.now)
+    return [*await task_card(ctx, taken), *with_menu(ctx, ctx.t("task.taken_ok", id=task))]
+
+
+@router.payload("task:decline", task=int)
+async def decline(ctx: Context, task: int) -> Outcome:
+    """不接: leave it to the others."""
+    if ctx.person is None:
+        return _not_registered(ctx)
+    if await _visible_task(ctx, task) is None:
+        return with_menu(ctx, ctx.t("task.not_found"))
+    await decline_task(ctx.session, task, ctx.person, ctx.now)
+    return with_menu(ctx, ctx.t("task.declined_ok", id=task))
+
+
+@router.payload("task:back", task=int)
+async def give_back(ctx: Context, task: int) -> Outcome:
+    """退回: open again for the others."""
+    if ctx.person is None:
+        return _not_registered(ctx)
+    if await _visible_task(ctx, task) is None:
+        return with_menu(ctx, ctx.t("task.not_found"))
+    await hand_back(ctx.session, task, ctx.person, ctx.now)
+    return with_menu(ctx, ctx.t("task.back_ok", id=task))
+
+
+@router.payload("task:finish", task=int)
+async def finish(ctx: Context, task: int) -> Outcome:
+    """完成: only the holder; the flow asks what the kind needs (an after-photo) and the time."""
+    if ctx.person is None:
+        return _not_registered(ctx)
+    found = await _visible_task(ctx, task)
+    if found is None:
+        return with_menu(ctx, ctx.t("task.not_found"))
+    if found.state == TaskState.DONE:
+        raise DomainError("task.already_done", id=task)
+    if found.assignee_id != ctx.person.id or found.state != TaskState.TAKEN:
+        raise DomainError("task.not_yours", id=task)
+    return await start_flow(ctx, router.flows["task_finish"], str(task))
+
+
+@router.payload("task:note", task=int)
+async def note(ctx: Context, task: int) -> Outcome:
+    """备注: only the holder."""
+    if ctx.person is None:
+        return _not_registered(ctx)
+    found = await _visible_task(ctx, task)
+    if found is None:
+        return with_menu(ctx, ctx.t("task.not_found"))
+    if found.assignee_id != ctx.person.id:
+        raise DomainError("error.forbidden")
+    return await start_flow(ctx, router.flows["task_note"], str(task))
+
+
+@router.payload("task:assign", task=int)
+async def assign(ctx: Context, task: int) -> Outcome:
+    """指派: a grid leader (of that grid) or a manager picks a volunteer."""
+    if ctx.person is None:
+        return _not_registered(ctx)
+    found = await _visible_task(ctx, task)
+    if found is None:
+        return with_menu(ctx, ctx.t("task.not_found"))
+    return await _pick_volunteer(ctx, found)
+
+
+@router.payload("task:assignto", task=int, person=int)
+async def assign_to(ctx: Context, task: int, person: int) -> Outcome:
+    """The leader's pick; assign_task re-checks that they oversee the grid."""
+    if ctx.person is None:
+        return _not_registered(ctx)
+    if await _visible_task(ctx, task) is None:
+        return with_menu(ctx, ctx.t("task.not_found"))
+    _task, volunteer = await assign_task(
+        ctx.session, task, ctx.person, scope_of(ctx), person, ctx.now
+    )
+    return with_menu(ctx, ctx.t("task.assigned_ok", id=task, name=volunteer.name))
 
 
 async def _pick_volunteer(ctx: Context, task: Task) -> Outcome:
-    from models.tasks import oversees
-
     if not oversees(scope_of(ctx), task.community_id, task.grid_id):
         raise DomainError("error.forbidden")
     people = await assignable_volunteers(ctx.session, task)
@@ -164,32 +209,26 @@ class FinishFlow(Flow):
     async def start(self, ctx: Context, arg: str) -> StepResult:
         ctx.flow_data["task"] = int(arg)
         task = await get_task(ctx.session, int(arg))
-        if task.kind == TaskKind.REPORT:
-            return Ask(
-                "photo", [Reply(ctx.t("task.ask_after_photo", id=task.id), [cancel_choice(ctx)])]
-            )
+        if task_kind(task.kind).finish_needs_photo:
+            return ask(ctx, "photo", "task.ask_after_photo", id=task.id)
         return self._ask_minutes(ctx)
 
     async def step_photo(self, ctx: Context, answer: Answer) -> StepResult:
         photos = ctx.incoming.photos
         if not photos:
-            return Ask("photo", [Reply(ctx.t("task.photo_needed") + "\n" + ctx.t("task.ask_after_photo", id=ctx.flow_data["task"]), [cancel_choice(ctx)])])  # fmt: skip
-        from models.reports import MAX_PHOTO_BYTES
-
+            return ask(ctx, "photo", "task.ask_after_photo", error="task.photo_needed",
+                       id=ctx.flow_data["task"])  # fmt: skip
         media = photos[0]
         if media.size is not None and media.size > MAX_PHOTO_BYTES:
-            text = ctx.t("report.photo_too_big", mb=f"{media.size / 1024 / 1024:.1f}",
-                         limit=MAX_PHOTO_BYTES // 1024 // 1024)  # fmt: skip
-            return Ask("photo", [Reply(text, [cancel_choice(ctx)])])
+            return ask(ctx, "photo", "report.photo_too_big", mb=f"{media.size / 1024 / 1024:.1f}",
+                       limit=MAX_PHOTO_BYTES // 1024 // 1024)  # fmt: skip
         ctx.flow_data["photo"] = [media.channel, media.ref]
         return self._ask_minutes(ctx)
 
     def _ask_minutes(self, ctx: Context, note: str = "") -> StepResult:
         choices = [Choice(ctx.t("task.minutes_label", minutes=m) if m < 60 else ctx.t("task.hours_label", hours=m // 60), f"min:{m}") for m in MINUTE_CHOICES]  # fmt: skip
-        text = ctx.t("task.ask_minutes", low=MIN_MINUTES, high=MAX_MINUTES // 60)
-        return Ask(
-            "minutes", [Reply((note + "\n" if note else "") + text, [*choices, cancel_choice(ctx)])]
-        )
+        return ask(ctx, "minutes", "task.ask_minutes", choices, note=note, low=MIN_MINUTES,
+                   high=MAX_MINUTES // 60)  # fmt: skip
 
     async def step_minutes(self, ctx: Context, answer: Answer) -> StepResult:
         assert ctx.person is not None
@@ -203,9 +242,10 @@ class FinishFlow(Flow):
             return self._ask_minutes(ctx, ctx.t(err.key, **err.values))
         raw_photo = ctx.flow_data.get("photo")
         photo = (str(raw_photo[0]), str(raw_photo[1])) if raw_photo else None
-        task = await finish_report_task(ctx.session, int(ctx.flow_data["task"]), ctx.person,
-                                        minutes, photo, ctx.now)  # fmt: skip
-        key = "task.finished_ok" if task.kind == TaskKind.REPORT else "task.finished_ok_other"
+        task = await finish_task(ctx.session, int(ctx.flow_data["task"]), ctx.person, minutes,
+                                 ctx.now, photo)  # fmt: skip
+        with_photo = task_kind(task.kind).finish_needs_photo
+        key = "task.finished_ok" if with_photo else "task.finished_ok_other"
         return Done(with_menu(ctx, ctx.t(key, id=task.id, minutes=minutes)))
 
 
@@ -217,17 +257,14 @@ class NoteFlow(Flow):
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
         ctx.flow_data["task"] = int(arg)
-        return Ask("text", [Reply(ctx.t("task.ask_note"), [cancel_choice(ctx)])])
+        return ask(ctx, "text", "task.ask_note")
 
     async def step_text(self, ctx: Context, answer: Answer) -> StepResult:
         assert ctx.person is not None
         try:
             await add_note(ctx.session, int(ctx.flow_data["task"]), ctx.person, answer.text)
         except DomainError as err:
-            return Ask(
-                "text",
-                [Reply(ctx.t(err.key) + "\n" + ctx.t("task.ask_note"), [cancel_choice(ctx)])],
-            )
+            return ask(ctx, "text", "task.ask_note", error=err)
         return Done(with_menu(ctx, ctx.t("task.note_saved")))
 
 
@@ -268,84 +305,26 @@ async def hours_line(ctx: Context) -> str:
                  tasks=h.tasks)  # fmt: skip
 
 
-@router.intent("cases", "cases")
-async def grid_cases(ctx: Context, _arg: str) -> Outcome:
-    """网格事项: a grid leader's (or manager's) open cases, oldest first."""
-    scope = scope_of(ctx) if ctx.person is not None else None
-    if scope is None:
-        return with_menu(ctx, ctx.t("error.forbidden"))
-    cases = await open_cases(ctx.session, scope)
-    if not cases:
-        return with_menu(ctx, ctx.t("cases.none"))
-    zone = await community_zone(ctx.session, scope.community_id)
-    lines = [ctx.t("cases.title", count=len(cases))]
-    choices = []
-    for case in cases:
-        r = case.report
-        assert r.id is not None
-        age = ctx.now - r.created_at
-        lines.append(ctx.t("cases.line", no=case_no(r.id), category=ctx.t(f"report.cat_{r.category}"),
-                           place=case.place, state=ctx.t(f"report.state_{r.state}"),
-                           since=r.created_at.astimezone(zone).strftime("%m-%d %H:%M"),
-                           hours=int(age.total_seconds() // 3600),
-                           holder=case.holder or ctx.t("cases.nobody")))  # fmt: skip
-        choices.append(Choice(ctx.t("status.btn_view", no=case_no(r.id)), f"report:view:{r.id}"))
-        if r.task_id is not None and r.state in ("new", "reopened", "taken"):
-            choices.append(
-                Choice(ctx.t("cases.btn_assign", no=case_no(r.id)), f"task:assign:{r.task_id}")
-            )
-    return [Reply("\n".join(lines), choices[:12])]
-
-
-def ratings_chart(title: str, names: list[str], averages: list[float], counts: list[int]) -> bytes:
-    """A small bar chart (PNG) of average stars; names are given in pinyin (no CJK font needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 0.5 + 0.45 * max(1, len(names))), dpi=100)
-    ax = fig.subplots()
-    ax.barh(names[::-1], averages[::-1], color="#c0392b")
-    for y, (avg, n) in enumerate(zip(averages[::-1], counts[::-1], strict=True)):
-        ax.text(avg + 0.05, y, f"{avg:.1f} ({n})", va="center", fontsize=8)
-    ax.set_xlim(0, 5.8)
-    ax.set_xlabel("stars (ratings)")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
-    return out.getvalue()
-
-
-def latin(name: str) -> str:
-    """A name in pinyin for the chart ('李红' → 'Li Hong')."""
-    from pypinyin import lazy_pinyin
-
-    return " ".join(p.capitalize() for p in lazy_pinyin(name))
-
-
-@router.intent("ratings", "ratings")
-async def ratings(ctx: Context, _arg: str) -> Outcome:
-    """居民评议: managers see per-team and per-volunteer ratings, with a chart."""
-    if ctx.person is None or not ctx.has_role("manager"):
-        return with_menu(ctx, ctx.t("error.forbidden"))
-    teams = await scores(ctx.session, ctx.person.community_id, ctx.now, "team")
-    people = await scores(ctx.session, ctx.person.community_id, ctx.now, "volunteer")
-    if not people:
-        return with_menu(ctx, ctx.t("ratings.none"))
-
-    def line(s: Score) -> str:
-        return ctx.t(
-            "ratings.line", name=s.name, avg=f"{s.average:.1f}", count=s.count, trend=s.trend
-        )
-
-    text = "\n".join(
-        [ctx.t("ratings.teams"), *map(line, teams), ctx.t("ratings.people"), *map(line, people)]
-    )
-    chart = ratings_chart(
-        "Volunteer ratings", [latin(s.name) for s in people[:12]],
-        [s.average for s in people[:12]], [s.count for s in people[:12]],
-    )  # fmt: skip
-    return [Reply(text), Reply(ctx.t("ratings.chart"), photo=chart, photo_name="ratings.png"),
-            *with_menu(ctx, ctx.t("ratings.trend_hint"))]  # fmt: skip
+feature = Feature(
+    name="tasks",
+    router=router,
+    menu=(
+        MenuItem("tasks", 100, Audience.VOLUNTEER),
+        MenuItem("hours", 110, Audience.VOLUNTEER),
+    ),
+    keywords=(
+        Keywords(
+            "tasks",
+            zh=(
+                "任务 接单 派单 我的时长 志愿服务 服务时长 志愿时长 抢单 工单 "
+                "待办 巡逻 上门走访 走访 入户 红管家 我的任务 志愿积分 当志愿者 "
+                "做志愿者 时长 志愿者:1.5"
+            ),
+            en=(
+                "tasks, task, my hours, hours, volunteer hours, assignment, assignments, my "
+                "tasks, patrol, work order, orders, duty"
+            ),
+            rank=8,
+        ),
+    ),
+)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import Field
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -36,6 +37,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def timestamp(**kw: Any) -> Any:
+    """A table column holding an aware UTC datetime (SQLModel `Field` keywords pass through)."""
+    return Field(sa_type=UTCDateTime, **kw)
 
 
 def utcnow() -> datetime:

@@ -14,11 +14,10 @@ from sqlmodel import col
 from models.idcard import IdCipher
 from models.people import grant_role
 from models.register import seed_demo_register
+from models.reports import CategoryRoute, EscalationStep
 from models.tables import (
     Building,
-    CategoryRoute,
     Community,
-    EscalationStep,
     Grid,
     Household,
     Invitation,

@@ -7,10 +7,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, literal, not_, select, update
+from sqlalchemy import String, Text, and_, cast, exists, func, literal, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import Field, SQLModel, col
 
+from models.db import timestamp, utcnow
 from models.errors import DomainError
 from models.outbox import best_account_id, enqueue, insert_ignoring_duplicates
 from models.people import Scope
@@ -18,15 +19,50 @@ from models.tables import (
     Building,
     ChannelAccount,
     Household,
-    Notice,
-    NoticeMute,
-    NoticeStatus,
     Outbox,
     OutboxStatus,
     Person,
     Role,
     RoleGrant,
 )
+
+
+class NoticeStatus(StrEnum):
+    """A notice's life: scheduled for later, being delivered, finished, or cancelled."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Notice(SQLModel, table=True):
+    """A manager's or grid leader's notice to an audience (a query, enqueued in bulk)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    author_id: int = Field(foreign_key="person.id")
+    audience: str = Field(max_length=16)
+    audience_arg: int | None = None
+    category: str = Field(default="general", max_length=16)
+    text: str = Field(sa_type=Text)
+    photo_ref: str | None = Field(default=None, max_length=256)
+    status: str = Field(default=NoticeStatus.SCHEDULED, max_length=16)
+    scheduled_at: datetime = timestamp(default_factory=utcnow)
+    enqueued_at: datetime | None = timestamp(default=None)
+    finished_at: datetime | None = timestamp(default=None)
+    cancelled_at: datetime | None = timestamp(default=None)
+    recipients: int = 0
+    unreachable: int = 0
+    progress_reported: int = 0
+    created_at: datetime = timestamp(default_factory=utcnow)
+
+
+class NoticeMute(SQLModel, table=True):
+    """A person does not want notices of this category (urgent safety notices still reach them)."""
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    category: str = Field(max_length=16, primary_key=True)
 
 
 class Audience(StrEnum):

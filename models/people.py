@@ -272,6 +272,39 @@ async def grids_in_scope(session: AsyncSession, scope: Scope) -> list[Grid]:
     return list((await session.execute(query)).scalars())
 
 
+async def buildings_in_scope(session: AsyncSession, scope: Scope) -> list[Building]:
+    """The buildings of the grids a scope covers, by estate and id."""
+    query = select(Building).where(col(Building.community_id) == scope.community_id)
+    if scope.grids is not None:
+        query = query.where(col(Building.grid_id).in_(scope.grids))
+    rows = await session.execute(query.order_by(col(Building.estate), col(Building.id)))
+    return list(rows.scalars())
+
+
+async def community_buildings(session: AsyncSession, community_id: int) -> list[Building]:
+    """Every building of a community, by estate and id."""
+    rows = await session.execute(
+        select(Building)
+        .where(col(Building.community_id) == community_id)
+        .order_by(col(Building.estate), col(Building.id))
+    )
+    return list(rows.scalars())
+
+
+async def building_numbered(
+    session: AsyncSession, community_id: int, estate: str, number: str
+) -> Building | None:
+    """The building `number` of an estate of the community, if there is one."""
+    rows = await session.execute(
+        select(Building).where(
+            col(Building.community_id) == community_id,
+            col(Building.estate) == estate,
+            col(Building.number) == number,
+        )
+    )
+    return rows.scalar_one_or_none()
+
+
 async def community_zone(session: AsyncSession, community_id: int) -> ZoneInfo:
     """The community's time zone (times are stored in UTC and shown in this zone)."""
     community = await session.get(Community, community_id)

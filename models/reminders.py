@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Index, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import Field, SQLModel, col
 
+from models.db import timestamp, utcnow
 from models.outbox import enqueue, insert_ignoring_duplicates
-from models.tables import Community, Person, Reminder, ReminderStatus
+from models.tables import Community, Person
+
+
+class ReminderStatus(StrEnum):
+    """A reminder waits, was turned into a message, or was skipped because it was too late."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+
+
+class Reminder(SQLModel, table=True):
+    """A message due at a time; the clock turns it into an outbox row once."""
+
+    __table_args__ = (Index("ix_reminder_due", "status", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=160, unique=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    due_at: datetime = timestamp()
+    text: str = Field(sa_type=Text)
+    grace_seconds: int = 3600
+    status: str = Field(default=ReminderStatus.PENDING, max_length=16)
+    handled_at: datetime | None = timestamp(default=None)
+    late_seconds: int | None = None
+    created_at: datetime = timestamp(default_factory=utcnow)
+
 
 # A reminder this late is said to be late, with the time it was meant for.
 LATE_AFTER = timedelta(minutes=1)

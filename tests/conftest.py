@@ -13,23 +13,17 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 from telegram.ext import Application
 
-import models.benefits
-import models.bookings
-import models.channel_tokens
-import models.events
-import models.linking
-import models.polls
-import models.register
-import models.signups
-import models.stations
-import models.tables  # noqa: F401
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application
 from bot.config import Settings
+from models import load_all
 from models.db import Database
 from models.demo import seed_demo
 from models.migrations import upgrade
+from tests.chat import chat_fixture  # noqa: F401  (the cross-channel `chat` fixture, every module)
 from tests.fakes.telegram import TOKEN, FakeBotApi, RecordingRequest
+
+load_all()  # every table on the metadata (emptied after each test), without a hand-kept list
 
 WEBHOOK_SECRET = "s3cret-token_for-tests"
 # Test-only ID-number keys (models/idcard.py); real ones come from `linli keys new`.

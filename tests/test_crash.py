@@ -91,18 +91,29 @@ async def test_sigkill_mid_broadcast_loses_nothing_and_repeats_at_most_the_in_fl
     assert notice.recipients == RECIPIENTS
     api = FakeBotApi()
     reached = lambda: len({chat for _, chat, status in api.send_log if status == 200})  # noqa: E731
+    started: list[asyncio.subprocess.Process] = []
     async with bot_api_over_http(api) as base:
-        first = await start_delivery_process(database_url, base, project_root)
-        await api.wait_until(lambda: api.delivered() >= RECIPIENTS // 3)
-        first.kill()  # SIGKILL: no clean-up of any kind
-        await first.wait()
-        at_kill = api.delivered()
-        assert at_kill < RECIPIENTS, "the broadcast was still running when the process died"
+        try:
+            first = await start_delivery_process(database_url, base, project_root)
+            started.append(first)
+            await api.wait_until(lambda: api.delivered() >= RECIPIENTS // 3)
+            first.kill()  # SIGKILL: no clean-up of any kind
+            await first.wait()
+            at_kill = api.delivered()
+            assert at_kill < RECIPIENTS, "the broadcast was still running when the process died"
 
-        second = await start_delivery_process(database_url, base, project_root)
-        await api.wait_until(lambda: reached() >= RECIPIENTS)
-        second.terminate()
-        assert await second.wait() == 0
+            second = await start_delivery_process(database_url, base, project_root)
+            started.append(second)
+            await api.wait_until(lambda: reached() >= RECIPIENTS)
+            second.terminate()
+            assert await second.wait() == 0
+        finally:
+            # A failed run must not leave a delivery process behind: it would stay leader
+            # and hold locks on the test database for every test after this one.
+            for process in started:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
     duplicates = api.delivered() - RECIPIENTS
     print(
         f"crash: {at_kill} sent before SIGKILL, {duplicates} repeated (bound {DeliverySettings(flush_every=FLUSH_EVERY, concurrency=CONCURRENCY).in_flight_bound})"

@@ -16,6 +16,8 @@ from models.db import Database
 from models.errors import DomainError
 from models.notices import (
     Audience,
+    Notice,
+    NoticeStatus,
     Scope,
     cancel_notice,
     count_audience,
@@ -27,17 +29,8 @@ from models.notices import (
 )
 from models.outbox import enqueue
 from models.people import active_roles
-from models.reminders import fire_due_reminders, remind
-from models.tables import (
-    Building,
-    ChannelAccount,
-    Grid,
-    Notice,
-    NoticeStatus,
-    Outbox,
-    Person,
-    Reminder,
-)
+from models.reminders import Reminder, fire_due_reminders, remind
+from models.tables import Building, ChannelAccount, Grid, Outbox, Person
 from tests.conftest import FakeClock
 from tests.fakes.telegram import TOKEN, FakeBotApi, RecordingRequest
 from tests.telegram_chat import link, person_named

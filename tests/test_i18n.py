@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bot.app import FEATURES
 from bot.i18n import LOCALES, catalog, translate
-from handlers.intents import INTENTS
-from handlers.menu import ALL_ITEMS, COMING_SOON, COMMANDS
+from handlers.feature import FeatureSet
+from handlers.soon import PLACEHOLDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_CALL = re.compile(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""")
@@ -21,10 +22,12 @@ def keys_used_in_code() -> set[str]:
             source = path.read_text(encoding="utf-8")
             keys.update(KEY_CALL.findall(source))
             keys.update(KEY_ERROR.findall(source))
-    keys.update(key for _, key in ALL_ITEMS)
-    keys.update(key for _, key in COMMANDS)
-    keys.update(f"feature.{name}" for name in (*COMING_SOON, "tasks", "broadcast"))
-    keys.update(f"clarify.opt_{name}" for name in INTENTS if name != "unknown")
+    features = FeatureSet(FEATURES)
+    keys.update(item.label_key for item in features.menu_items)
+    keys.update(command.description_key for command in features.commands)
+    coming_soon = [f.name for f in PLACEHOLDERS]
+    keys.update(f"feature.{name}" for name in (*coming_soon, "tasks", "broadcast"))
+    keys.update(f"clarify.opt_{i}" for i in features.detector.intents if i != "unknown")
     keys.update(
         f"role.{r}" for r in ("resident", "volunteer", "representative", "grid_leader", "manager")
     )

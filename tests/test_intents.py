@@ -1,4 +1,4 @@
-"""Tests for free-text intent detection (handlers.intents)."""
+"""Tests for free-text intent detection (handlers.intents, over the keywords the features declare)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import random
 
 import pytest
 
-from handlers.intents import INTENTS, detect_intent, normalize
+from bot.app import FEATURES
+from handlers.feature import FeatureSet
+from handlers.intents import normalize
+
+_DETECTOR = FeatureSet(FEATURES).detector
+INTENTS = _DETECTOR.intents
+detect_intent = _DETECTOR.detect
 
 _RNG = random.Random(20240601)
 RANDOM_CJK = "".join(chr(_RNG.randint(0x4E00, 0x9FFF)) for _ in range(5000))

@@ -1,35 +1,27 @@
-"""A manager sends a notice from the chat and watches it deliver; residents choose what reaches them."""
+"""A manager sends a notice from the chat and watches it deliver; residents choose what reaches them.
+
+Every script runs on Telegram and on WeChat (the `chat` fixture, tests/chat.py).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.channels.telegram_channel import TelegramSender
-from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from models.db import Database
-from models.notices import report_progress
-from models.tables import Notice, NoticeMute
+from models.notices import Notice, NoticeMute, report_progress
+from tests.chat import Chat, labels
 from tests.conftest import FakeClock
-from tests.fakes.telegram import FakeBotApi
-from tests.telegram_chat import TelegramUser, link, person_named, texts
-
-FAST = ChannelLimits(per_second=1000.0, per_chat_interval=0.0)
-
-
-def worker(app, demo: Database, clock: FakeClock) -> DeliveryWorker:
-    return DeliveryWorker(
-        demo, [TelegramSender(app.bot, FAST)], DeliverySettings(concurrency=4), clock=clock
-    )
+from tests.telegram_chat import person_named, texts
 
 
 async def test_manager_sends_a_notice_to_one_grid_and_gets_the_report(
-    telegram, api: FakeBotApi, demo: Database, clock: FakeClock
+    chat: Chat, demo: Database, clock: FakeClock
 ) -> None:
-    app = await telegram()
-    for user_id, name in ((10, "刘芳"), (11, "陈秀英"), (12, "王建国"), (13, "赵敏")):
-        await link(demo, user_id, name)
-    liu = TelegramUser(app, api, 10)
-    api.blocked.add("12")  # 王建国 has blocked the bot
+    liu = await chat.person("刘芳", 10)
+    chen = await chat.person("陈秀英", 11)
+    wang = await chat.person("王建国", 12)
+    zhao = await chat.person("赵敏", 13)
+    chat.block(wang)  # 王建国 has blocked the bot (Telegram) / unfollowed the account (WeChat)
     assert "发给谁" in texts(await liu.send("📢 发通知"))
     assert "哪个网格" in texts(await liu.press("某个网格"))
     assert "什么通知" in texts(await liu.press("乐清网格"))
@@ -39,9 +31,9 @@ async def test_manager_sends_a_notice_to_one_grid_and_gets_the_report(
     started = await liu.press("立即发送")
     assert "已开始发送，共 3 人" in texts(started)
 
-    await worker(app, demo, clock).drain()
-    assert "3幢后面清理杂物" in api.to_chat(11)[-1].text
-    assert api.to_chat(13) == [], "赵敏 lives in the other grid"
+    await chat.deliver()
+    assert "3幢后面清理杂物" in chen.last_text
+    assert zhao.messages == [], "赵敏 lives in the other grid"
 
     report = await liu.press("查看进度")
     assert "已送达 2" in texts(report) and "无法联系 3" in texts(report)
@@ -51,19 +43,16 @@ async def test_manager_sends_a_notice_to_one_grid_and_gets_the_report(
     for name in ("朱凡", "李红", "张伟"):
         assert f"{name}｜" in missed and "没有绑定聊天账号" in missed
     assert "陈秀英" not in missed and "赵敏" not in missed
-    forged = await TelegramUser(app, api, 11).press_payload("notice:missed:1")
+    forged = await chen.press_payload("notice:missed:1")
     assert "没有权限" in texts(forged)
     async with demo.session() as s:
         await report_progress(s, clock())
-    await worker(app, demo, clock).drain()
-    assert "发送完毕" in api.to_chat(10)[-1].text
+    await chat.deliver()
+    assert "发送完毕" in liu.last_text
 
 
-async def test_notice_scheduled_for_tomorrow_morning(
-    telegram, api: FakeBotApi, demo: Database
-) -> None:
-    await link(demo, 20, "朱凡")
-    zhu = TelegramUser(await telegram(), api, 20)
+async def test_notice_scheduled_for_tomorrow_morning(chat: Chat, demo: Database) -> None:
+    zhu = await chat.person("朱凡", 20)
     await zhu.send("/notice")
     await zhu.press("本网格全体")
     await zhu.press("活动通知")
@@ -79,12 +68,10 @@ async def test_notice_scheduled_for_tomorrow_morning(
 
 
 async def test_only_the_author_or_a_manager_may_stop_or_read_a_notice(
-    telegram, api: FakeBotApi, demo: Database
+    chat: Chat, demo: Database
 ) -> None:
-    app = await telegram()
-    await link(demo, 30, "刘芳")
-    await link(demo, 31, "周杰")
-    liu = TelegramUser(app, api, 30)
+    liu = await chat.person("刘芳", 30)
+    other = await chat.person("周杰", 31)  # a grid leader, not the author
     await liu.send("/notice")
     await liu.press("全社区")
     await liu.press("一般通知")
@@ -92,7 +79,6 @@ async def test_only_the_author_or_a_manager_may_stop_or_read_a_notice(
     await liu.press("立即发送")
     async with demo.session() as s:
         notice = (await s.execute(select(Notice))).scalar_one()
-    other = TelegramUser(app, api, 31)  # a grid leader, not the author
     assert "没有权限" in texts(await other.press_payload(f"notice:cancel:{notice.id}"))
     assert "没有权限" in texts(await other.press_payload(f"notice:report:{notice.id}"))
     stopped = await liu.press("停止发送")
@@ -100,15 +86,14 @@ async def test_only_the_author_or_a_manager_may_stop_or_read_a_notice(
 
 
 async def test_resident_mutes_activity_notices_but_not_urgent_ones(
-    telegram, api: FakeBotApi, demo: Database
+    chat: Chat, demo: Database
 ) -> None:
-    await link(demo, 40, "陈秀英")
-    chen = TelegramUser(await telegram(), api, 40)
+    chen = await chat.person("陈秀英", 40)
     view = await chen.send("🔕 通知设置")
-    labels = [label for s in view for label, _ in s.buttons]
-    assert "🔔 活动通知：接收中" in labels and not any("紧急" in label for label in labels)
+    shown = labels(view)
+    assert "🔔 活动通知：接收中" in shown and not any("紧急" in label for label in shown)
     after = await chen.press("活动通知")
-    assert any("🔕 活动通知：已关闭" in label for s in after for label, _ in s.buttons)
+    assert any("🔕 活动通知：已关闭" in label for label in labels(after))
     forged = await chen.press_payload("mute:urgent")
     assert "不能关闭" in texts(forged)
     person = await person_named(demo, "陈秀英")
@@ -121,9 +106,6 @@ async def test_resident_mutes_activity_notices_but_not_urgent_ones(
     assert mutes == ["activity"]
 
 
-async def test_free_text_reaches_a_feature_of_another_module(
-    telegram, api: FakeBotApi, demo: Database
-) -> None:
-    await link(demo, 50, "刘芳")
-    liu = TelegramUser(await telegram(), api, 50)
+async def test_free_text_reaches_a_feature_of_another_module(chat: Chat) -> None:
+    liu = await chat.person("刘芳")  # a uid of its own
     assert "发给谁" in texts(await liu.send("我要发通知给全体居民"))

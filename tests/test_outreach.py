@@ -15,7 +15,8 @@ from models.benefits import (
 )
 from models.db import Database
 from models.register import ResidentRecord
-from models.tables import Outbox, Person, Task
+from models.tables import Outbox, Person
+from models.tasks import Task
 from tests.conftest import FakeClock
 from tests.telegram_chat import link, person_named
 

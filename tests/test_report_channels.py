@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from models.db import Database
-from models.tables import Report, ReportPhoto
+from models.reports import Report, ReportPhoto
+from tests.chat import Chat
 from tests.telegram_chat import texts
-from tests.wechat_chat import Chat, chat_fixture  # noqa: F401  (the `chat` fixture)
 
 WANG, LI = 41, 42
 

@@ -9,10 +9,10 @@ from bot.channels.telegram_channel import register_commands
 from models.db import Database
 from models.demo import DEMO_RESIDENT_CODE, DEMO_VOLUNTEER_CODE
 from models.tables import ChannelAccount, Conversation, Person, ProcessedUpdate, RoleGrant
+from tests.chat import Chat
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi
 from tests.telegram_chat import TelegramUser, link, menu_of, person_named, texts
-from tests.wechat_chat import Chat, chat_fixture  # noqa: F401  (the `chat` fixture)
 
 
 async def test_start_greets_in_chinese_with_the_big_button_menu(chat: Chat) -> None:

@@ -12,20 +12,18 @@ import itertools
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 import httpx
-import pytest
 from sqlalchemy import select
 from wechatpy.crypto import PrpCrypto as OaPrpCrypto
 from wechatpy.enterprise.crypto import PrpCrypto as WecomPrpCrypto
 
 from bot.app import Linli
-from bot.channels.telegram_channel import TelegramSender
 from bot.channels.wechat_channel import (
     Endpoint,
     WeChatWebhook,
@@ -34,11 +32,10 @@ from bot.channels.wechat_channel import (
     signature,
 )
 from bot.config import Settings
-from bot.delivery import ChannelLimits, DeliveryWorker
+from bot.delivery import DeliveryWorker
 from bot.web import create_web_app
 from models.db import Database
 from models.tables import ChannelAccount, Person
-from tests.fakes.telegram import FakeBotApi, Sent
 from tests.fakes.wechat_server import (
     AGENT_ID,
     APP_ID,
@@ -47,7 +44,6 @@ from tests.fakes.wechat_server import (
     CORP_SECRET,
     FakeWeChatServer,
 )
-from tests.telegram_chat import TelegramUser
 
 NUMBERED = re.compile(r"(\d+)\. ([^　\n]+)")
 _msg_ids = itertools.count(int(time.time()) * 1000)
@@ -60,6 +56,7 @@ class Said:
     seq: int
     text: str
     passive: bool = True
+    photo_id: str | None = None  # a picture message: its MediaId
 
     @property
     def keyboard(self) -> list[str]:
@@ -69,6 +66,15 @@ class Said:
     @property
     def numbered(self) -> list[tuple[int, str]]:
         return [(int(n), label.strip()) for n, label in NUMBERED.findall(self.text)]
+
+    @property
+    def buttons(self) -> list[tuple[str, str]]:
+        """The numbered choices as (label, the number to type), like Telegram's `Sent.buttons`."""
+        return [(label, str(n)) for n, label in self.numbered]
+
+    @property
+    def photo(self) -> bool:
+        return self.photo_id is not None
 
 
 class WeChatUser:
@@ -228,7 +234,10 @@ class WeChatUser:
 
     def pushed(self) -> list[Said]:
         """Messages that reached this person through the platform's message API."""
-        return [Said(d.seq, d.text, passive=False) for d in self.server.to(self.openid)]
+        return [
+            Said(d.seq, d.text, passive=False, photo_id=d.body.get("image", {}).get("media_id"))
+            for d in self.server.to(self.openid)
+        ]
 
     def timeline(self) -> list[Said]:
         return sorted(self.heard + self.pushed(), key=lambda s: s.seq)
@@ -345,87 +354,3 @@ async def link_account(db: Database, channel: str, external_id: str, name: str) 
                 channel=channel, external_id=external_id, chat_id=external_id, person_id=person.id
             )
         )
-
-
-# ---------------------------------------------------------------- one script, two channels
-
-
-class TelegramChatUser(TelegramUser):
-    """The Telegram user of the channel-parametrized scripts."""
-
-    @property
-    def chat_id(self) -> str:
-        return str(self.user_id)
-
-    async def join_by_link(self, code: str) -> list[Sent]:
-        """Open the invitation deep link t.me/<bot>?start=CODE."""
-        return await self.send(f"/start {code}")
-
-    def latest(self) -> str:
-        """The newest message this person has (answered or pushed)."""
-        return self.api.to_chat(self.user_id)[-1].text
-
-    async def photo(self, ref: str) -> list[Sent]:
-        """Send a photo (its file id is `ref`)."""
-        return await self.deliver(self.api.photo_update(self.user_id, ref))
-
-    async def location(self, lat: float, lon: float) -> list[Sent]:
-        """Share a location."""
-        return await self.deliver(self.api.location_update(self.user_id, lat, lon))
-
-
-@dataclass
-class Chat:
-    """The same conversation script on Telegram or WeChat: users, linking, delivery."""
-
-    channel: str
-    db: Database
-    make: Callable[[int, str], Any]
-    run_delivery: Callable[[], Awaitable[int]]
-
-    def user(self, uid: int, name: str = "居民") -> Any:
-        """A person on this channel (TelegramChatUser or WeChatUser)."""
-        return self.make(uid, name)
-
-    def external_id(self, uid: int) -> str:
-        return str(uid) if self.channel == "telegram" else f"o{uid}-wx"
-
-    async def link(self, uid: int, name: str) -> None:
-        await link_account(self.db, self.channel, self.external_id(uid), name)
-
-    async def deliver(self) -> int:
-        return await self.run_delivery()
-
-
-@pytest.fixture(name="chat", params=["telegram", "wechat"])
-async def chat_fixture(
-    request: pytest.FixtureRequest,
-    telegram: Any,
-    api: FakeBotApi,
-    demo: Database,
-    settings: Settings,
-    clock: Callable[[], datetime],
-) -> AsyncIterator[Chat]:
-    """Runs a conversation test once on Telegram and once on the WeChat official account."""
-    if request.param == "telegram":
-        app = await telegram()
-        worker = DeliveryWorker(
-            demo, [TelegramSender(app.bot, ChannelLimits(1000, 0))], clock=clock
-        )
-        yield Chat(
-            "telegram",
-            demo,
-            lambda uid, name: TelegramChatUser(app, api, uid, name),
-            worker.drain,
-        )
-        return
-    harness = WeChatHarness(wechat_settings(settings), demo, clock)
-    try:
-        yield Chat(
-            "wechat",
-            demo,
-            lambda uid, name: harness.user(f"o{uid}-wx"),
-            harness.deliver,
-        )
-    finally:
-        await harness.close()

@@ -27,7 +27,7 @@ from bot.config import Settings
 from bot.delivery import ChannelLimits, SendError
 from bot.i18n import LOCALES, translate
 from handlers.core import Incoming, Location, Media, Reply
-from handlers.menu import COMMANDS
+from handlers.feature import Command
 
 CHANNEL = "telegram"
 # PTB 22 moves time periods (RetryAfter.retry_after …) from int to timedelta and warns on every
@@ -194,6 +194,8 @@ def build_application(
     if not with_updater:
         builder = builder.updater(None)
     app = builder.build()
+    # The command list the features declare, published by register_commands.
+    app.bot_data["commands"] = linli.features.commands
     menus = MenuMemory()
 
     async def fetch(ref: str) -> bytes:
@@ -243,10 +245,12 @@ async def start_polling(app: Application, settings: Settings) -> None:
 
 
 async def register_commands(app: Application) -> None:
-    """Publish the command list: Chinese by default, English for English-language clients."""
+    """Publish the command list (the features' declared commands, in order): Chinese by default,
+    English for English-language clients."""
+    commands: tuple[Command, ...] = app.bot_data["commands"]
     for locale in LOCALES:
-        commands = [BotCommand(cmd, translate(locale, key)) for cmd, key in COMMANDS]
-        await app.bot.set_my_commands(commands, language_code=None if locale == "zh" else locale)
+        published = [BotCommand(c.name, translate(locale, c.description_key)) for c in commands]
+        await app.bot.set_my_commands(published, language_code=None if locale == "zh" else locale)
 
 
 class TelegramSender:

@@ -14,11 +14,11 @@ matched before this, by the router.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 
-from handlers.intents import detect_intent
 from handlers.nlu.details import Details, extract_details
 from handlers.nlu.model import clean, default_model
 from handlers.nlu.text import fold
@@ -50,7 +50,7 @@ _GREETING = re.compile(
 class Understanding:
     """What a message most likely asks for, how sure that is, and the details it gives."""
 
-    intent: str  # one of handlers.intents.INTENTS
+    intent: str  # an intent of the data set (the features' intents)
     sure: bool  # act on it without asking
     options: tuple[str, ...]  # the intents to offer when not sure (best first)
     top: tuple[tuple[str, float], ...]  # the three best intents with their probabilities
@@ -77,7 +77,7 @@ def _certain(
 
 
 def _blend(ranked: list[tuple[str, float]], keyword: str) -> list[tuple[str, float]]:
-    """Add the keyword matcher's vote (handlers/intents.py) to the model's probabilities."""
+    """Add the keyword matcher's vote (the features' IntentDetector) to the model's probabilities."""
     if keyword == "unknown":
         return ranked
     mixed = {name: p for name, p in ranked}
@@ -91,8 +91,10 @@ def is_greeting(text: str) -> bool:
     return bool(_GREETING.match(fold(text.strip()[:40])))
 
 
-def understand(text: str, today: date | None = None) -> Understanding:
-    """Intent, confidence and details of one free-text message."""
+def understand(
+    text: str, today: date | None = None, keywords: Callable[[str], str] | None = None
+) -> Understanding:
+    """Intent, confidence and details of one free-text message; `keywords`: the keyword matcher."""
     stripped = text.strip()
     if not clean(text):
         if _STAR_ONLY.match(stripped):
@@ -105,8 +107,8 @@ def understand(text: str, today: date | None = None) -> Understanding:
     if is_greeting(text):
         return _certain("help", text, today, "greeting", greeting=True)
     ranked = default_model().probabilities(text)
-    if ranked[0][1] < CLEAR:
-        ranked = _blend(ranked, detect_intent(text))
+    if keywords is not None and ranked[0][1] < CLEAR:
+        ranked = _blend(ranked, keywords(text))
     top = tuple(ranked[:3])
     best, p = ranked[0]
     options = tuple(name for name, q in ranked[:MAX_OPTIONS] if q >= OPTION and name != "unknown")

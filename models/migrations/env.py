@@ -8,17 +8,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import models.benefits
-import models.bookings
-import models.channel_tokens
-import models.events
-import models.linking
-import models.polls
-import models.register
-import models.signups
-import models.stations
-import models.tables  # noqa: F401  (registers the tables)
+from models import load_all
 from models.db import create_engine
+
+load_all()  # every models module: all tables are on the metadata, no hand-kept list
 
 config = context.config
 target_metadata = SQLModel.metadata

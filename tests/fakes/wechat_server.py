@@ -27,6 +27,8 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default
 from typing import Any
 
 import uvicorn
@@ -230,12 +232,11 @@ class FakeWeChatServer:
     async def _upload(self, request: Request) -> Response:
         if code := self._check_token(request):
             return self._answer("upload", code, "access_token expired")
-        form = await request.form()
-        upload = form.get("media")
-        if upload is None or isinstance(upload, str):
+        data = _multipart_file(request.headers.get("content-type", ""), await request.body())
+        if data is None:
             return self._answer("upload", 41005, "media data missing")
         media_id = f"media-{len(self.media) + 1}"
-        self.media[media_id] = await upload.read()
+        self.media[media_id] = data
         self.calls.append(("upload", 0))
         return JSONResponse({"type": "image", "media_id": media_id, "created_at": 0})
 
@@ -266,3 +267,18 @@ async def serving(server: FakeWeChatServer) -> AsyncIterator[str]:
         uv.should_exit = True
         await task
         sock.close()
+
+
+def _multipart_file(content_type: str, body: bytes, name: str = "media") -> bytes | None:
+    """The bytes of the form's file field `name` (the standard library's MIME parser: Starlette's
+    own form parsing needs python-multipart, which Linli does not otherwise depend on)."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=default).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == name:
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else None
+    return None

@@ -1,48 +1,34 @@
-"""Residents report problems (随手拍), follow their cases, chase slow ones and rate the help."""
+"""随手拍: a resident reports a problem — category, description, photos, place, confirm."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from handlers.core import Ask, Choice, Context, Done, Media, Reply, StepResult
-from handlers.menu import cancel_choice, main_menu, with_menu
 from handlers.nlu import extract_details
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
-from models.benefits import my_applications
+from handlers.ui import ask, cancel_choice, main_menu, with_menu
 from models.errors import DomainError
-from models.people import Scope
+from models.people import building_numbered, community_buildings
 from models.reports import (
     CATEGORIES,
     MAX_PHOTO_BYTES,
     MAX_PHOTOS,
-    Case,
     Place,
     case_no,
-    chase,
     check_description,
-    comment_rating,
     first_response_minutes,
     home_building,
     join_report,
     locate,
     place_label,
-    rate_report,
-    report_in_scope,
     report_problem,
     similar_reports,
-    view_report,
 )
-from models.tables import Building, Rating, Report
-from models.tasks import staff_scope
+from models.tables import Building
 
 router = Router()
-
-CHANNEL_NAMES = {"telegram": "channel.telegram", "wechat": "channel.wechat",
-                 "wecom": "channel.wecom", "console": "channel.console"}  # fmt: skip
 
 # A first guess of the category from words the resident used (they still confirm it).
 _GUESS = (
@@ -60,6 +46,7 @@ _BUILDING_RE = re.compile(r"(\d{1,3})\s*(?:号楼|幢|栋|号|楼)")
 
 
 def guess_category(text: str) -> str | None:
+    """The category the words suggest, if any."""
     low = text.lower()
     for category, words in _GUESS:
         if any(w in low for w in words):
@@ -67,21 +54,9 @@ def guess_category(text: str) -> str | None:
     return None
 
 
-def scope_of(ctx: Context) -> Scope | None:
-    assert ctx.person is not None
-    return staff_scope(ctx.person.community_id, ctx.roles)
-
-
 def photo_refs(ctx: Context) -> list[list[str]]:
+    """The photos kept so far in this report flow."""
     return list(ctx.flow_data.get("photos", []))
-
-
-def show_photo(ctx: Context, channel: str, ref: str, caption: str) -> Reply:
-    """A stored photo on the viewer's channel, else a line saying where it can be seen."""
-    if channel == ctx.incoming.channel:
-        return Reply(caption, photo_ref=f"{channel}:{ref}")
-    where = ctx.t(CHANNEL_NAMES.get(channel, "channel.other"))
-    return Reply(caption + "\n" + ctx.t("report.photo_elsewhere", channel=where))
 
 
 @router.intent("report", "report")
@@ -131,11 +106,7 @@ class ReportFlow(Flow):
         guess = ctx.flow_data.get("guess")
         order = ([guess] if guess else []) + [c for c in CATEGORIES if c != guess]
         choices = [Choice(ctx.t(f"report.cat_{c}"), f"cat:{c}") for c in order]
-        text = ctx.t("report.ask_category")
-        return Ask(
-            "category",
-            [Reply((note + "\n" if note else "") + text, [*choices, cancel_choice(ctx)])],
-        )
+        return ask(ctx, "category", "report.ask_category", choices, note=note)
 
     async def step_category(self, ctx: Context, answer: Answer) -> StepResult:
         category = (answer.payload or "").removeprefix("cat:")
@@ -147,10 +118,7 @@ class ReportFlow(Flow):
         return self._ask_description(ctx)
 
     def _ask_description(self, ctx: Context, note: str = "") -> StepResult:
-        text = ctx.t("report.ask_description")
-        return Ask(
-            "description", [Reply((note + "\n" if note else "") + text, [cancel_choice(ctx)])]
-        )
+        return ask(ctx, "description", "report.ask_description", note=note)
 
     async def step_description(self, ctx: Context, answer: Answer) -> StepResult:
         inc = ctx.incoming
@@ -172,9 +140,10 @@ class ReportFlow(Flow):
         if count >= MAX_PHOTOS:
             return await self._ask_place(ctx, note)
         key = "report.ask_more_photos" if count else "report.ask_photos"
-        text = ctx.t(key, count=count, limit=MAX_PHOTOS)
-        choices = [Choice(ctx.t("report.btn_photos_done" if count else "report.btn_no_photo"), "photos:done"), cancel_choice(ctx)]  # fmt: skip
-        return Ask("photos", [Reply((note + "\n" if note else "") + text, choices)])
+        done = Choice(
+            ctx.t("report.btn_photos_done" if count else "report.btn_no_photo"), "photos:done"
+        )
+        return ask(ctx, "photos", key, [done], note=note, count=count, limit=MAX_PHOTOS)
 
     async def step_photos(self, ctx: Context, answer: Answer) -> StepResult:
         inc = ctx.incoming
@@ -193,7 +162,6 @@ class ReportFlow(Flow):
         if home:
             choices.append(Choice(ctx.t("report.btn_home", place=home[1]), f"place:b:{home[0]}"))
         choices.append(Choice(ctx.t("report.btn_pick_building"), "place:pick"))
-        choices.append(cancel_choice(ctx))
         return choices
 
     async def _ask_place(self, ctx: Context, note: str = "") -> StepResult:
@@ -202,18 +170,12 @@ class ReportFlow(Flow):
         hint = ctx.flow_data.get("building_hint")
         if hint and home is not None and hint != home.number:
             home = (
-                await ctx.session.execute(
-                    select(Building).where(
-                        col(Building.community_id) == ctx.person.community_id,
-                        col(Building.estate) == home.estate,
-                        col(Building.number) == hint,
-                    )
-                )
-            ).scalar_one_or_none() or home
+                await building_numbered(ctx.session, ctx.person.community_id, home.estate, hint)
+                or home
+            )
         if home is not None:
             ctx.flow_data["home"] = [home.id, f"{home.estate}{home.number}幢"]
-        text = ctx.t("report.ask_place")
-        return Ask("place", [Reply((note + "\n" if note else "") + text, self._place_choices(ctx))])
+        return ask(ctx, "place", "report.ask_place", self._place_choices(ctx), note=note)
 
     async def step_place(self, ctx: Context, answer: Answer) -> StepResult:
         assert ctx.person is not None
@@ -247,31 +209,18 @@ class ReportFlow(Flow):
         if m and d.get("home"):
             home = await ctx.session.get(Building, d["home"][0])
             if home is not None:
-                building_id = (
-                    await ctx.session.execute(
-                        select(col(Building.id)).where(
-                            col(Building.community_id) == ctx.person.community_id,
-                            col(Building.estate) == home.estate,
-                            col(Building.number) == m.group(1),
-                        )
-                    )
-                ).scalar_one_or_none()
+                named = await building_numbered(
+                    ctx.session, ctx.person.community_id, home.estate, m.group(1)
+                )
+                building_id = named.id if named is not None else None
         d["place"] = [building_id, text, None, None]
         return await self._check_similar(ctx)
 
     async def _ask_building(self, ctx: Context) -> StepResult:
         assert ctx.person is not None
-        buildings = (
-            await ctx.session.execute(
-                select(Building)
-                .where(col(Building.community_id) == ctx.person.community_id)
-                .order_by(col(Building.estate), col(Building.id))
-            )
-        ).scalars()
+        buildings = await community_buildings(ctx.session, ctx.person.community_id)
         choices = [Choice(f"{b.estate}{b.number}幢", f"bldg:{b.id}") for b in buildings]
-        return Ask(
-            "building", [Reply(ctx.t("report.ask_building"), [*choices[:40], cancel_choice(ctx)])]
-        )
+        return ask(ctx, "building", "report.ask_building", choices[:40])
 
     async def step_building(self, ctx: Context, answer: Answer) -> StepResult:
         raw = (answer.payload or "").removeprefix("bldg:")
@@ -380,181 +329,3 @@ class ReportFlow(Flow):
         minutes = await first_response_minutes(ctx.session, ctx.person.community_id)
         hours = max(1, round(minutes / 60))
         return Done(with_menu(ctx, ctx.t("report.created", no=case_no(report.id), hours=hours)))
-
-
-def _case_line(ctx: Context, case: Case) -> str:
-    r = case.report
-    assert r.id is not None
-    state = ctx.t(f"report.state_{r.state}")
-    holder = ctx.t("report.holder", name=case.holder) if case.holder else ""
-    return ctx.t("report.case_line", no=case_no(r.id), category=ctx.t(f"report.cat_{r.category}"),
-                 place=case.place, state=state, holder=holder)  # fmt: skip
-
-
-@router.intent("status", "status", "mycases")
-async def my_cases(ctx: Context, arg: str) -> Outcome:
-    """我的事项: the person's reports; 'R0012 怎么样了' or the one case a sentence names, that case."""
-    if ctx.person is None or ctx.person.id is None:
-        return with_menu(ctx, ctx.t("report.register_first"))
-    quoted = extract_details(arg).case if arg else None
-    if quoted is not None:
-        return await case_replies(
-            ctx, await report_in_scope(ctx.session, quoted, ctx.person, scope_of(ctx))
-        )
-    from models.reports import cases_of
-
-    cases = await cases_of(ctx.session, ctx.person.id)
-    # "我报的杂物清走了吗": the one case of the category the sentence names is the one meant.
-    category = extract_details(arg).category if arg else None
-    named = [c for c in cases if category and c.report.category == category]
-    if len(named) == 1:
-        return await case_replies(ctx, named[0].report)
-    # Benefit applications have their own list (我的申请); say how many and link to it.
-    applications = len(await my_applications(ctx.session, ctx.person))
-    apps_button = Choice(ctx.t("status.btn_applications", count=applications), "bmine:")
-    if not cases:
-        if applications:
-            return [Reply(ctx.t("status.none"), [apps_button])]
-        return with_menu(ctx, ctx.t("status.none"))
-    lines = [ctx.t("status.title")]
-    choices = [apps_button] if applications else []
-    for case in cases:
-        r = case.report
-        assert r.id is not None
-        lines.append(_case_line(ctx, case))
-        choices.append(Choice(ctx.t("status.btn_view", no=case_no(r.id)), f"report:view:{r.id}"))
-    return [Reply("\n".join(lines), choices[:9]), *with_menu(ctx, ctx.t("status.hint"))]
-
-
-async def case_replies(ctx: Context, report: Report) -> list[Reply]:
-    """A case as this person may see it, with the buttons their part in it allows."""
-    assert ctx.person is not None and report.id is not None
-    view = await view_report(ctx.session, report, ctx.person, scope_of(ctx))
-    lines = [
-        ctx.t("report.card", no=case_no(report.id), category=ctx.t(f"report.cat_{report.category}"),
-              place=view.place, state=ctx.t(f"report.state_{report.state}"), text=report.description),
-    ]  # fmt: skip
-    if view.reporter_name:
-        lines.append(
-            ctx.t("report.card_reporter", name=view.reporter_name, phone=view.reporter_phone or "-")
-        )
-    choices = []
-    from models.reports import followers, group_of
-
-    following = ctx.person.id in await followers(ctx.session, report.id)
-    group = group_of(report.state)
-    if following and group in ("open", "in_progress"):
-        choices.append(Choice(ctx.t("status.btn_chase"), f"report:chase:{report.id}"))
-    if following and report.state == "done":
-        choices += [Choice(ctx.t(key), f"rate:{report.id}:{n}") for key, n in RATE_CHOICES]
-    replies = [Reply("\n".join(lines), choices)]
-    for photo in view.before[:3]:
-        replies.append(show_photo(ctx, photo.channel, photo.ref, ctx.t("report.photo_before")))
-    for photo in view.after[-1:]:
-        replies.append(show_photo(ctx, photo.channel, photo.ref, ctx.t("report.photo_after")))
-    return replies
-
-
-RATE_CHOICES = (
-    ("rate.btn_5", 5),
-    ("rate.btn_4", 4),
-    ("rate.btn_3", 3),
-    ("rate.btn_2", 2),
-    ("rate.btn_1", 1),
-    ("rate.btn_not_fixed", 0),
-)
-
-
-@router.payload("report")
-async def report_button(ctx: Context, rest: str) -> Outcome:
-    """report:view:ID, report:chase:ID — only for those who may see the case."""
-    if ctx.person is None:
-        return with_menu(ctx, ctx.t("report.register_first"))
-    action, _, raw = rest.partition(":")
-    if not raw.isdigit():
-        return with_menu(ctx, ctx.t("error.stale_button"))
-    report = await report_in_scope(ctx.session, int(raw), ctx.person, scope_of(ctx))
-    if action == "view":
-        return await case_replies(ctx, report)
-    if action == "chase":
-        told = await chase(ctx.session, int(raw), ctx.person, ctx.now)
-        return with_menu(ctx, ctx.t("chase.done", no=case_no(int(raw)), count=told))
-    return with_menu(ctx, ctx.t("error.stale_button"))
-
-
-@router.payload("rate")
-async def rate_button(ctx: Context, rest: str) -> Outcome:
-    """rate:REPORT:STARS (0 = not fixed): one tap records it; a comment is optional."""
-    if ctx.person is None:
-        return with_menu(ctx, ctx.t("report.register_first"))
-    raw_id, _, raw_stars = rest.partition(":")
-    if not raw_id.isdigit() or not raw_stars.isdigit():
-        return with_menu(ctx, ctx.t("error.stale_button"))
-    rating = await rate_report(ctx.session, int(raw_id), ctx.person, int(raw_stars), ctx.now)
-    stars = int(raw_stars)
-    key = "rate.thanks_closed" if stars >= 4 else "rate.thanks_reopened"
-    ctx.conversation.flow = "rate_comment"
-    ctx.flow_data = {"rating": rating.id}
-    text = ctx.t(key, no=case_no(int(raw_id))) + "\n" + ctx.t("rate.ask_comment")
-    return Ask("comment", [Reply(text, [Choice(ctx.t("rate.btn_skip"), "comment:skip")])])
-
-
-@router.flow
-class RateCommentFlow(Flow):
-    """After the stars: an optional comment or voice note."""
-
-    name = "rate_comment"
-    timeout = timedelta(hours=1)
-
-    async def start(self, ctx: Context, arg: str) -> StepResult:
-        return Done([])
-
-    async def step_comment(self, ctx: Context, answer: Answer) -> StepResult:
-        assert ctx.person is not None
-        if answer.payload == "comment:skip":
-            return Done(with_menu(ctx, ctx.t("rate.comment_skipped")))
-        inc = ctx.incoming
-        voice = f"{inc.voice.channel}:{inc.voice.ref}" if inc.voice else None
-        if not answer.text.strip() and voice is None:
-            return Ask(
-                "comment",
-                [
-                    Reply(
-                        ctx.t("rate.ask_comment"), [Choice(ctx.t("rate.btn_skip"), "comment:skip")]
-                    )
-                ],
-            )
-        await comment_rating(
-            ctx.session, int(ctx.flow_data["rating"]), ctx.person, answer.text, voice
-        )
-        return Done(with_menu(ctx, ctx.t("rate.comment_saved")))
-
-
-@router.intent("rate", "rate")
-async def rate(ctx: Context, _arg: str) -> Outcome:
-    """评价: the person's finished cases waiting for their stars."""
-    if ctx.person is None or ctx.person.id is None:
-        return with_menu(ctx, ctx.t("report.register_first"))
-    from models.reports import cases_of
-
-    waiting = []
-    for case in await cases_of(ctx.session, ctx.person.id, limit=20):
-        r = case.report
-        if r.state != "done" or r.task_id is None:
-            continue
-        rated = (
-            await ctx.session.execute(
-                select(col(Rating.id)).where(
-                    col(Rating.task_id) == r.task_id, col(Rating.rater_id) == ctx.person.id
-                )
-            )
-        ).first()
-        if rated is None:
-            waiting.append(case)
-    if not waiting:
-        return with_menu(ctx, ctx.t("rate.nothing"))
-    case = waiting[0]
-    r = case.report
-    assert r.id is not None
-    text = ctx.t("rate.ask", line=_case_line(ctx, case))
-    return [Reply(text, [Choice(ctx.t(key), f"rate:{r.id}:{n}") for key, n in RATE_CHOICES])]

@@ -1,0 +1,91 @@
+"""Tasks: work pushed to volunteers (or a grid leader) through the outbox, taken by exactly one.
+
+A task is generic — a problem report, a home visit of the benefits outreach, duty at an event;
+each kind adds its part through hooks it registers here (`kinds`). The modules: `tables`,
+`kinds` (the registry), `offers` (new tasks, who hears of them), `lifecycle` (take, decline,
+hand back, assign, note, finish), `hours` (credited hours, a volunteer's lists).
+"""
+
+from models.tasks.hours import Hours, credit_hours, hours_of, my_tasks, open_task_with_action
+from models.tasks.kinds import (
+    FinishHook,
+    TaskHook,
+    TaskKindHooks,
+    register_task_kind,
+    task_kind,
+    unregister_task_kind,
+)
+from models.tasks.lifecycle import (
+    MAX_MINUTES,
+    MAX_PHOTO_BYTES,
+    MIN_MINUTES,
+    accept_task,
+    add_note,
+    assign_task,
+    assignable_volunteers,
+    check_minutes,
+    decline_task,
+    finish_task,
+    get_task,
+    hand_back,
+    may_see,
+    notify_leaders,
+    oversees,
+    release_task,
+    staff_scope,
+    take_task,
+)
+from models.tasks.offers import (
+    create_task,
+    leader_buttons,
+    offer,
+    role_holders,
+    task_buttons,
+    team_volunteers,
+    tell,
+)
+from models.tasks.tables import Task, TaskKind, TaskOffer, TaskState, VolunteerHours
+
+__all__ = [
+    "MAX_MINUTES",
+    "MAX_PHOTO_BYTES",
+    "MIN_MINUTES",
+    "FinishHook",
+    "Hours",
+    "Task",
+    "TaskHook",
+    "TaskKind",
+    "TaskKindHooks",
+    "TaskOffer",
+    "TaskState",
+    "VolunteerHours",
+    "accept_task",
+    "add_note",
+    "assign_task",
+    "assignable_volunteers",
+    "check_minutes",
+    "create_task",
+    "credit_hours",
+    "decline_task",
+    "finish_task",
+    "get_task",
+    "hand_back",
+    "hours_of",
+    "leader_buttons",
+    "may_see",
+    "my_tasks",
+    "notify_leaders",
+    "offer",
+    "open_task_with_action",
+    "oversees",
+    "register_task_kind",
+    "release_task",
+    "role_holders",
+    "staff_scope",
+    "take_task",
+    "task_buttons",
+    "task_kind",
+    "team_volunteers",
+    "tell",
+    "unregister_task_kind",
+]
