@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.core import Ask, Choice, Context, Done, Incoming, Reply, StepResult
 from handlers.intents import normalize
 from handlers.nlu import Understanding, understand
+from handlers.nlu.model import default_model
 from models.errors import DomainError
 from models.people import active_roles, load_chat
 from models.tables import Conversation
@@ -241,8 +242,14 @@ class Dispatcher:
         self.labels = features.menu_labels(translate, locales)
         self.main_menu = features.main_menu
         self.detect_intent = features.detector.detect
+        # Intents the keyword tables know and the model's data set does not (a new feature).
+        self.new_intents = frozenset(features.detector.intents) - set(default_model().intents)
         self.extras = extras or {}
         self.router.flows.setdefault(ClarifyFlow.name, ClarifyFlow(self))
+
+    def understand(self, text: str) -> Understanding:
+        """Free text understood with this bot's keyword matcher voting."""
+        return understand(text, keywords=self.detect_intent, new_intents=self.new_intents)
 
     def menu_labels(self) -> dict[str, str]:
         """Normalized main-menu label (every language) → intent."""
@@ -261,7 +268,7 @@ class Dispatcher:
         label = self.menu_labels().get(normalize(stripped))
         if label:
             return label, "menu label", None
-        understood = understand(stripped, keywords=self.detect_intent)
+        understood = self.understand(stripped)
         return understood.intent, understood.rule or "model", understood
 
     async def _context(self, session: AsyncSession, inc: Incoming, now: datetime) -> Context:
@@ -349,7 +356,7 @@ class Dispatcher:
             outcome = await hook(ctx, text)
             if outcome is not None:
                 return outcome
-        understood = understand(text, keywords=self.detect_intent)
+        understood = self.understand(text)
         if understood.greeting and "start" in self.router.intents:
             return await self.router.intents["start"](ctx, "")
         options = [o for o in understood.options if may_offer(ctx, o)]
@@ -449,7 +456,7 @@ class ClarifyFlow(Flow):
 
     async def start(self, ctx: Context, arg: str) -> StepResult:
         """Offer the likely intents of `arg` as buttons, and 'other'."""
-        understood = understand(arg, keywords=self.dispatcher.detect_intent)
+        understood = self.dispatcher.understand(arg)
         options = [o for o in understood.options if may_offer(ctx, o)]
         ctx.flow_data.update(text=arg[:500], options=options)
         choices = [Choice(ctx.t(f"clarify.opt_{o}"), f"pick:{o}") for o in options]

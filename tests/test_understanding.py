@@ -18,10 +18,12 @@ from handlers.nlu import understand as understand_with
 from handlers.nlu.model import clean, data_file, read_labelled, training_data
 from handlers.nlu.variants import render
 from models.db import Database
-from models.tables import Conversation, Notice, Report
+from models.notices import Notice
+from models.reports import Report
+from models.tables import Conversation
+from tests.chat import Chat
 from tests.telegram_chat import TelegramUser, link, menu_of, texts
 from tests.test_console import run
-from tests.wechat_chat import Chat, chat_fixture  # noqa: F401  (the `chat` fixture)
 
 DETECTOR = FeatureSet(FEATURES).detector
 INTENTS = DETECTOR.intents
