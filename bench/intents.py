@@ -134,12 +134,19 @@ def calibrate() -> None:
         print(line)
 
 
-def main() -> int:
-    """Run the benchmark; 0 when every goal is met."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (no database: this benchmark needs none)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.intents", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--smoke", action="store_true", help="one quick pass")
     parser.add_argument("--calibrate", action="store_true", help="cross-validate on train")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    """Run the benchmark; 0 when every goal is met."""
+    args = build_parser().parse_args()
     if args.calibrate:
         calibrate()
     start = time.process_time()
@@ -177,9 +184,12 @@ def main() -> int:
     invariants = {
         "accuracy_ge_0_95": accuracy >= GOAL_ACCURACY,
         "every_intent_ge_0_85": recall[worst] >= GOAL_PER_INTENT,
-        "classify_lt_1ms": cost < GOAL_CLASSIFY_US,
-        "load_lt_1s": load < GOAL_LOAD_S,
     }
+    if (
+        not args.smoke
+    ):  # timings are goals of a full run; a smoke run on a busy machine reports them
+        invariants["classify_lt_1ms"] = cost < GOAL_CLASSIFY_US
+        invariants["load_lt_1s"] = load < GOAL_LOAD_S
     print(json.dumps({
         "bench": "intents", "accuracy": round(accuracy, 4), "worst_intent": worst,
         "worst_recall": round(recall[worst], 4), "classify_us": round(cost, 1),
