@@ -21,6 +21,8 @@ from bot.media_store import MediaKeeper, media_store
 from handlers import admin, benefits, home, notices, onboarding, reports, soon, tasks, teams
 from handlers.core import Incoming, Media, Reply
 from handlers.feature import Feature, FeatureSet
+from handlers.nlu import Understanding
+from handlers.nlu.model import default_model
 from handlers.router import Dispatcher, Router
 from models.benefits import load_catalogue
 from models.db import Database, utcnow
@@ -85,6 +87,7 @@ class Linli:
         self.clock = clock
         self.features = FeatureSet(features)
         self.router = self.features.router
+        default_model()  # the intent model is trained now, not on the first message
         # Read once at start: ID-number keys (refused now if half set) and benefit programmes.
         self.id_cipher = id_cipher(settings)
         self.programmes = load_catalogue(settings.benefit_programmes_file or None)
@@ -141,9 +144,13 @@ class Linli:
 
     def classify(self, text: str) -> str:
         """The intent a line of text routes to (what `linli intent` prints)."""
-        name = self.dispatcher.classify(text)
+        return self.explain(text)[0]
+
+    def explain(self, text: str) -> tuple[str, str, Understanding | None]:
+        """The intent, what decided it, and the understanding (`linli intent --explain`)."""
+        name, how, understood = self.dispatcher.explain(text)
         name = "help" if name == "start" else name
-        return name if name in self.features.detector.intents else "unknown"
+        return (name if name in self.features.detector.intents else "unknown"), how, understood
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
         key = (inc.channel, inc.chat_id)

@@ -12,11 +12,14 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from bot.config import Settings, SetupError, files_dir, id_cipher, load_settings
+
+if TYPE_CHECKING:
+    from handlers.nlu import Understanding
 
 T = TypeVar("T")
 
@@ -171,10 +174,13 @@ def console(
 @app.command()
 def intent(
     text: Annotated[str | None, typer.Argument(help="what a resident might write")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also the top three with scores and the details.")
+    ] = False,
 ) -> None:
     """Show which intent a text is understood as; with no text, one per line of input.
 
-    Example: linli intent 我要报修
+    Example: linli intent 我要报修 --explain
     """
     from bot.app import Linli
     from bot.doctor import key_settings_problem
@@ -186,7 +192,25 @@ def intent(
     linli = Linli(settings)
     lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
     for line in lines:
-        typer.echo(linli.classify(line))
+        name, how, understood = linli.explain(line)
+        typer.echo(name)
+        if explain:
+            typer.echo(explanation(how, understood))
+
+
+def explanation(how: str, understood: Understanding | None) -> str:
+    """The indented lines `linli intent --explain` prints under an intent."""
+    if understood is None:
+        return f"  by: {how}"
+    top = ", ".join(f"{name} {p:.2f}" for name, p in understood.top)
+    verdict = "sure" if understood.sure else "ask: " + " / ".join(understood.options)
+    if understood.greeting:
+        verdict = "greeting"
+    elif understood.intent == "unknown":
+        verdict = "nothing likely: the menu"
+    found = understood.details.as_dict()
+    details = ", ".join(f"{k}={v}" for k, v in found.items()) if found else "-"
+    return f"  by: {how} · {verdict}\n  top: {top}\n  details: {details}"
 
 
 @app.command()
