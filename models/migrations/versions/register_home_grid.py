@@ -6,7 +6,7 @@ Older databases may hold people (the demo's 刘芳 did) or households whose grid
 their building's; this puts them right, so an export imports back unchanged. No schema change.
 
 Revision ID: register_home_grid
-Revises: 0011_media_and_passive_replies
+Revises: 0012_teams
 Create Date: 2026-12-02 16:20:00.000000
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "register_home_grid"
-down_revision: str | None = "0011_media_and_passive_replies"
+down_revision: str | None = "0012_teams"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
