@@ -15,7 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, id_cipher
 from bot.i18n import LOCALES, translate
-from handlers import admin, benefits, home, notices, onboarding, reports, soon, tasks
+from handlers import (
+    admin,
+    benefits,
+    events,
+    home,
+    notices,
+    onboarding,
+    reports,
+    signups,
+    soon,
+    tasks,
+)
 from handlers.core import Incoming, Media, Reply
 from handlers.feature import Feature, FeatureSet
 from handlers.router import Dispatcher, Router
@@ -39,7 +50,9 @@ FEATURES: tuple[Feature, ...] = (
     reports.feature,
     tasks.feature,
     benefits.feature,
-    *soon.PLACEHOLDERS,  # booking, vote, events, stations: 马上就来 until their modules exist
+    events.feature,
+    signups.feature,  # the sign-up engine's su:* buttons (events and bookings)
+    *soon.PLACEHOLDERS,  # booking, vote, stations: 马上就来 until their modules exist
 )
 
 

@@ -498,3 +498,59 @@ def ics(event: Event, slot: Slot, uid_domain: str = "linli.local") -> bytes:
         item.add("status", "CANCELLED")
     cal.add_component(item)
     return cal.to_ical()
+
+
+# --- demo data ------------------------------------------------------------------------------------
+
+DEMO_WORKSHOP = "三八节 志愿者妈妈亲子DIY手工坊"
+DEMO_MEETING = "议事协商会：车库电表改造"
+DEMO_CODE = "3821"  # the workshop's check-in code on the door poster (the README uses it)
+
+
+async def seed_demo_events(session: AsyncSession, now: datetime) -> tuple[Event, Event]:
+    """The demo's Women's Day DIY workshop for volunteer mothers (one place left, so the next
+    sign-up fills it and the one after waits) and the 议事协商会 about the garage meters."""
+    people = {
+        p.name: p
+        for p in (
+            await session.execute(
+                select(Person).where(col(Person.name).in_(["刘芳", "李红", "王建国", "朱凡"]))
+            )
+        ).scalars()
+    }
+    manager = people["刘芳"]
+    start = (now + timedelta(minutes=40)).replace(second=0, microsecond=0)
+    workshop = await create_event(
+        session,
+        organiser=manager,
+        title=DEMO_WORKSHOP,
+        place="社区党群服务中心二楼活动室",
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        capacity=3,
+        max_party=2,
+        audience=Audience.VOLUNTEERS,
+        reminders=[30],
+        description="做布艺小花送妈妈，可带 1 个孩子。",
+        now=now,
+    )
+    slot = await session.get(Slot, workshop.slot_id)
+    assert slot is not None
+    slot.code = DEMO_CODE
+    await join(session, workshop.id or 0, people["李红"].id or 0, now, companions=1)
+    meeting_start = (now + timedelta(days=3)).replace(hour=11, minute=0, second=0, microsecond=0)
+    meeting = await create_event(
+        session,
+        organiser=manager,
+        kind=EventKind.MEETING,
+        title=DEMO_MEETING,
+        place="社区议事厅",
+        starts_at=meeting_start,
+        ends_at=meeting_start + timedelta(hours=1, minutes=30),
+        capacity=20,
+        audience=Audience.INVITEES,
+        agenda="1. 车库电表统一迁移方案（供电所党支部介绍）2. 费用分摊 3. 施工时间",
+        invitees=[people["王建国"].id or 0, people["朱凡"].id or 0],
+        now=now,
+    )
+    return workshop, meeting

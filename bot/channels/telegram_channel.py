@@ -161,6 +161,15 @@ async def send_replies(
         photo: bytes | str | None = reply.photo
         if photo is None and reply.photo_ref and reply.photo_ref.startswith(f"{CHANNEL}:"):
             photo = reply.photo_ref.split(":", 1)[1]  # a file id Telegram already has
+        if reply.document is not None and len(reply.text) <= MessageLimit.CAPTION_LENGTH:
+            await bot.send_document(
+                chat_id,
+                document=reply.document,
+                filename=reply.document_name or "file",
+                caption=reply.text,
+                reply_markup=markup,
+            )
+            continue
         if photo is not None and len(reply.text) <= MessageLimit.CAPTION_LENGTH:
             await bot.send_photo(chat_id, photo=photo, caption=reply.text, reply_markup=markup)
             continue
