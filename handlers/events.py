@@ -229,7 +229,7 @@ async def event_roster(ctx: Context, event: int) -> Outcome:
     return [Reply("\n".join(lines), choices)]
 
 
-@router.payload("ev:in", signup=int, refuse="signup.not_found")
+@router.payload("ev:in", signup=int, refuse="events.not_found")
 async def tap_check_in(ctx: Context, signup: int) -> Outcome:
     """The organiser taps a name on the list: that person is checked in."""
     if not _registered(ctx):
