@@ -20,13 +20,21 @@ from models.errors import DomainError
 from models.events import (
     KIND,
     Audience,
+    Change,
     Event,
+    add_duties,
+    announce_event,
+    cancel_event,
+    change_event,
     create_event,
+    end_event,
     get_event,
     ics,
     join,
     may_organise,
+    rate_event,
     roster,
+    roster_xlsx,
     upcoming_for,
     when_text,
     zone_of,
@@ -226,6 +234,14 @@ async def event_roster(ctx: Context, event: int) -> Outcome:
                 Choice(ctx.t("events.btn_check_in", name=person.name), f"ev:in:{signup.id}")
             )
     lines.append(ctx.t("events.roster_counts", capacity=slot.capacity, **counts))
+    if found.cancelled_at is None:
+        choices += [
+            Choice(ctx.t("events.btn_export"), f"ev:xlsx:{event}"),
+            Choice(ctx.t("events.btn_announce"), f"ev:announce:{event}"),
+            Choice(ctx.t("events.btn_edit"), f"ev:edit:{event}"),
+            Choice(ctx.t("events.btn_end"), f"ev:end:{event}"),
+            Choice(ctx.t("events.btn_drop"), f"ev:drop:{event}"),
+        ]
     return [Reply("\n".join(lines), choices)]
 
 
@@ -284,7 +300,121 @@ async def rsvp(ctx: Context, event: int, answer: str) -> Outcome:
     )
 
 
-# --- organisers: a new event in six steps ---------------------------------------------------------
+@router.payload("ev:xlsx", event=int, refuse="events.not_found")
+async def export_roster(ctx: Context, event: int) -> Outcome:
+    """The list as .xlsx (a file on Telegram; WeChat receives no files: the list is the text)."""
+    if not _registered(ctx):
+        return with_menu(ctx, ctx.t("error.register_first"))
+    assert ctx.person is not None and ctx.person.id is not None
+    try:
+        data = await roster_xlsx(ctx.session, event, ctx.person.id)
+    except DomainError:
+        return with_menu(ctx, ctx.t("signup.not_allowed"))
+    if ctx.incoming.channel == "telegram":
+        name = f"event-{event}-roster.xlsx"
+        return [Reply(ctx.t("events.exported"), document=data, document_name=name)]
+    return with_menu(ctx, ctx.t("events.export_elsewhere"))
+
+
+@router.payload("ev:announce", event=int, refuse="events.not_found")
+async def announce(ctx: Context, event: int) -> Outcome:
+    """Send the event as a notice to its audience, with the sign-up button inside."""
+    if not _registered(ctx):
+        return with_menu(ctx, ctx.t("error.register_first"))
+    assert ctx.person is not None
+    notice = await announce_event(ctx.session, event, ctx.person, ctx.roles, ctx.now)
+    return with_menu(ctx, ctx.t("events.announced", count=notice.recipients))
+
+
+@router.payload("ev:end", event=int, refuse="events.not_found")
+async def end(ctx: Context, event: int) -> Outcome:
+    """The organiser closes the event: no-shows, helpers' hours, the rating question."""
+    if not _registered(ctx):
+        return with_menu(ctx, ctx.t("error.register_first"))
+    assert ctx.person is not None and ctx.person.id is not None
+    await end_event(ctx.session, event, ctx.person.id, ctx.now)
+    return with_menu(ctx, ctx.t("events.ended"))
+
+
+@router.payload("ev:drop", event=int, refuse="events.not_found")
+async def drop(ctx: Context, event: int) -> Outcome:
+    """Cancel the event: everyone signed up or waiting is told."""
+    if not _registered(ctx):
+        return with_menu(ctx, ctx.t("error.register_first"))
+    assert ctx.person is not None and ctx.person.id is not None
+    told = await cancel_event(ctx.session, event, ctx.person.id, ctx.now)
+    return with_menu(ctx, ctx.t("events.dropped", count=told))
+
+
+@router.payload("ev:rate", event=int, stars=int, refuse="events.not_found")
+async def rate(ctx: Context, event: int, stars: int) -> Outcome:
+    """One tap after the event: 1–5 stars, by someone who came."""
+    if not _registered(ctx):
+        return with_menu(ctx, ctx.t("error.register_first"))
+    assert ctx.person is not None and ctx.person.id is not None
+    await rate_event(ctx.session, event, ctx.person.id, stars, ctx.now)
+    return with_menu(ctx, ctx.t("events.rated"))
+
+
+@router.payload("ev:edit", event=int, refuse="events.not_found")
+async def edit_button(ctx: Context, event: int) -> Outcome:
+    """The organiser changes the time or the place."""
+    if not _registered(ctx):
+        return with_menu(ctx, ctx.t("error.register_first"))
+    assert ctx.person is not None and ctx.person.id is not None
+    found, _slot = await get_event(ctx.session, event)
+    if not await may_organise(ctx.session, found, ctx.person.id):
+        return with_menu(ctx, ctx.t("signup.not_allowed"))
+    return await start_flow(ctx, router.flows["event_edit"], str(event))
+
+
+@router.flow
+class EditEvent(Flow):
+    """What to change (time / place), then the new value; everyone signed up is told."""
+
+    name = "event_edit"
+
+    def _what(self, ctx: Context) -> list[Choice]:
+        return [
+            Choice(ctx.t("events.edit_time"), "edit:time"),
+            Choice(ctx.t("events.edit_place"), "edit:place"),
+        ]
+
+    async def start(self, ctx: Context, arg: str) -> StepResult:
+        ctx.flow_data["event"] = int(arg)
+        return ask(ctx, "what", "events.ask_edit", self._what(ctx))
+
+    async def step_what(self, ctx: Context, answer: Answer) -> StepResult:
+        if answer.payload == "edit:time":
+            return ask(ctx, "time", "events.ask_when")
+        if answer.payload == "edit:place":
+            return ask(ctx, "place", "events.ask_place")
+        return ask(ctx, "what", "events.ask_edit", self._what(ctx), error="events.bad_choice")
+
+    async def step_time(self, ctx: Context, answer: Answer) -> StepResult:
+        assert ctx.person is not None and ctx.person.id is not None
+        zone = await zone_of(ctx.session, ctx.person.community_id)
+        parsed = parse_when(answer.text, ctx.now, str(zone))
+        if parsed is None or parsed[1] <= parsed[0] or parsed[0] <= ctx.now:
+            return ask(ctx, "time", "events.ask_when", error="events.bad_when")
+        change = Change(starts_at=parsed[0], ends_at=parsed[1])
+        told = await change_event(
+            ctx.session, ctx.flow_data["event"], ctx.person.id, change, ctx.now
+        )
+        return Done(with_menu(ctx, ctx.t("events.changed_told", count=told)))
+
+    async def step_place(self, ctx: Context, answer: Answer) -> StepResult:
+        assert ctx.person is not None and ctx.person.id is not None
+        place = answer.text.strip()
+        if not 1 <= len(place) <= 128:
+            return ask(ctx, "place", "events.ask_place", error="events.bad_text")
+        told = await change_event(
+            ctx.session, ctx.flow_data["event"], ctx.person.id, Change(place=place), ctx.now
+        )
+        return Done(with_menu(ctx, ctx.t("events.changed_told", count=told)))
+
+
+# --- organisers: a new event in six questions ---------------------------------------------------------
 
 WHEN = re.compile(
     r"^\s*(?:(\d{4})[-/年])?(\d{1,2})[-/月](\d{1,2})日?\s*(\d{1,2})[:：点](\d{2})?\s*[-–—~至到]\s*"
@@ -328,7 +458,8 @@ async def new_event_button(ctx: Context) -> Outcome:
 
 @router.flow
 class NewEvent(Flow):
-    """Title, time, place, places, audience, confirm."""
+    """Title, time, place, places, audience, helpers needed: six questions (reminders 48 h and
+    2 h before by default)."""
 
     name = "event_new"
 
@@ -374,8 +505,16 @@ class NewEvent(Flow):
         if chosen not in {a.value for a in AUDIENCES}:
             choices = [Choice(ctx.t(f"events.audience_{a}"), f"aud:{a}") for a in AUDIENCES]
             return ask(ctx, "audience", "events.ask_audience", choices, error="events.bad_audience")
-        assert ctx.person is not None
+        ctx.flow_data["audience"] = chosen
+        return ask(ctx, "duties", "events.ask_duties")
+
+    async def step_duties(self, ctx: Context, answer: Answer) -> StepResult:
+        helpers = parse_number(answer.text)
+        if helpers is None or not 0 <= helpers <= 50:
+            return ask(ctx, "duties", "events.ask_duties", error="events.bad_number")
+        assert ctx.person is not None and ctx.person.id is not None
         d = ctx.flow_data
+        chosen = d["audience"]
         event = await create_event(
             ctx.session,
             organiser=ctx.person,
@@ -388,6 +527,11 @@ class NewEvent(Flow):
             max_party=2 if chosen == Audience.FAMILIES else 1,
             now=ctx.now,
         )
+        if helpers:
+            await add_duties(
+                ctx.session, event.id or 0, ctx.person.id, ctx.t("events.duty_title"), helpers,
+                ctx.now,
+            )  # fmt: skip
         card = await _event_card(ctx, event)
         return Done([Reply(ctx.t("events.created"), menu=None), card])
 
