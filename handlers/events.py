@@ -193,6 +193,8 @@ async def _my_items(ctx: Context) -> MyItems | None:
                 party=signup.party,
             )
         )
+        if signup.status == SignupStatus.OFFERED:
+            choices.append(Choice(ctx.t("btn.signup_claim"), f"su:claim:{signup.id}"))
         if signup.status != SignupStatus.CHECKED_IN:
             choices.append(
                 Choice(
