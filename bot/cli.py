@@ -1,4 +1,8 @@
-"""The `linli` command: console, run (polling), serve (webhooks), db upgrade, seed demo, intent."""
+"""The `linli` command: console, run (polling), serve (webhooks), db, seed, doctor and more.
+
+Every command checks first what it needs (bot/doctor.py); a wrong set-up ends with one line,
+Chinese then English, naming the fix, and exit status 2 — never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +16,43 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bot.config import Settings, id_cipher, load_settings
+from bot.config import Settings, SetupError, id_cipher, load_settings
 
 T = TypeVar("T")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Linli 邻里 community bot")
-db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic).")
-seed_app = typer.Typer(no_args_is_help=True, help="Load data.")
-app.add_typer(db_app, name="db")
-app.add_typer(seed_app, name="seed")
-import_app = typer.Typer(no_args_is_help=True, help="Import data (the resident register).")
-export_app = typer.Typer(no_args_is_help=True, help="Export data (the resident register).")
-jobs_app = typer.Typer(no_args_is_help=True, help="Run a clock job now.")
-keys_app = typer.Typer(no_args_is_help=True, help="Keys for resident ID numbers.")
-app.add_typer(import_app, name="import")
-app.add_typer(export_app, name="export")
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(keys_app, name="keys")
-wechat_app = typer.Typer(no_args_is_help=True, help="WeChat official account / WeCom.")
-app.add_typer(wechat_app, name="wechat")
+# No local variables in a traceback: they could hold a token or an ID key.
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help=(
+        "Linli 邻里: the community bot for Telegram, WeChat, WeCom and the terminal. "
+        "After `make demo`, `linli doctor` shows what is ready and what to fix.\n\n"
+        "Example: linli console --as 陈秀英"
+    ),
+)
+
+
+def _group(name: str, help_text: str) -> typer.Typer:
+    group = typer.Typer(no_args_is_help=True, help=help_text)
+    app.add_typer(group, name=name)
+    return group
+
+
+db_app = _group("db", "The database's tables (Alembic migrations).\n\nExample: linli db upgrade")
+seed_app = _group("seed", "Load example data.\n\nExample: linli seed demo")
+import_app = _group(
+    "import", "Read data in (the resident register).\n\nExample: linli import residents 底册.xlsx"
+)
+export_app = _group(
+    "export",
+    "Write data out (the resident register).\n\nExample: linli export residents residents.xlsx",
+)
+jobs_app = _group("jobs", "Run one of the clock's jobs now.\n\nExample: linli jobs run eligibility")
+keys_app = _group("keys", "Keys for resident ID numbers (身份证号).\n\nExample: linli keys new")
+wechat_app = _group(
+    "wechat", "The WeChat official account and the WeCom app.\n\nExample: linli wechat menu"
+)
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -41,6 +63,27 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:  # e.g. Windows, where uvloop does not exist
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+def _ready(settings: Settings, *, keys: bool = False) -> None:
+    """Stop with one sentence unless the database is at the newest revision and the keys fit."""
+    from bot.doctor import require_database
+
+    asyncio.run(require_database(settings, keys_required=keys))
+
+
+def _telegram_refused(err: Exception) -> SetupError:
+    from bot.doctor import telegram_token_problem
+
+    return SetupError(telegram_token_problem(err) or f"Telegram: {type(err).__name__}")
+
+
+def _need_telegram_token(settings: Settings) -> None:
+    if not settings.telegram_token:
+        raise SetupError(
+            "TELEGRAM_TOKEN 没有设置：请把 @BotFather 给的 token 写进 .env"
+            " / TELEGRAM_TOKEN is not set: put the token @BotFather gave you into .env"
+        )
 
 
 def _setup_logging(settings: Settings, quiet: bool = False) -> None:
@@ -54,23 +97,40 @@ def _setup_logging(settings: Settings, quiet: bool = False) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
-    """Migrate the database to the newest schema."""
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="the revision to go to")] = "head",
+) -> None:
+    """Create the tables, or bring them to the newest version; running it again is harmless.
+
+    Example: linli db upgrade
+    """
+    from alembic.util import CommandError
+
+    from bot.doctor import check_reachable, code_revisions
     from models.migrations import upgrade
 
     settings = load_settings()
     _setup_logging(settings)
-    upgrade(settings.database_url, revision)
-    typer.echo(f"database at {revision}")
+    asyncio.run(check_reachable(settings.database_url))
+    try:
+        upgrade(settings.database_url, revision)
+    except CommandError as err:  # e.g. the database is at a revision this code does not know
+        raise SetupError(f"数据库迁移失败 / the migration failed: {err}") from None
+    shown = ", ".join(code_revisions(settings.database_url)[0]) if revision == "head" else revision
+    typer.echo(f"database at revision {shown}")
 
 
 @seed_app.command("demo")
 def seed_demo() -> None:
-    """Load the demo community (Hongnan); does nothing if it is already there."""
+    """Load the demo community 虹南社区 and its people; does nothing if it is already there.
+
+    Example: linli seed demo
+    """
     from models.db import Database, utcnow
     from models.demo import seed_demo as load
 
     settings = load_settings()
+    _ready(settings)
 
     async def go() -> bool:
         db = Database(settings.database_url)
@@ -87,11 +147,15 @@ def seed_demo() -> None:
 def console(
     as_: Annotated[str | None, typer.Option("--as", help="start as this demo person")] = None,
 ) -> None:
-    """Chat with the bot in the terminal (also reads piped input, one message a line)."""
+    """Chat with the bot in the terminal; also reads piped input, one message a line.
+
+    Example: printf '/start\\n我能领尊老金吗\\n' | linli console --as 陈秀英
+    """
     from bot.app import Linli
     from bot.channels.console_channel import run_console
 
     settings = load_settings()
+    _ready(settings)
     _setup_logging(settings, quiet=True)
 
     async def go() -> None:
@@ -105,11 +169,20 @@ def console(
 
 
 @app.command()
-def intent(text: Annotated[str | None, typer.Argument()] = None) -> None:
-    """Print the intent a text routes to; with no text, one per line of standard input."""
+def intent(
+    text: Annotated[str | None, typer.Argument(help="what a resident might write")] = None,
+) -> None:
+    """Show which intent a text is understood as; with no text, one per line of input.
+
+    Example: linli intent 我要报修
+    """
     from bot.app import Linli
+    from bot.doctor import key_settings_problem
 
     settings = load_settings()
+    problem = key_settings_problem(settings)
+    if problem:
+        raise SetupError(problem)
     linli = Linli(settings)
     lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
     for line in lines:
@@ -118,7 +191,12 @@ def intent(text: Annotated[str | None, typer.Argument()] = None) -> None:
 
 @app.command()
 def run() -> None:
-    """Run on Telegram with long polling (TELEGRAM_TOKEN must be set)."""
+    """Run the bot on Telegram with long polling (needs TELEGRAM_TOKEN); Ctrl-C stops it.
+
+    Example: linli run
+    """
+    from telegram.error import TelegramError
+
     from bot.app import Linli
     from bot.channels.telegram_channel import (
         TelegramSender,
@@ -129,13 +207,21 @@ def run() -> None:
     from bot.runtime import Background, telegram_limits
 
     settings = load_settings()
+    _need_telegram_token(settings)
+    _ready(settings)
     _setup_logging(settings)
 
     async def go() -> None:
         linli = Linli(settings)
         telegram = build_application(linli, settings)
+        try:
+            await telegram.initialize()  # getMe: a wrong token is refused here
+        except TelegramError as err:
+            await telegram.bot.shutdown()  # its HTTP connections, opened for getMe
+            await linli.close()
+            raise _telegram_refused(err) from None
         background = Background(
-            linli, [TelegramSender(telegram.bot, telegram_limits(settings))], settings
+            linli, [TelegramSender(telegram.bot, telegram_limits(settings), linli.media)], settings
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -160,19 +246,24 @@ def run() -> None:
 
 @app.command()
 def deliver() -> None:
-    """Run only the clock and the delivery worker (no chat intake): e.g. a separate process."""
+    """Run only the clock and the sending of queued messages, taking no chats (own process).
+
+    Example: linli deliver
+    """
     import contextlib
 
     from telegram import Bot
+    from telegram.error import TelegramError
     from telegram.request import HTTPXRequest
 
     from bot.app import Linli
     from bot.channels.telegram_channel import TelegramSender
-    from bot.channels.wechat_channel import build_channels
+    from bot.channels.wechat import build_channels
     from bot.delivery import Sender
     from bot.runtime import Background, telegram_limits
 
     settings = load_settings()
+    _ready(settings)
     _setup_logging(settings)
 
     async def go() -> None:
@@ -187,15 +278,19 @@ def deliver() -> None:
                     base_file_url=settings.telegram_api_file_url,
                     request=request,
                 )
-                await stack.enter_async_context(bot)
-                senders.append(TelegramSender(bot, telegram_limits(settings)))
+                try:
+                    await stack.enter_async_context(bot)  # getMe: a wrong token is refused here
+                except TelegramError as err:
+                    raise _telegram_refused(err) from None
+                senders.append(TelegramSender(bot, telegram_limits(settings), linli.media))
             wechat = build_channels(linli, settings)
             stack.push_async_callback(wechat.close)
             senders += wechat.senders
             if not senders:
-                raise SystemExit(
-                    "nothing to deliver to: set TELEGRAM_TOKEN, or WECHAT_APP_ID and "
-                    "WECHAT_APP_SECRET, or the WECOM_* settings"
+                raise SetupError(
+                    "没有可发送的渠道：请设置 TELEGRAM_TOKEN，或 WECHAT_APP_ID 和 WECHAT_APP_SECRET，"
+                    "或 WECOM_* / nothing to deliver to: set TELEGRAM_TOKEN, or WECHAT_APP_ID "
+                    "and WECHAT_APP_SECRET, or the WECOM_* settings"
                 )
             background = Background(linli, senders, settings)
             stop = asyncio.Event()
@@ -210,26 +305,37 @@ def deliver() -> None:
     run_async(go())
 
 
+_WECHAT_NOT_SET = (
+    "公众号没有配置：请在 .env 里设置 WECHAT_APP_ID 和 WECHAT_APP_SECRET"
+    " / the official account is not configured: set WECHAT_APP_ID and WECHAT_APP_SECRET in .env"
+)
+_WECOM_NOT_SET = (
+    "企业微信没有配置：请在 .env 里设置 WECOM_CORP_ID、WECOM_CORP_SECRET 和 WECOM_AGENT_ID"
+    " / WeCom is not configured: set WECOM_CORP_ID, WECOM_CORP_SECRET and WECOM_AGENT_ID in .env"
+)
+
+
 @wechat_app.command("menu")
 def wechat_menu(
     wecom: Annotated[bool, typer.Option("--wecom", help="the WeCom app's menu instead")] = False,
 ) -> None:
-    """Install the custom menu (the main menu's items) on the official account or WeCom app."""
-    from bot.channels.wechat_channel import install_menu, oa_api, wecom_api
+    """Install the chat menu (the main menu's buttons) on the official account or WeCom app.
+
+    Example: linli wechat menu --wecom
+    """
+    from bot.channels.wechat import install_menu, oa_api, wecom_api
     from models.db import Database
 
     settings = load_settings()
+    _ready(settings)
     _setup_logging(settings)
 
     async def go() -> None:
         db = Database(settings.database_url)
         api = (wecom_api if wecom else oa_api)(settings, db)
         if api is None:
-            raise SystemExit(
-                "set WECOM_CORP_ID, WECOM_CORP_SECRET and WECOM_AGENT_ID"
-                if wecom
-                else "set WECHAT_APP_ID and WECHAT_APP_SECRET"
-            )
+            await db.dispose()
+            raise SetupError(_WECOM_NOT_SET if wecom else _WECHAT_NOT_SET)
         try:
             await install_menu(api, "wecom" if wecom else "wechat", settings.wecom_agent_id)
         finally:
@@ -247,8 +353,11 @@ def wechat_qr(
         "invitation-wechat.png"
     ),
 ) -> None:
-    """A WeChat QR code for an invitation: scanning it follows the account and joins."""
-    from bot.channels.wechat_channel import invitation_qr_url, oa_api
+    """Make the WeChat QR code of an invitation: scanning it follows the account and joins.
+
+    Example: linli wechat qr HQNC2345 --out poster.png
+    """
+    from bot.channels.wechat import invitation_qr_url, oa_api
     from bot.i18n import translate
     from handlers.admin import qr_png
     from models.db import Database, utcnow
@@ -256,6 +365,7 @@ def wechat_qr(
     from models.onboarding import find_invitation
 
     settings = load_settings()
+    _ready(settings)
     _setup_logging(settings)
 
     async def go() -> tuple[str, int]:
@@ -263,13 +373,15 @@ def wechat_qr(
         api = oa_api(settings, db)
         try:
             if api is None:
-                raise SystemExit("set WECHAT_APP_ID and WECHAT_APP_SECRET")
+                raise SetupError(_WECHAT_NOT_SET)
             now = utcnow()
             try:
                 async with db.session() as session:
                     invitation = await find_invitation(session, code.strip().upper(), now)
             except DomainError as err:
-                raise SystemExit(translate("zh", err.key)) from err
+                raise SetupError(
+                    f"{translate('zh', err.key)} / {translate('en', err.key)}"
+                ) from None
             left = int((invitation.expires_at - now).total_seconds())
             return await invitation_qr_url(api, invitation.code, left)
         finally:
@@ -284,27 +396,39 @@ def wechat_qr(
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve webhooks (ASGI under uvicorn); registers TELEGRAM_WEBHOOK_URL on start."""
+def serve(
+    host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="the port to listen on")] = 8080,
+) -> None:
+    """Take webhooks from Telegram, WeChat and WeCom over HTTP (and answer /healthz).
+
+    On start it registers TELEGRAM_WEBHOOK_URL with Telegram. Put it behind your TLS proxy.
+
+    Example: linli serve --host 0.0.0.0 --port 8080
+    """
     import uvicorn
 
+    from bot.doctor import port_problem, telegram_bot_name
     from bot.web import serving_app
 
     settings = load_settings()
+    _ready(settings)
+    problem = port_problem(host, port)
+    if problem:
+        raise SetupError(problem)
+    if settings.telegram_token:
+        asyncio.run(telegram_bot_name(settings))  # getMe: a wrong token is refused here
     _setup_logging(settings)
     uvicorn.run(serving_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
 
 def _cipher_or_exit(settings: Settings) -> Any:
-    try:
-        cipher = id_cipher(settings)
-    except ValueError as err:
-        raise SystemExit(str(err)) from None
-    if cipher is None:
-        raise SystemExit(
-            "ID_ENCRYPTION_KEYS and ID_HASH_KEY are not set (`linli keys new` makes them)"
-        )
-    return cipher
+    from bot.doctor import key_settings_problem
+
+    problem = key_settings_problem(settings, required=True)
+    if problem:
+        raise SetupError(problem)
+    return id_cipher(settings)
 
 
 async def _community_id(session: Any, name: str | None) -> int:
@@ -318,7 +442,10 @@ async def _community_id(session: Any, name: str | None) -> int:
         rows = [c for c in rows if c.name == name]
     if len(rows) != 1:
         names = "、".join(c.name for c in rows) or "-"
-        raise SystemExit(f"name the community with --community (found: {names})")
+        raise SetupError(
+            f"请用 --community 指明社区（现有：{names}） / name the community with --community "
+            f"(found: {names})"
+        )
     return int(rows[0].id)
 
 
@@ -327,7 +454,12 @@ def import_residents(
     file: Annotated[str, typer.Argument(help="the register, .xlsx or .csv")],
     community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
 ) -> None:
-    """Import the resident register (居民底册): adds or updates people, reports every row."""
+    """Import the resident register (居民底册): adds or updates people, reports every row.
+
+    Importing the same file again changes nothing.
+
+    Example: linli import residents residents.xlsx
+    """
     from pathlib import Path
 
     from bot.i18n import translate
@@ -339,7 +471,10 @@ def import_residents(
 
     settings = load_settings()
     cipher = _cipher_or_exit(settings)
+    _ready(settings, keys=True)
     path = Path(file)
+    if not path.is_file():
+        raise SetupError(f"找不到文件 {file} / there is no file {file}")
     data = path.read_bytes()
 
     def t(key: str, **values: Any) -> str:
@@ -358,7 +493,9 @@ def import_residents(
                 )  # fmt: skip
                 return render_import_report(t, report, path.name)
         except DomainError as err:
-            raise SystemExit(t(err.key, **err.values)) from None
+            english = translate("en", err.key)
+            english = english.format(**err.values) if err.values else english
+            raise SetupError(f"{t(err.key, **err.values)} / {english}") from None
         finally:
             await db.dispose()
 
@@ -370,7 +507,10 @@ def export_residents(
     file: Annotated[str, typer.Argument(help="where to write: .xlsx or .csv")],
     community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
 ) -> None:
-    """Write the register in the import format (it holds raw ID numbers: keep the file safe)."""
+    """Write the register in the import format; it holds raw ID numbers, so keep it safe.
+
+    Example: linli export residents residents.xlsx
+    """
     from pathlib import Path
 
     from models.db import Database
@@ -378,6 +518,7 @@ def export_residents(
 
     settings = load_settings()
     cipher = _cipher_or_exit(settings)
+    _ready(settings, keys=True)
 
     async def go() -> list[list[str]]:
         db = Database(settings.database_url)
@@ -393,15 +534,21 @@ def export_residents(
 
 
 @jobs_app.command("run")
-def jobs_run(job: Annotated[str, typer.Argument(help="eligibility")]) -> None:
-    """Run a clock job now (the daily eligibility scan: `linli jobs run eligibility`)."""
+def jobs_run(job: Annotated[str, typer.Argument(help="the job: eligibility")]) -> None:
+    """Run a clock job now: `eligibility` is the daily scan for people due a benefit.
+
+    Example: linli jobs run eligibility
+    """
     from models.benefits import load_catalogue
     from models.db import Database
     from scheduler import jobs
 
     if job != "eligibility":
-        raise SystemExit("known jobs: eligibility")
+        raise SetupError(
+            f"没有这个任务：{job}（可用：eligibility） / no job {job} (known: eligibility)"
+        )
     settings = load_settings()
+    _ready(settings)
     _setup_logging(settings, quiet=True)
     programmes = load_catalogue(settings.benefit_programmes_file or None)
 
@@ -423,16 +570,46 @@ def jobs_run(job: Annotated[str, typer.Argument(help="eligibility")]) -> None:
 
 @keys_app.command("new")
 def keys_new() -> None:
-    """Print a fresh pair of ID-number keys for .env (keep them safe and backed up)."""
+    """Print a new pair of ID-number keys: put both lines into .env, and back them up.
+
+    Without them the stored ID numbers can never be read again.
+
+    Example: linli keys new >> .env
+    """
     from models.idcard import new_keys
 
     encryption, hashing = new_keys()
     typer.echo(f"ID_ENCRYPTION_KEYS={encryption}\nID_HASH_KEY={hashing}")
 
 
-def main() -> None:
-    """Entry point of the `linli` script."""
-    app()
+@app.command()
+def doctor() -> None:
+    """Check the settings, database, ID keys, each configured chat app and the clock.
+
+    Prints what is ready and what to fix; exit status 2 when something needs fixing.
+
+    Example: linli doctor
+    """
+    from bot.doctor import doctor as check
+
+    table, ready = check(load_settings())
+    typer.echo(table)
+    if not ready:
+        raise typer.Exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `linli` script: a wrong set-up is one sentence and exit status 2."""
+    from bot.doctor import explain
+
+    try:
+        app(args=argv, prog_name="linli")
+    except Exception as err:
+        message = explain(err)
+        if message is None:
+            raise
+        typer.echo(message, err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -79,9 +79,7 @@ async def test_the_workshop_from_sign_up_to_check_in(chat: Chat, clock: FakeCloc
     assert li is not None and li.status == "checked_in"
     async with chat.db.session() as s:
         assert all((await check_invariants(s)).values())
-        slot = (
-            await s.execute(select(Slot).join(Event, col(Event.slot_id) == Slot.id))
-        ).scalars()
+        slot = (await s.execute(select(Slot).join(Event, col(Event.slot_id) == Slot.id))).scalars()
         assert {x.held for x in slot} >= {3}
 
 

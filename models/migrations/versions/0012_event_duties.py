@@ -1,7 +1,7 @@
 """event duties (tasks) and ratings; buttons inside a notice
 
-Revision ID: 0011_event_duties
-Revises: 0010_polls
+Revision ID: 0012_event_duties
+Revises: 0011_media_and_passive_replies
 Create Date: 2026-12-02 17:17:08.970568
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import models.db
 
-revision: str = "0011_event_duties"
-down_revision: str | None = "0010_polls"
+revision: str = "0012_event_duties"
+down_revision: str | None = "0011_media_and_passive_replies"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
