@@ -18,7 +18,19 @@ from bot.config import Settings, id_cipher
 from bot.delivery import render
 from bot.i18n import LOCALES, translate
 from bot.media_store import MediaKeeper, media_store
-from handlers import admin, benefits, home, notices, onboarding, reports, soon, tasks, teams
+from handlers import (
+    admin,
+    benefits,
+    events,
+    home,
+    notices,
+    onboarding,
+    reports,
+    signups,
+    soon,
+    tasks,
+    teams,
+)
 from handlers.core import Incoming, Media, Reply
 from handlers.feature import Feature, FeatureSet
 from handlers.nlu import Understanding
@@ -46,7 +58,9 @@ FEATURES: tuple[Feature, ...] = (
     tasks.feature,
     teams.feature,
     benefits.feature,
-    *soon.PLACEHOLDERS,  # booking, vote, events, stations: 马上就来 until their modules exist
+    events.feature,
+    signups.feature,  # the sign-up engine's su:* buttons (events and bookings)
+    *soon.PLACEHOLDERS,  # booking, vote, stations: 马上就来 until their modules exist
 )
 
 

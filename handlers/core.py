@@ -72,6 +72,9 @@ class Reply:
     # A stored photo, "channel:ref" (a Telegram file id …); shown only on that channel.
     photo_ref: str | None = None
     menu: list[Choice] | None = None
+    # A file to send with the text where the channel can (Telegram): an .ics, an .xlsx.
+    document: bytes | None = None
+    document_name: str | None = None
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""Features still to come (booking, votes, events, stations): declared, answering 马上就来.
+"""Features still to come (booking, votes, stations): declared, answering 马上就来.
 
-Each is a placeholder `Feature` with its menu item, commands and keywords; the bookings, votes
-and events work replaces one by listing its own feature module in `bot/app.py` instead.
+Each is a placeholder `Feature` with its menu item, commands and keywords; the bookings and votes work
+replaces one by listing its own feature module in `bot/app.py` instead.
 """
 
 from __future__ import annotations
@@ -72,23 +72,6 @@ vote = coming_soon(
         rank=3,
     ),
 )
-events = coming_soon(
-    "events",
-    menu_order=50,
-    commands=("events",),
-    keywords=Keywords(
-        "events",
-        zh=(
-            "活动 报名 讲座 议事会 参加 参加活动 聚会 培训 演出 议事 座谈 "
-            "联欢 文艺 比赛 志愿活动 亲子 课堂 开会 会议"
-        ),
-        en=(
-            "event, events, sign up, activity, activities, lecture, workshop, register, "
-            "party, meeting, join:1.5"
-        ),
-        rank=4,
-    ),
-)
 stations = coming_soon(
     "stations",
     menu_order=60,
@@ -108,4 +91,4 @@ stations = coming_soon(
     ),
 )
 
-PLACEHOLDERS = (booking, vote, events, stations)
+PLACEHOLDERS = (booking, vote, stations)

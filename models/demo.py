@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.events import seed_demo_events
 from models.idcard import IdCipher
 from models.people import grant_role
 from models.register import seed_demo_register
@@ -41,8 +42,11 @@ def _years_ago(today: date, years: int, plus_days: int = 0) -> date:
     return born + timedelta(days=plus_days)
 
 
-async def seed_demo(session: AsyncSession, now: datetime, cipher: IdCipher | None = None) -> bool:
-    """Load the demo community once; False when it is already there (ID numbers need `cipher`)."""
+async def seed_demo(
+    session: AsyncSession, now: datetime, cipher: IdCipher | None = None, *, events: bool = True
+) -> bool:
+    """Load the demo community once; False when it is already there (ID numbers need `cipher`;
+    `events=False` leaves out the demo workshop and meeting, whose times follow `now`)."""
     if (
         await session.execute(select(col(Community.id)).where(col(Community.name) == "虹南社区"))
     ).first():
@@ -224,4 +228,6 @@ async def seed_demo(session: AsyncSession, now: datetime, cipher: IdCipher | Non
         )
     await session.flush()
     await seed_demo_register(session, cid, cipher, now)
+    if events:
+        await seed_demo_events(session, now)
     return True

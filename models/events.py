@@ -13,6 +13,7 @@ their events.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -21,13 +22,14 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 from icalendar import Event as IcsEvent
-from sqlalchemy import JSON, Column, UniqueConstraint, select
+from sqlalchemy import JSON, Column, UniqueConstraint, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from models.db import UTCDateTime, utcnow
 from models.errors import DomainError
+from models.notices import Notice, create_notice
 from models.outbox import enqueue
 from models.signups import (
     ACTIVE,
@@ -35,16 +37,27 @@ from models.signups import (
     Signup,
     SignupReminder,
     SignupResult,
+    SignupStatus,
     Slot,
     SlotKind,
     SlotStatus,
+    active_signup,
     cancel_slot,
+    close_ended_slots,
     create_slot,
     register_kind,
     sign_up,
     signups_of,
 )
-from models.tables import Community, Person, Role, RoleGrant
+from models.tables import Community, Person, Role, RoleGrant, Team
+from models.tasks import (
+    Task,
+    TaskKindHooks,
+    TaskState,
+    create_task,
+    register_task_kind,
+    team_volunteers,
+)
 
 KIND = "event"
 CHILD_AGE = 14
@@ -220,6 +233,8 @@ async def _check(session: AsyncSession, slot: Slot, person_id: int, now: datetim
     person = await session.get(Person, person_id)
     if person is None:
         raise DomainError("signup.not_found")
+    if await duty_of(session, event.id or 0, person_id) is not None:
+        return  # a volunteer who took one of the event's duties comes as a helper
     zone = await zone_of(session, slot.community_id)
     refusal = await audience_refusal(session, event, person, now.astimezone(zone).date())
     if refusal is not None:
@@ -229,18 +244,6 @@ async def _check(session: AsyncSession, slot: Slot, person_id: int, now: datetim
 async def _reminders(session: AsyncSession, slot: Slot) -> list[tuple[str, datetime]]:
     event = await event_of_slot(session, slot)
     return [(f"m{m}", slot.starts_at - timedelta(minutes=m)) for m in sorted(set(event.reminders))]
-
-
-EVENT = register_kind(
-    SlotKind(
-        name=KIND,
-        describe=_describe,
-        may_manage=_may_manage,
-        check=_check,
-        reminders=_reminders,
-        texts={"reminder": "events.reminder", "reminder_late": "events.reminder_late"},
-    )
-)
 
 
 # --- organising -----------------------------------------------------------------------------------
@@ -480,6 +483,41 @@ async def roster(
     return [(s, p) for s, p in rows.all()]
 
 
+async def roster_xlsx(session: AsyncSession, event_id: int, actor_id: int) -> bytes:
+    """The sign-up and attendance list as an .xlsx workbook (openpyxl), for the organiser."""
+    from openpyxl import Workbook
+
+    event, slot = await get_event(session, event_id)
+    rows = await roster(session, event_id, actor_id)
+    zone = await zone_of(session, event.community_id)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "报名名单"
+    sheet.append([event.title, when_text(slot.starts_at, slot.ends_at, zone), event.place])
+    sheet.append(["姓名", "电话", "人数", "状态", "身份", "报名时间", "签到时间"])
+    for signup, person in rows:
+        sheet.append(
+            [
+                person.name,
+                person.phone or "",
+                signup.party,
+                signup.status,
+                signup.booked_as,
+                f"{signup.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
+                f"{signup.checked_in_at.astimezone(zone):%Y-%m-%d %H:%M}"
+                if signup.checked_in_at
+                else "",
+            ]
+        )
+    for cells in sheet.iter_rows():
+        for cell in cells:
+            cell.number_format = "@"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def ics(event: Event, slot: Slot, uid_domain: str = "linli.local") -> bytes:
     """The event as an iCalendar file (RFC 5545, by the icalendar library) for "加入日历"."""
     cal = Calendar()
@@ -498,3 +536,329 @@ def ics(event: Event, slot: Slot, uid_domain: str = "linli.local") -> bytes:
         item.add("status", "CANCELLED")
     cal.add_component(item)
     return cal.to_ical()
+
+
+# --- duties (tasks of issue 4's machinery) and ratings ------------------------------------------
+
+DUTY_KIND = "event_duty"
+
+
+class EventDuty(SQLModel, table=True):
+    """One helper's duty at an event (e.g. one of 4 stall helpers): a task offered to volunteers.
+
+    Taking the task signs the volunteer up as a helper (a place added for them); after the event,
+    if they checked in, the task is finished with the event's length and its hours are credited
+    once by the task machinery (`credit_hours`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    task_id: int = Field(foreign_key="task.id", unique=True)
+    title: str = Field(max_length=60)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class EventRating(SQLModel, table=True):
+    """A participant's one-tap rating after the event (1–5), once per person."""
+
+    __table_args__ = (UniqueConstraint("event_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    stars: int
+    rated_at: datetime = _ts(default_factory=utcnow)
+
+
+async def add_duties(
+    session: AsyncSession,
+    event_id: int,
+    actor_id: int,
+    title: str,
+    count: int,
+    now: datetime,
+    *,
+    team_id: int | None = None,
+) -> list[Task]:
+    """The event needs `count` helpers for `title`: one task each, pushed to the team's
+    volunteers (or the grid's), taken on issue 4's machinery."""
+    event, _slot = await get_event(session, event_id)
+    if not await may_organise(session, event, actor_id):
+        raise DomainError("error.forbidden")
+    title = title.strip()
+    if not 1 <= len(title) <= 60 or not 1 <= count <= 50:
+        raise DomainError("events.bad_text")
+    organiser = await session.get(Person, event.organiser_id)
+    grid_id = event.grid_id or (organiser.grid_id if organiser else None)
+    if grid_id is None:
+        raise DomainError("events.bad_audience")
+    people = await team_volunteers(session, team_id, None, grid_id) if team_id else None
+    existing = len(
+        (
+            await session.execute(
+                select(EventDuty.id).where(
+                    col(EventDuty.event_id) == event_id, col(EventDuty.title) == title
+                )
+            )
+        ).all()
+    )
+    tasks = []
+    for i in range(existing, existing + count):
+        task = await create_task(
+            session,
+            now=now,
+            community_id=event.community_id,
+            grid_id=grid_id,
+            kind=DUTY_KIND,
+            title=f"{event.title}：{title}",
+            team_id=team_id,
+            offer_to=people,
+            dedupe_key=f"event-duty:{event_id}:{title}:{i}",
+            created_by_id=actor_id,
+        )
+        session.add(EventDuty(event_id=event_id, task_id=task.id or 0, title=title, created_at=now))
+        tasks.append(task)
+    await session.flush()
+    return tasks
+
+
+async def duty_of(session: AsyncSession, event_id: int, person_id: int) -> EventDuty | None:
+    """The duty this person holds at the event, if any."""
+    return (
+        (
+            await session.execute(
+                select(EventDuty)
+                .join(Task, col(Task.id) == EventDuty.task_id)
+                .where(
+                    col(EventDuty.event_id) == event_id,
+                    col(Task.assignee_id) == person_id,
+                    col(Task.state).in_((TaskState.TAKEN, TaskState.DONE)),
+                )
+            )
+        )
+        .scalars()
+        .first()
+    )
+
+
+async def _duty_taken(session: AsyncSession, task: Task, person: Person, now: datetime) -> None:
+    """Taking a duty signs the volunteer up as a helper, on a place added for them."""
+    duty = (
+        await session.execute(select(EventDuty).where(col(EventDuty.task_id) == task.id))
+    ).scalar_one_or_none()
+    if duty is None:
+        return
+    event, slot = await get_event(session, duty.event_id)
+    if event.cancelled_at is not None or now >= slot.starts_at:
+        return
+    if await active_signup(session, slot.id or 0, person.id or 0) is not None:
+        return  # already coming: their place serves
+    await session.execute(
+        update(Slot)
+        .where(col(Slot.id) == slot.id)
+        .values(capacity=col(Slot.capacity) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await sign_up(session, slot.id or 0, person.id or 0, now, booked_as="helper")
+
+
+async def _after_event(
+    session: AsyncSession, slot: Slot, came: list[Signup], now: datetime
+) -> None:
+    """After the event: duties of helpers who checked in are finished with the event's length
+    (their hours are then credited once); everyone who came is asked for a one-tap rating."""
+    event = await event_of_slot(session, slot)
+    came_ids = {s.person_id for s in came}
+    minutes = int((slot.ends_at - slot.starts_at).total_seconds() // 60)
+    duties = await session.execute(
+        select(Task)
+        .join(EventDuty, col(EventDuty.task_id) == Task.id)
+        .where(col(EventDuty.event_id) == event.id, col(Task.state) == TaskState.TAKEN)
+    )
+    for task in list(duties.scalars()):
+        if task.assignee_id in came_ids:
+            task.state = TaskState.DONE
+            task.done_at = now
+            task.minutes_claimed = max(15, min(minutes, 12 * 60))
+    if event.kind != EventKind.ACTIVITY:
+        return
+    for person_id in sorted(came_ids):
+        await enqueue(
+            session,
+            person_id=person_id,
+            kind="event",
+            dedupe_key=f"event:rate:{event.id}:{person_id}",
+            now=now,
+            text_key="events.rate_ask",
+            values={"title": event.title},
+            choices=[[f"btn.stars_{n}", f"ev:rate:{event.id}:{n}"] for n in (5, 4, 3, 2, 1)],
+            priority=3,
+        )
+
+
+async def rate_event(
+    session: AsyncSession, event_id: int, person_id: int, stars: int, now: datetime
+) -> EventRating:
+    """One-tap rating by someone who came (checked in); a second tap changes it."""
+    if not 1 <= stars <= 5:
+        raise DomainError("events.not_found")
+    _event, slot = await get_event(session, event_id)
+    came = await session.execute(
+        select(Signup.id).where(
+            col(Signup.slot_id) == slot.id,
+            col(Signup.person_id) == person_id,
+            col(Signup.status) == SignupStatus.CHECKED_IN,
+        )
+    )
+    if came.first() is None:
+        raise DomainError("events.rate_only_came")
+    rating = (
+        await session.execute(
+            select(EventRating).where(
+                col(EventRating.event_id) == event_id, col(EventRating.person_id) == person_id
+            )
+        )
+    ).scalar_one_or_none()
+    if rating is None:
+        rating = EventRating(event_id=event_id, person_id=person_id, stars=stars, rated_at=now)
+        session.add(rating)
+    rating.stars, rating.rated_at = stars, now
+    await session.flush()
+    return rating
+
+
+async def end_event(session: AsyncSession, event_id: int, actor_id: int, now: datetime) -> int:
+    """The organiser says the event is over (it may end early): the list is closed now, no-shows
+    recorded, duties of helpers who came finished with the time it lasted, ratings asked for."""
+    event, slot = await get_event(session, event_id)
+    if not await may_organise(session, event, actor_id):
+        raise DomainError("error.forbidden")
+    if event.cancelled_at is not None:
+        raise DomainError("signup.slot_cancelled")
+    if now < slot.starts_at:
+        raise DomainError("events.not_started")
+    if slot.closed_at is not None:
+        return 0
+    if now < slot.ends_at:
+        slot.ends_at = now
+        await session.flush()
+    return await close_ended_slots(session, now)
+
+
+NOTICE_AUDIENCES = {
+    Audience.ALL: "community",
+    Audience.FAMILIES: "community",  # who may join is still the event's rule, told at the tap
+    Audience.VOLUNTEERS: "volunteers",
+    Audience.COURIERS: "couriers",
+    Audience.GRID: "grid",
+}
+
+
+async def announce_event(
+    session: AsyncSession,
+    event_id: int,
+    author: Person,
+    roles: frozenset[tuple[str, int | None]],
+    now: datetime,
+) -> Notice:
+    """Announce the event as a notice (issue 3) to its audience, with the 报名 button inside."""
+    event, slot = await get_event(session, event_id)
+    if not await may_organise(session, event, author.id or 0):
+        raise DomainError("error.forbidden")
+    if event.cancelled_at is not None:
+        raise DomainError("signup.slot_cancelled")
+    audience = NOTICE_AUDIENCES.get(Audience(event.audience))
+    if audience is None:  # invitees are invited, not announced to
+        raise DomainError("events.bad_audience")
+    zone = await zone_of(session, event.community_id)
+    lines = [f"🎉 {event.title}", f"🕒 {when_text(slot.starts_at, slot.ends_at, zone)}"]
+    lines.append(f"📍 {event.place}")
+    if event.description:
+        lines.append(event.description)
+    buttons = [["events.btn_join", f"ev:join:{event.id}:0"]]
+    if slot.max_party > 1:
+        buttons.append(["events.btn_join_child", f"ev:join:{event.id}:1"])
+    return await create_notice(
+        session,
+        author,
+        roles,
+        audience=audience,
+        arg=event.grid_id if audience == "grid" else None,
+        category="activity",
+        text="\n".join(lines),
+        now=now,
+        choices=buttons,
+    )
+
+
+EVENT = register_kind(
+    SlotKind(
+        name=KIND,
+        describe=_describe,
+        may_manage=_may_manage,
+        check=_check,
+        reminders=_reminders,
+        after_slot=_after_event,
+        texts={"reminder": "events.reminder", "reminder_late": "events.reminder_late"},
+    )
+)
+register_task_kind(TaskKindHooks(DUTY_KIND, on_taken=_duty_taken, on_assigned=_duty_taken))
+
+
+# --- demo data ------------------------------------------------------------------------------------
+
+DEMO_WORKSHOP = "三八节 志愿者妈妈亲子DIY手工坊"
+DEMO_MEETING = "议事协商会：车库电表改造"
+DEMO_CODE = "3821"  # the workshop's check-in code on the door poster (the README uses it)
+
+
+async def seed_demo_events(session: AsyncSession, now: datetime) -> tuple[Event, Event]:
+    """The demo's Women's Day DIY workshop for volunteer mothers (in 15 minutes, one place left:
+    the next sign-up fills it and the one after waits; two 布置场地 helper duties offered to the
+    grid's service team) and the 议事协商会 about the garage meters with its invitees."""
+    people = {
+        p.name: p
+        for p in (
+            await session.execute(
+                select(Person).where(col(Person.name).in_(["刘芳", "李红", "王建国", "朱凡"]))
+            )
+        ).scalars()
+    }
+    manager = people["刘芳"]
+    start = (now + timedelta(minutes=15)).replace(second=0, microsecond=0)
+    workshop = await create_event(
+        session,
+        organiser=manager,
+        title=DEMO_WORKSHOP,
+        place="社区党群服务中心二楼活动室",
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        capacity=3,
+        max_party=2,
+        audience=Audience.VOLUNTEERS,
+        reminders=[10],
+        description="做布艺小花送妈妈，可带 1 个孩子。",
+        now=now,
+    )
+    slot = await session.get(Slot, workshop.slot_id)
+    assert slot is not None
+    slot.code = DEMO_CODE
+    await join(session, workshop.id or 0, people["李红"].id or 0, now, companions=1)
+    team = (
+        await session.execute(select(Team.id).where(col(Team.name) == "乐清网格红管家服务队"))
+    ).scalar_one_or_none()
+    await add_duties(session, workshop.id or 0, manager.id or 0, "布置场地", 2, now, team_id=team)
+    meeting_start = (now + timedelta(days=3)).replace(hour=11, minute=0, second=0, microsecond=0)
+    meeting = await create_event(
+        session,
+        organiser=manager,
+        kind=EventKind.MEETING,
+        title=DEMO_MEETING,
+        place="社区议事厅",
+        starts_at=meeting_start,
+        ends_at=meeting_start + timedelta(hours=1, minutes=30),
+        capacity=20,
+        audience=Audience.INVITEES,
+        agenda="1. 车库电表统一迁移方案（供电所党支部介绍）2. 费用分摊 3. 施工时间",
+        invitees=[people["王建国"].id or 0, people["朱凡"].id or 0],
+        now=now,
+    )
+    return workshop, meeting

@@ -7,7 +7,21 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, Text, and_, cast, exists, func, literal, not_, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    String,
+    Text,
+    and_,
+    cast,
+    exists,
+    func,
+    literal,
+    not_,
+    select,
+    update,
+)
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -47,6 +61,11 @@ class Notice(SQLModel, table=True):
     category: str = Field(default="general", max_length=16)
     text: str = Field(sa_type=Text)
     photo_ref: str | None = Field(default=None, max_length=256)
+    # Buttons inside the message, [label key, payload] (an event's "报名" button).
+    choices: list[list[str]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sql_text("'[]'")),
+    )
     status: str = Field(default=NoticeStatus.SCHEDULED, max_length=16)
     scheduled_at: datetime = timestamp(default_factory=utcnow)
     enqueued_at: datetime | None = timestamp(default=None)
@@ -191,6 +210,7 @@ async def create_notice(
     now: datetime,
     scheduled_at: datetime | None = None,
     photo_ref: str | None = None,
+    choices: list[list[str]] | None = None,
 ) -> Notice:
     """A notice, enqueued now or scheduled; the author's scope is checked here, not in the chat."""
     scope = Scope.of(author.community_id, roles)
@@ -212,6 +232,7 @@ async def create_notice(
         category=category,
         text=text,
         photo_ref=photo_ref,
+        choices=choices or [],
         status=NoticeStatus.SCHEDULED,
         scheduled_at=scheduled_at or now,
         created_at=now,
@@ -244,6 +265,7 @@ async def enqueue_notice(session: AsyncSession, notice: Notice, now: datetime) -
             func.coalesce(col(Person.locale), "zh"),
             literal(notice.text),
             literal(notice.photo_ref, type_=String),
+            literal(notice.choices or [], type_=Outbox.__table__.c.choices.type),  # type: ignore[attr-defined]
             literal(priority),
             literal(OutboxStatus.PENDING.value),
             literal(0),
@@ -256,7 +278,8 @@ async def enqueue_notice(session: AsyncSession, notice: Notice, now: datetime) -
     )
     columns = [
         "dedupe_key", "channel", "chat_id", "account_id", "person_id", "notice_id", "kind", "locale",
-        "text", "photo_ref", "priority", "status", "attempts", "not_before", "created_at",
+        "text", "photo_ref", "choices", "priority", "status", "attempts", "not_before",
+        "created_at",
     ]  # fmt: skip
     stmt = (
         insert_ignoring_duplicates(session, Outbox)

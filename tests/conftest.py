@@ -111,9 +111,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def demo(db: Database, clock: FakeClock) -> Database:
-    """The demo community loaded."""
+    """The demo community loaded (without the demo events: tests make their own)."""
     async with db.session() as s:
-        assert await seed_demo(s, clock())
+        assert await seed_demo(s, clock(), events=False)
     return db
 
 

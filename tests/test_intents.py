@@ -57,6 +57,9 @@ CHINESE: list[tuple[str, str]] = [
     ("我想报铭参加讲座", "events"),
     ("居民议事会几点开", "events"),
     ("有什么活洞", "events"),
+    ("我的活动", "my_events"),
+    ("我报名的活动", "my_events"),
+    ("show my events", "my_events"),
     ("今天的活動怎麼報名", "events"),
     # stations
     ("附近哪里有驿站可以休息", "stations"),
@@ -191,7 +194,7 @@ def test_detect_intent_returns_member(text: str) -> None:
 
 def test_intents_tuple() -> None:
     assert INTENTS[-1] == "unknown"
-    assert len(set(INTENTS)) == len(INTENTS) == 14
+    assert len(set(INTENTS)) == len(INTENTS) == 15
 
 
 @pytest.mark.parametrize(

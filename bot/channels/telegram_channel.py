@@ -192,6 +192,15 @@ async def send_replies(
             else:
                 menus.remember(str(chat_id), labels)
         photo, key = await _photo_of(reply, media)
+        if reply.document is not None and len(reply.text) <= MessageLimit.CAPTION_LENGTH:
+            await bot.send_document(
+                chat_id,
+                document=reply.document,
+                filename=reply.document_name or "file",
+                caption=reply.text,
+                reply_markup=markup,
+            )
+            continue
         if photo is not None and len(reply.text) <= MessageLimit.CAPTION_LENGTH:
             sent = await bot.send_photo(
                 chat_id, photo=photo, caption=reply.text, reply_markup=markup

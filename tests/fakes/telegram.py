@@ -110,6 +110,7 @@ class FakeBotApi:
     _conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = field(default_factory=list)
     _arrived: asyncio.Event | None = None
     files: dict[str, bytes] = field(default_factory=dict)  # file_id → content (documents)
+    uploads: list[tuple[str, str, bytes]] = field(default_factory=list)  # (method, name, bytes)
 
     # ---- the user side: updates as Telegram would deliver them ----
 
@@ -259,7 +260,7 @@ class FakeBotApi:
         if handler is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
         try:
-            if method in ("sendMessage", "sendPhoto"):
+            if method in ("sendMessage", "sendPhoto", "sendDocument"):
                 self._gate(str(params.get("chat_id")))
             result = await handler(params)
         except ApiError as err:
@@ -270,10 +271,10 @@ class FakeBotApi:
             }
             if err.retry_after is not None:
                 body["parameters"] = {"retry_after": err.retry_after}
-            if method in ("sendMessage", "sendPhoto"):
+            if method in ("sendMessage", "sendPhoto", "sendDocument"):
                 self.send_log.append((time.monotonic(), str(params.get("chat_id")), err.code))
             return err.code, body
-        if method in ("sendMessage", "sendPhoto"):
+        if method in ("sendMessage", "sendPhoto", "sendDocument"):
             self.send_log.append((time.monotonic(), str(params.get("chat_id")), 200))
             for condition, fut in self._conditions:
                 if not fut.done() and condition():
@@ -410,6 +411,14 @@ class FakeBotApi:
             raise BadRequest("there is no photo in the request")
         return self._record("sendPhoto", p, caption, photo=True)
 
+    async def api_sendDocument(self, p: dict[str, Any]) -> Any:
+        caption = p.get("caption") or ""
+        if len(caption) > 1024:
+            raise BadRequest("message caption is too long")
+        if not p.get("document"):
+            raise BadRequest("there is no document in the request")
+        return self._record("sendDocument", p, caption)
+
     async def api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         self.answered_callbacks.append(str(p["callback_query_id"]))
         return True
@@ -491,5 +500,7 @@ class RecordingRequest(BaseRequest):
         if request_data is not None and request_data.contains_files:
             for name, part in request_data.multipart_data.items():
                 params[name] = part  # (file name, bytes, type): what was uploaded
+                if isinstance(part, tuple) and len(part) >= 2 and isinstance(part[1], bytes):
+                    self.api.uploads.append((api_method, str(part[0]), part[1]))
         status, body = await self.api.call(api_method, params)
         return status, json.dumps(body).encode()
