@@ -1,5 +1,8 @@
 """Events and meetings (活动、议事协商会) on the sign-up engine.
 
+Length: past 600 lines since duties and ratings (issue 11) joined the organising use cases; the seam
+for the next split is tables+audience / organising / duties.
+
 An event owns one slot of the engine (kind "event"): its places, waitlist, reminders and
 check-in are the engine's. What is the event's own: who may join (an audience rule), the
 reminder times it sets, companions, invitees with RSVP for meetings, the minutes, and telling

@@ -1,5 +1,8 @@
 """The sign-up engine: a person takes places in something that has a limited number of them.
 
+Length: one engine, one transaction discipline (every change of places locks the slot first); splitting
+its use cases apart would scatter that rule. The split, when it grows: places / waitlist / door / clock.
+
 One engine serves every feature with places: a session at a service point (a haircut at
 09:00–09:30, three places) and an event (a DIY workshop, twenty places, companions allowed).
 A feature registers a `SlotKind` (how to describe a slot, who manages it, its own booking rules,

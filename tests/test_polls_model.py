@@ -59,6 +59,21 @@ async def _poll(db: Database, clock: FakeClock, **kw: object) -> tuple[int, list
         return poll.id or 0, options
 
 
+async def _couple(db: Database) -> tuple[Person, Person]:
+    """王建国 and his wife, a verified member of the same household."""
+    wang = (await _people(db))["王建国"]
+    async with db.session() as s:
+        spouse = Person(
+            community_id=wang.community_id,
+            grid_id=wang.grid_id,
+            household_id=wang.household_id,
+            name="王秀兰",
+            verified=True,
+        )
+        s.add(spouse)
+    return wang, spouse
+
+
 async def _vote(db: Database, clock: FakeClock, poll: int, option: int, person: Person) -> str:
     async with db.session() as s:
         return (await cast_vote(s, poll, option, person, clock())).receipt
@@ -91,17 +106,7 @@ async def test_a_changeable_named_poll_moves_the_vote(demo: Database, clock: Fak
 async def test_per_household_the_second_member_is_told_who_voted(
     demo: Database, clock: FakeClock
 ) -> None:
-    people = await _people(demo)
-    wang = people["王建国"]
-    async with demo.session() as s:
-        spouse = Person(
-            community_id=wang.community_id,
-            grid_id=wang.grid_id,
-            household_id=wang.household_id,
-            name="王秀兰",
-            verified=True,
-        )
-        s.add(spouse)
+    wang, spouse = await _couple(demo)
     poll, options = await _poll(demo, clock, per_household=True)
     await _vote(demo, clock, poll, options[1], wang)
     with pytest.raises(DomainError) as err:
@@ -113,17 +118,7 @@ async def test_per_household_the_second_member_is_told_who_voted(
 async def test_two_members_of_a_household_at_once_give_one_vote(
     demo: Database, clock: FakeClock
 ) -> None:
-    people = await _people(demo)
-    wang = people["王建国"]
-    async with demo.session() as s:
-        spouse = Person(
-            community_id=wang.community_id,
-            grid_id=wang.grid_id,
-            household_id=wang.household_id,
-            name="王秀兰",
-            verified=True,
-        )
-        s.add(spouse)
+    wang, spouse = await _couple(demo)
     poll, options = await _poll(demo, clock, per_household=True)
 
     async def vote(person: Person, option: int) -> str:
