@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, Text, and_, cast, exists, func, literal, not_, select, update
+from sqlalchemy import Index, String, Text, and_, cast, exists, func, literal, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -38,6 +38,9 @@ class NoticeStatus(StrEnum):
 
 class Notice(SQLModel, table=True):
     """A manager's or grid leader's notice to an audience (a query, enqueued in bulk)."""
+
+    # The clock: scheduled notices whose time has come, notices still being delivered.
+    __table_args__ = (Index("ix_notice_due", "status", "scheduled_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
