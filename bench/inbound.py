@@ -6,8 +6,10 @@ then drives two bots against it with the same simulated residents, each polling 
 1. a bare PTB echo bot (the ceiling: PTB + HTTP + the fake, no work per message);
 2. Linli itself (`Linli` + `build_application`) on a freshly migrated, demo-seeded database.
 
-It prints a summary and, as the last line, one JSON object with both rates and their ratio.
-Run from the project root: `python -m bench.inbound --residents 50 --messages 20`.
+It prints a summary and, as the last line, one JSON object with both rates and their ratio
+(`"bench": "inbound"`, `"invariants"`: every message answered, no failed or unexpected call).
+Run from the project root: `python -m bench.inbound --residents 50 --messages 20`;
+`python -m bench.inbound --smoke` is 5 residents x 8 messages, one round, no warm-up.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import json
 import logging
 import math
 import sys
@@ -32,6 +33,7 @@ from sqlalchemy import event
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
+from bench.harness import emit
 from bench.scratch import ScratchDatabase
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application, start_polling
@@ -57,6 +59,8 @@ SCRIPT = [
 ]
 
 GOAL_RATIO = 0.5
+FULL = {"residents": 50, "messages": 20, "warmup": 2000, "rounds": 3}
+SMOKE = {"residents": 5, "messages": len(SCRIPT), "warmup": 0, "rounds": 1}
 # Private chat ids of the residents: warm-up residents are other people than the measured
 # ones, and every measured round has residents of its own.
 WARMUP_FIRST_CHAT_ID = 690_000_001
@@ -284,25 +288,39 @@ async def linli_phase(settings: Settings, load: Load, profile: cProfile.Profile 
 # ---- the command ----
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.inbound", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--residents", type=int, default=50, help="simulated residents (chats)")
-    parser.add_argument("--messages", type=int, default=20, help="messages each resident sends")
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"tiny sizes: {SMOKE} (options given still count)"
+    )
+    parser.add_argument(
+        "--residents",
+        type=int,
+        default=None,
+        help=f"simulated residents, chats ({FULL['residents']})",
+    )
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=None,
+        help=f"messages each resident sends ({FULL['messages']})",
+    )
     parser.add_argument(
         "--warmup",
         type=int,
-        default=2000,
-        help="unmeasured messages sent first, per bot, by N other residents (0: none); "
-        "the first ~1500 answers of a fresh process are slower",
+        default=None,
+        help="unmeasured messages sent first, per bot, by N other residents (0: none; "
+        f"{FULL['warmup']}); the first ~1500 answers of a fresh process are slower",
     )
     parser.add_argument(
         "--rounds",
         type=int,
-        default=3,
-        help="measured rounds per bot (fresh residents each); the fastest round counts",
+        default=None,
+        help="measured rounds per bot (fresh residents each); the fastest round counts "
+        f"({FULL['rounds']})",
     )
     parser.add_argument(
         "--database-url",
@@ -313,14 +331,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="FILE", help="write cProfile stats of the Linli phase to FILE"
     )
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, sizes filled in from `--smoke` or the full defaults."""
+    parser = build_parser()
     args = parser.parse_args(argv)
+    for key, value in (SMOKE if args.smoke else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if min(args.residents, args.messages, args.rounds) < 1 or args.warmup < 0:
         parser.error("--residents, --messages, --rounds must be at least 1, --warmup at least 0")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run both phases and print the summary, then the JSON line; 1 if any message went unanswered."""
+    """Run both phases and print the summary, then the JSON line; 1 when an invariant fails."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     database = ScratchDatabase(args.database_url, tmp_prefix="linli-bench-")
@@ -368,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         f"database {database.kind}; loops: echo asyncio, linli {loop_name()}"
     )
     result = {
+        "bench": "inbound",
+        "smoke": args.smoke,
         "residents": args.residents,
         "messages_each": args.messages,
         "echo_rate": round(echo.rate, 2),
@@ -378,9 +407,16 @@ def main(argv: list[str] | None = None) -> int:
         "echo_p50_ms": round(echo.p(50), 2),
         "database": database.kind,
         "linli_loop": loop_name(),
+        "goal_met": ratio >= GOAL_RATIO,
+        "invariants": {
+            "echo_answered_all": echo.unanswered == 0 and echo.answers > 0,
+            "linli_answered_all": linli.unanswered == 0 and linli.answers > 0,
+            "no_failed_calls": not (echo.failed_calls or linli.failed_calls),
+            "no_unexpected_answers": not (echo.unexpected_answers or linli.unexpected_answers),
+            "scratch_left_as_found": database.left_as_found(),
+        },
     }
-    print(json.dumps(result), flush=True)
-    return 1 if echo.unanswered or linli.unanswered else 0
+    return emit(result)
 
 
 def loop_name() -> str:

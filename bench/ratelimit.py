@@ -7,28 +7,41 @@ enforces Telegram's limits (30 a second overall, 1 a second per private chat) an
   burst  — 90 messages to 90 different chats, all at once (a broadcast starting);
   chat   — 5 messages to one private chat, all at once (a reminder, a report, a push …).
 
-Run: python -m bench.ratelimit. The last line is one JSON object.
+Run: `python -m bench.ratelimit` (`--smoke`: 40 chats and 2 messages, about 3 s). The last
+line is one JSON object: per workload both limiters' 429s, deliveries and seconds, and as
+`invariants` that Linli's pacer got no 429 and delivered everything.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
 import logging
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # `python bench/ratelimit.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from telegram import Bot
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, ExtBot
 
+from bench.harness import emit
 from bot.channels.telegram_channel import TelegramSender
 from bot.delivery import ChannelLimits, ChannelState, Pacer
 from handlers.core import Reply
 from tests.fakes.telegram import TOKEN, FakeBotApi, Limits, RecordingRequest
 
 BASE = "https://api.telegram.invalid/bot"
-WORKLOADS = {"burst": [str(1000 + i) for i in range(90)], "chat": ["42"] * 5}
+
+
+def workloads(smoke: bool) -> dict[str, list[str]]:
+    """burst: N different chats at once; chat: M messages to one private chat at once."""
+    burst, chat = (40, 2) if smoke else (90, 5)
+    return {"burst": [str(1000 + i) for i in range(burst)], "chat": ["42"] * chat}
 
 
 def fresh_api() -> FakeBotApi:
@@ -76,19 +89,40 @@ async def with_linli_pacer(chats: list[str]) -> dict[str, Any]:
     return {"http_429": api.http_429, "delivered": api.delivered(), "seconds": round(elapsed, 2)}
 
 
-async def main() -> None:
+async def compare(smoke: bool) -> dict[str, Any]:
     """Run both limiters on both workloads and print the comparison."""
     # PTB logs every refused request with a traceback; the counts below say it shorter.
     logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
-    result: dict[str, Any] = {}
-    for name, chats in WORKLOADS.items():
+    result: dict[str, Any] = {"bench": "ratelimit", "smoke": smoke}
+    invariants: dict[str, bool] = {}
+    for name, chats in workloads(smoke).items():
         ptb = await with_aioratelimiter(chats)
         ours = await with_linli_pacer(chats)
         result[name] = {"messages": len(chats), "aioratelimiter": ptb, "linli_pacer": ours}
+        invariants[f"{name}_pacer_no_429"] = ours["http_429"] == 0
+        invariants[f"{name}_pacer_delivered_all"] = ours["delivered"] == len(chats)
         print(f"{name:6} {len(chats):3} msgs | AIORateLimiter: {ptb['http_429']:3} x 429 in {ptb['seconds']}s"
               f" | Linli pacer: {ours['http_429']:3} x 429 in {ours['seconds']}s")  # fmt: skip
-    print(json.dumps(result, ensure_ascii=False))
+    result["invariants"] = invariants
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ratelimit", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="40 chats and 2 messages instead of 90 and 5"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the comparison, then the JSON line; 1 when the pacer got a 429 or lost a message."""
+    args = build_parser().parse_args(argv)
+    return emit(asyncio.run(compare(args.smoke)))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(main())

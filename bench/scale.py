@@ -41,6 +41,7 @@ if __package__ in (None, ""):  # `python bench/scale.py`: make the project impor
 
 from sqlalchemy import text
 
+from bench.harness import emit
 from bench.scratch import ScratchDatabase
 from bot.app import Linli
 from bot.config import Settings
@@ -186,15 +187,21 @@ async def one_size(url: str, residents: int, args: argparse.Namespace) -> dict[s
         await db.dispose()
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (bench.harness finds the options here)."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--residents", default="1000,100000", help="sizes, comma-separated")
     p.add_argument("--messages", type=int, default=2000, help="measured messages per size")
     p.add_argument("--chats", type=int, default=16, help="residents talking at once")
     p.add_argument("--outbox-months", type=int, default=1, help="months of delivered outbox rows")
     p.add_argument("--database-url", default=None, help="PostgreSQL (or a new SQLite file)")
     p.add_argument("--smoke", action="store_true", help="a few seconds: 1,000 residents")
-    args = p.parse_args(argv)
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, with --smoke applied and the sizes read."""
+    args = build_parser().parse_args(argv)
     if args.smoke:
         args.residents, args.messages, args.chats = "1000", 60, 4
     args.sizes = [int(s) for s in str(args.residents).split(",") if s.strip()]
@@ -235,8 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         },
     }
-    print(json.dumps(result, ensure_ascii=False))
-    return 0 if all(result["invariants"].values()) else 1
+    return emit(result)
 
 
 if __name__ == "__main__":

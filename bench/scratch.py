@@ -6,7 +6,12 @@ A SQLite URL must name a file that does not exist yet (deleted afterwards, with 
 and -journal files). A PostgreSQL URL must point at a database either without the schema (the
 run creates it, then drops it again) or with the whole schema at the migrations' head and every
 table empty (the run empties the tables again and sets the id sequences back to where they
-were). Anything else is refused before the run touches it.
+were). Anything else is refused before the run touches it. `left_as_found()` checks,
+after `cleanup()`, that it was.
+
+`sibling_database(url, suffix)` gives a benchmark a PostgreSQL database of its own next to the
+one named (`<db>_<suffix>`, created empty, dropped afterwards whatever happened), so a
+benchmark run from the test suite never touches the test database's contents.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 from models import load_all
-from models.db import Database
+from models.db import Database, async_url
 from models.migrations import alembic_config, upgrade
 
 load_all()  # every table on SQLModel.metadata
@@ -29,6 +37,8 @@ load_all()  # every table on SQLModel.metadata
 
 def _tables() -> list[str]:
     """The application's tables, parents before children."""
+    # Tables live in many modules of models/: load_all() (above) imported them all, so a new
+    # module's tables are emptied and dropped too.
     return [t.name for t in SQLModel.metadata.sorted_tables]
 
 
@@ -120,6 +130,37 @@ class ScratchDatabase:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(path + suffix).unlink(missing_ok=True)
 
+    def left_as_found(self) -> bool:
+        """After `cleanup()`: no file left, or the tables dropped (or empty, sequences back)."""
+        if self.kind == "sqlite":
+            if self._tmp is not None:
+                return not Path(self._tmp).exists()
+            path = make_url(self.url).database or ""
+            return not any(Path(path + x).exists() for x in ("", "-wal", "-shm", "-journal"))
+        return asyncio.run(self._postgresql_as_found())
+
+    async def _postgresql_as_found(self) -> bool:
+        db = Database(self.url)
+        try:
+            async with db.engine.connect() as conn:
+                present = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+                if self._created_schema:
+                    return not present & {*_tables(), "alembic_version"}
+                for name in _tables():
+                    count = await conn.execute(text(f'SELECT COUNT(*) FROM "{name}"'))
+                    if count.scalar_one():
+                        return False
+                rows = await conn.execute(
+                    text(
+                        "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), "
+                        "last_value FROM pg_sequences WHERE schemaname = current_schema()"
+                    )
+                )
+                now = {str(r[0]): r[1] for r in rows}
+                return all(now.get(name) == last for name, last, _ in self._sequences)
+        finally:
+            await db.dispose()
+
     async def _clean_postgresql(self) -> None:
         names = list(reversed(_tables()))
         db = Database(self.url)
@@ -140,3 +181,33 @@ class ScratchDatabase:
                         )
         finally:
             await db.dispose()
+
+
+@contextmanager
+def sibling_database(url: str | None, suffix: str) -> Iterator[str | None]:
+    """A new, empty PostgreSQL database `<db>_<suffix>` on `url`'s server, dropped afterwards.
+
+    For SQLite (or no URL) it yields None: each benchmark makes its own temporary file.
+    """
+    if url is None or make_url(url).get_backend_name() != "postgresql":
+        yield None
+        return
+    base = make_url(url)
+    name = f"{base.database}_{suffix}"[:63]
+    sibling = base.set(database=name).render_as_string(hide_password=False)
+
+    async def admin(*statements: str) -> None:
+        engine = create_async_engine(async_url(url), isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                for statement in statements:
+                    await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    asyncio.run(admin(drop, f'CREATE DATABASE "{name}"'))  # a crashed earlier run left it?
+    try:
+        yield sibling
+    finally:
+        asyncio.run(admin(drop))

@@ -14,13 +14,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings, id_cipher
+from bot.delivery import render
 from bot.i18n import LOCALES, translate
+from bot.media_store import MediaKeeper, media_store
 from handlers import admin, benefits, home, notices, onboarding, reports, soon, tasks
 from handlers.core import Incoming, Media, Reply
 from handlers.feature import Feature, FeatureSet
 from handlers.router import Dispatcher, Router
 from models.benefits import load_catalogue
 from models.db import Database, utcnow
+from models.direct_messages import offer_choices_first, take_held
 from models.inbox import first_delivery
 from models.people import locale_of
 
@@ -85,6 +88,15 @@ class Linli:
         self.programmes = load_catalogue(settings.benefit_programmes_file or None)
         # channel → download a file by its reference (each channel adapter registers itself).
         self.media_fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
+        # Photos and voice notes are downloaded into the media store when they arrive.
+        self.media = MediaKeeper(
+            self.db,
+            media_store(settings),
+            self.media_fetchers,
+            clock,
+            max_photo_bytes=settings.media_max_photo_bytes,
+            max_voice_bytes=settings.media_max_voice_bytes,
+        )
         self.dispatcher = Dispatcher(
             self.features,
             translate,
@@ -131,7 +143,7 @@ class Linli:
 
     async def handle(self, inc: Incoming) -> list[Reply]:
         """Answer one message; a redelivered one (same message id) gets nothing and changes nothing."""
-        inc = sanitize(inc)
+        inc = await self.media.keep(sanitize(inc))
         async with self._lock(inc):
             now = inc.received_at or self.clock()
             try:
@@ -140,6 +152,7 @@ class Linli:
                         log.info("duplicate %s update %s ignored", inc.channel, inc.message_id)
                         return []
                     replies = await self.dispatcher.dispatch(session, inc, now)
+                    replies = await self._held_first(session, inc, now) + replies
                 for listener in self.after_commit:
                     listener()
                 return replies
@@ -150,6 +163,14 @@ class Linli:
                 )
                 locale = await self._mark_failed(inc, now)
                 return [Reply(translate(locale, "error.generic").format(id=error_id))]
+
+    async def _held_first(self, session: AsyncSession, inc: Incoming, now: datetime) -> list[Reply]:
+        """Messages that could not reach this person (WeChat's 48-hour window), given first."""
+        rows = await take_held(session, inc.channel, inc.user_id, now)
+        held = [dataclasses.replace(render(row), photo_ref=row.photo_ref) for row in rows]
+        choices = [[c.label, c.payload] for reply in held for c in reply.choices]
+        await offer_choices_first(session, inc.channel, inc.chat_id, choices, now)
+        return held
 
     async def _first_time(self, session: AsyncSession, inc: Incoming, now: datetime) -> bool:
         return await first_delivery(session, inc.channel, str(inc.message_id), now)

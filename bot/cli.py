@@ -255,7 +255,7 @@ def run() -> None:
             await linli.close()
             raise _telegram_refused(err) from None
         background = Background(
-            linli, [TelegramSender(telegram.bot, telegram_limits(settings))], settings
+            linli, [TelegramSender(telegram.bot, telegram_limits(settings), linli.media)], settings
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -292,7 +292,7 @@ def deliver() -> None:
 
     from bot.app import Linli
     from bot.channels.telegram_channel import TelegramSender
-    from bot.channels.wechat_channel import build_channels
+    from bot.channels.wechat import build_channels
     from bot.delivery import Sender
     from bot.runtime import Background, telegram_limits
 
@@ -316,7 +316,7 @@ def deliver() -> None:
                     await stack.enter_async_context(bot)  # getMe: a wrong token is refused here
                 except TelegramError as err:
                     raise _telegram_refused(err) from None
-                senders.append(TelegramSender(bot, telegram_limits(settings)))
+                senders.append(TelegramSender(bot, telegram_limits(settings), linli.media))
             wechat = build_channels(linli, settings)
             stack.push_async_callback(wechat.close)
             senders += wechat.senders
@@ -357,7 +357,7 @@ def wechat_menu(
 
     Example: linli wechat menu --wecom
     """
-    from bot.channels.wechat_channel import install_menu, oa_api, wecom_api
+    from bot.channels.wechat import install_menu, oa_api, wecom_api
     from models.db import Database
 
     settings = load_settings()
@@ -391,7 +391,7 @@ def wechat_qr(
 
     Example: linli wechat qr HQNC2345 --out poster.png
     """
-    from bot.channels.wechat_channel import invitation_qr_url, oa_api
+    from bot.channels.wechat import invitation_qr_url, oa_api
     from bot.i18n import translate
     from handlers.admin import qr_png
     from models.db import Database, utcnow

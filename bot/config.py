@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     wechat_template_id: str | None = None
     wechat_template_field: str = "thing1"
     wechat_template_max_chars: int = 20
+    # Outside the 48-hour window the template (its first line in WECHAT_TEMPLATE_FIELD) links
+    # back: a page (the staff/resident page) or a mini-program page, where configured.
+    wechat_template_url: str = ""
+    wechat_miniprogram_appid: str = ""
+    wechat_miniprogram_path: str = ""
     wechat_per_second: float = 20.0
     wechat_per_chat_seconds: float = 1.0
     wecom_token: str | None = None
@@ -62,6 +67,16 @@ class Settings(BaseSettings):
     wecom_per_person_per_minute: float = 30.0
     wechat_reply_budget_seconds: float = 4.0
     wechat_max_clock_skew_seconds: int = 300
+
+    # Pictures and voice notes people send are kept when they arrive: a folder, or
+    # s3://bucket/prefix (S3-compatible storage, the `s3` extra) with the endpoint and keys below.
+    media_store: str = "linli-media"
+    media_endpoint_url: str | None = None
+    media_access_key: str | None = None
+    media_secret_key: str | None = None
+    media_region: str | None = None
+    media_max_photo_bytes: int = 5 * 1024 * 1024
+    media_max_voice_bytes: int = 2 * 1024 * 1024
 
     delivery_batch: int = 500
     delivery_concurrency: int = 32

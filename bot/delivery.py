@@ -28,16 +28,19 @@ from models.outbox import (
     claim,
     mark_blocked,
     mark_failed,
+    mark_held,
     mark_retry_now,
     mark_sent,
     release_all_leases,
 )
+from models.tables import Outbox
 
 log = logging.getLogger("linli.delivery")
 
 
 class SendError(Exception):
-    """A failed send, classified: 'retry' (try later), 'throttled' (429), 'blocked' (403), 'dead'."""
+    """A failed send, classified: 'retry' (try later), 'throttled' (429), 'blocked' (403), 'dead',
+    'held' (cannot reach the person now; given when they next write)."""
 
     def __init__(self, kind: str, detail: str = "", retry_after: float = 0.0) -> None:
         super().__init__(f"{kind}: {detail}")
@@ -151,7 +154,7 @@ class DeliverySettings:
         return 2 * (self.flush_every + self.concurrency)
 
 
-def render(row: Claimed) -> Reply:
+def render(row: Claimed | Outbox) -> Reply:
     """The outbox row as a Reply in the recipient's language."""
     if row.text is not None:
         text = row.text
@@ -183,8 +186,13 @@ class DeliveryWorker:
         self._flush_lock = asyncio.Lock()
         self.sent_total = 0
         self._running = False
-        self._held: set[int] = set()  # ids queued or being sent by this worker
+        self._held: set[int] = set()  # ids queued, being sent, or sent but not yet recorded
         self._more_due = True  # the last claim was full: more rows may be waiting
+        # Idle = holding nothing, and a claim begun after the last wake() found nothing due.
+        self._claims_begun = 0
+        self._idle_after = 1  # the number of the first claim that may report "nothing due"
+        self._nothing_due = False
+        self._idle = asyncio.Event()
         slowest = min((s.limits.per_second for s in senders), default=30.0)
         # Claimed rows must go out well within their lease, or they would be claimed again.
         self._queue_cap = max(
@@ -195,7 +203,31 @@ class DeliveryWorker:
     def wake(self) -> None:
         """New rows were committed: look now instead of at the next poll."""
         self._more_due = True
+        # Whatever an earlier claim found, only a claim that begins after this call can show
+        # that the new rows are gone.
+        self._idle_after = self._claims_begun + 1
+        self._nothing_due = False
+        self._idle.clear()
         self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        """True when the worker holds no row (queued, in flight or unrecorded) and found nothing due."""
+        return self._idle.is_set()
+
+    async def wait_idle(self) -> None:
+        """Look for due rows now, and return once everything due is sent and recorded.
+
+        Rows waiting for a retry later are not due; a row committed before this call is
+        included (the call wakes the worker, like `wake()`). It returns only while `run()` or
+        `drain()` is working; wrap it in `asyncio.timeout` to bound the wait.
+        """
+        self.wake()
+        await self._idle.wait()
+
+    def _note_idle(self) -> None:
+        if self._nothing_due and not self._held:
+            self._idle.set()
 
     async def start_as_leader(self) -> int:
         """Take over leases of a dead worker (only the leader runs a worker)."""
@@ -209,6 +241,8 @@ class DeliveryWorker:
         room = min(self.settings.batch, self._queue_cap - self._queue.qsize())
         if room <= 0:
             return 0
+        self._claims_begun += 1
+        number = self._claims_begun
         async with self.db.session() as s:
             rows = await claim(
                 s, self.clock(), room, self.settings.lease, channels=tuple(self.channels)
@@ -219,6 +253,12 @@ class DeliveryWorker:
         for row in fresh:
             self._held.add(row.id)
             self._queue.put_nowait(row)
+        if fresh:
+            self._nothing_due = False
+            self._idle.clear()
+        elif number >= self._idle_after:
+            self._nothing_due = True
+            self._note_idle()
         return len(fresh)
 
     async def _flush(self) -> None:
@@ -229,17 +269,21 @@ class DeliveryWorker:
                     await mark_sent(s, ids, self.clock())
                 # Only now, recorded as sent, may these ids be claimed (and skipped) again.
                 self._held.difference_update(ids)
+                self._note_idle()
 
     async def _record_failure(self, row: Claimed, err: SendError) -> None:
         try:
             await self._write_failure(row, err)
         finally:
             self._held.discard(row.id)
+            self._note_idle()
 
     async def _write_failure(self, row: Claimed, err: SendError) -> None:
         async with self.db.session() as s:
             if err.kind == "blocked":
                 await mark_blocked(s, row, self.clock(), err.detail)
+            elif err.kind == "held":
+                await mark_held(s, row, err.detail)
             elif err.kind == "dead":
                 await mark_failed(
                     s, Claimed(**{**row.__dict__, "attempts": 10**6}), self.clock(), err.detail
@@ -296,6 +340,9 @@ class DeliveryWorker:
     async def _stop_senders(self, tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
         """Hand queued rows back, let sends in flight finish (bounded), record everything."""
         unsent = []
+        if not self._queue.empty():
+            self._nothing_due = False  # the rows handed back are due again
+            self._idle.clear()
         while not self._queue.empty():
             row = self._queue.get_nowait()
             self._held.discard(row.id)

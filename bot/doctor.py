@@ -405,7 +405,7 @@ async def _channel_token(settings: Settings, db: Any, which: str, transport: Any
     if not configured:
         names = "WECHAT_APP_ID / WECHAT_APP_SECRET" if which == "wechat" else "WECOM_CORP_*"
         return Row(OFF, label, f"not configured ({names} empty)")
-    from bot.channels.wechat_channel import oa_api, wecom_api
+    from bot.channels.wechat import oa_api, wecom_api
 
     api = (oa_api if which == "wechat" else wecom_api)(settings, db, transport=transport)
     assert api is not None

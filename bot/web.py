@@ -18,7 +18,7 @@ from telegram.ext import Application
 from telegram.request import BaseRequest
 
 from bot.app import Linli
-from bot.channels.wechat_channel import WeChatChannels, build_channels
+from bot.channels.wechat import WeChatChannels, build_channels
 from bot.config import Settings
 from bot.delivery import Sender
 
@@ -93,7 +93,9 @@ def serving_app(
         else None
     )
     senders: list[Sender] = (
-        [TelegramSender(telegram.bot, telegram_limits(settings))] if telegram is not None else []
+        [TelegramSender(telegram.bot, telegram_limits(settings), linli.media)]
+        if telegram is not None
+        else []
     )
     wechat = build_channels(linli, settings, transport=wechat_transport)
     senders += wechat.senders

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from handlers.core import Ask, Choice, Context, Reply
 from models.errors import DomainError
+from models.media import STORE
 from models.people import Scope
 from models.tasks import staff_scope
 
@@ -63,8 +64,9 @@ def scope_of(ctx: Context) -> Scope | None:
 
 
 def show_photo(ctx: Context, channel: str, ref: str, caption: str) -> Reply:
-    """A stored photo on the viewer's channel, else a line saying where it can be seen."""
-    if channel == ctx.incoming.channel:
+    """A photo from the media store (any channel shows it), or one on the viewer's channel, else
+    a line saying where it can be seen (a photo that could not be kept when it arrived)."""
+    if channel in (ctx.incoming.channel, STORE):
         return Reply(caption, photo_ref=f"{channel}:{ref}")
     where = ctx.t(CHANNEL_NAMES.get(channel, "channel.other"))
     return Reply(caption + "\n" + ctx.t("report.photo_elsewhere", channel=where))

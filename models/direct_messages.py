@@ -7,7 +7,7 @@ chat that asked, even a guest's that belongs to no person yet: `enqueue_to_accou
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,3 +118,50 @@ async def mark_unsubscribed(
         .values(status=OutboxStatus.BLOCKED, last_error="unsubscribed")
     )
     return True
+
+
+# A held message older than this no longer matters (an offer long taken, a rating long due).
+HELD_FOR = timedelta(days=7)
+
+
+async def take_held(
+    session: AsyncSession, channel: str, external_id: str, now: datetime
+) -> list[Outbox]:
+    """Messages that could not reach this account and still matter, oldest first; now given."""
+    account = await account_of(session, channel, external_id)
+    if account is None:
+        return []
+    rows = list(
+        (
+            await session.execute(
+                select(Outbox)
+                .where(
+                    col(Outbox.account_id) == account.id,
+                    col(Outbox.status) == OutboxStatus.HELD,
+                    col(Outbox.created_at) > now - HELD_FOR,
+                )
+                .order_by(col(Outbox.id))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for row in rows:
+        row.status = OutboxStatus.SENT
+        row.sent_at = now
+        row.last_error = "given with the answer to the person's next message"
+    return rows
+
+
+async def offer_choices_first(
+    session: AsyncSession, channel: str, chat_id: str, choices: list[list[str]], now: datetime
+) -> None:
+    """Choices shown before the answer's own: numbered first, so the answer's move down."""
+    if not choices:
+        return
+    conv = await session.get(Conversation, (channel, chat_id))
+    if conv is None:
+        conv = Conversation(channel=channel, chat_id=chat_id, data={}, choices=[], updated_at=now)
+        session.add(conv)
+    conv.choices = [*[list(c) for c in choices], *conv.choices]
+    conv.updated_at = now

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.passive_replies import prune_passive_replies
 from models.tables import Conversation, Outbox, OutboxStatus, ProcessedUpdate
 
 FINISHED = (OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.BLOCKED, OutboxStatus.CANCELLED)
@@ -23,7 +24,12 @@ async def prune(session: AsyncSession, now: datetime, retention: timedelta) -> d
         .where(col(Conversation.expires_at) < now)
         .values(flow=None, step=None, data={}, choices=[], expires_at=None, updated_at=now)
     )
-    return {"processed_updates": old.rowcount, "expired_flows": expired.rowcount}  # type: ignore[attr-defined]
+    replies = await prune_passive_replies(session, now)
+    return {
+        "processed_updates": old.rowcount,  # type: ignore[attr-defined]
+        "expired_flows": expired.rowcount,  # type: ignore[attr-defined]
+        "passive_replies": replies,
+    }
 
 
 async def prune_outbox(

@@ -219,6 +219,15 @@ async def mark_retry_now(session: AsyncSession, ids: list[int], not_before: date
         )
 
 
+async def mark_held(session: AsyncSession, row: Claimed, error: str) -> None:
+    """The person cannot be reached now (WeChat's 48-hour window): given when they next write."""
+    await session.execute(
+        update(Outbox)
+        .where(col(Outbox.id) == row.id)
+        .values(status=OutboxStatus.HELD, lease_until=None, last_error=error[:256])
+    )
+
+
 async def mark_blocked(session: AsyncSession, row: Claimed, now: datetime, error: str) -> None:
     """The person blocked the bot: the row is finished as blocked, the account stops receiving."""
     await session.execute(

@@ -201,6 +201,7 @@ class OutboxStatus(StrEnum):
     DEAD = "dead"
     BLOCKED = "blocked"
     CANCELLED = "cancelled"
+    HELD = "held"  # outside WeChat's 48-hour window: given when the person next writes
 
 
 class Outbox(SQLModel, table=True):

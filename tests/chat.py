@@ -31,6 +31,8 @@ The fixture is registered for every test module by `tests/conftest.py`.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,12 +40,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import pytest
+from PIL import Image
 
 from bot.app import Linli
 from bot.channels.telegram_channel import TelegramSender
 from bot.config import Settings
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from models.db import Database
+from models.media import STORE, StoredMedia
 from tests.fakes.telegram import FakeBotApi, Sent
 from tests.telegram_chat import TelegramUser
 from tests.wechat_chat import Said, WeChatHarness, WeChatUser, link_account, wechat_settings
@@ -175,6 +179,14 @@ class WeChatChatUser(_Seen, WeChatUser):
     def messages(self) -> list[Said]:
         return self.timeline()
 
+    async def photo(self, media_id: str, pic_url: str = "http://mmbiz.qpic.cn/x") -> list[Said]:
+        """Send a picture: the platform holds it as temporary media under `media_id` (a real JPEG,
+        so the bot's media store can download and keep it, as it does with real WeChat)."""
+        if media_id not in self.server.media:
+            self.server.media[media_id] = _picture(media_id)
+            self.server.media_created[media_id] = self.clock()
+        return await super().photo(media_id, pic_url)
+
     async def voice(self, ref: str, recognition: str | None = None) -> list[Said]:  # type: ignore[override]
         """A voice message with WeChat's speech recognition (`recognition`) when it has one."""
         extra = {"Recognition": recognition} if recognition is not None else {}
@@ -187,6 +199,15 @@ class WeChatChatUser(_Seen, WeChatUser):
 
 
 _wechat_msg_ids = itertools.count(7_000_000_000)
+
+
+def _picture(seed: str) -> bytes:
+    """A small real JPEG, as a phone's camera would send; each `seed` gives other pixels (the
+    media store keeps files by content, so two different photos must differ)."""
+    noise = hashlib.shake_256(seed.encode()).digest(48 * 36 * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (48, 36), noise).save(out, "JPEG", quality=95)
+    return out.getvalue()
 
 
 @dataclass
@@ -224,6 +245,17 @@ class Chat:
 
     def external_id(self, uid: int) -> str:
         return str(uid) if self.channel == "telegram" else f"o{uid}-wx"
+
+    async def arrived_as(self, refs: Sequence[str]) -> list[str]:
+        """What stored pictures arrived as: a `store:<key>` reference (kept in the media store
+        at receipt) is mapped back to the `channel:ref` it came in as; others are unchanged."""
+        out = []
+        async with self.db.session() as s:
+            for ref in refs:
+                kind, _, key = ref.partition(":")
+                stored = await s.get(StoredMedia, key) if kind == STORE else None
+                out.append(stored.source if stored is not None else ref)
+        return out
 
     def ref(self, media: str) -> str:
         """How a picture sent on this channel is stored (`telegram:<file id>`, `wechat:<MediaId>`)."""

@@ -94,10 +94,11 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
+        media_store=str(tmp_path / "media"),
         telegram_token=TOKEN,
         telegram_api_base_url="https://api.telegram.invalid/bot",
         telegram_webhook_secret=WEBHOOK_SECRET,

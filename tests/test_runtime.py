@@ -77,7 +77,7 @@ async def test_housekeeping_prunes_old_inbox_keys_and_expired_flows(
         )
     async with db.session() as s:
         counts = await prune(s, now, timedelta(days=7))
-    assert counts == {"processed_updates": 1, "expired_flows": 1}
+    assert counts == {"processed_updates": 1, "expired_flows": 1, "passive_replies": 0}
     async with db.session() as s:
         assert (await s.execute(select(func.count()).select_from(ProcessedUpdate))).scalar() == 1
         assert (await s.get(Conversation, ("telegram", "1"))).flow is None

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot.channels.wechat_api import AppCredentials, WeChatApi, WeChatApiError
-from bot.channels.wechat_channel import WeChatSender, WeComSender, custom_menu, install_menu
+from bot.channels.wechat import WeChatSender, WeComSender, custom_menu, install_menu
+from bot.channels.wechat.api import AppCredentials, WeChatApi, WeChatApiError
 from bot.config import Settings
 from bot.delivery import ChannelLimits, DeliveryWorker, SendError
 from handlers.core import Reply

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from bot.channels.wechat_channel import TEXT_MAX_BYTES, Endpoint, signature, split_text
+from bot.channels.wechat import TEXT_MAX_BYTES, Endpoint, signature, split_text
 from bot.config import Settings
 from handlers.core import Context, Reply
 from models.db import Database
@@ -89,7 +89,7 @@ async def test_wecom_url_check_decrypts_the_echostr(safe: WeChatHarness) -> None
 # ---------------------------------------------------------------- refused requests change nothing
 
 
-async def test_wrong_signature_old_timestamp_and_replayed_nonce_are_refused(
+async def test_wrong_signature_old_timestamp_and_a_nonce_reused_by_another_message_are_refused(
     harness: WeChatHarness, demo: Database, clock: FakeClock
 ) -> None:
     me = harness.user("o-alice")
@@ -115,8 +115,14 @@ async def test_wrong_signature_old_timestamp_and_replayed_nonce_are_refused(
     first = await me.post(query, body)
     assert first.status_code == 200 and "姓名" in me.open_reply(first)
     after_first = await rows(demo)
+    # The platform's byte-identical retry is answered as the first time, with no second effect …
     replay = await me.post(query, body)
-    assert replay.status_code == 403
+    assert replay.status_code == 200 and me.open_reply(replay) == me.open_reply(first)
+    assert await rows(demo) == after_first
+    # … while another message carrying the same timestamp and nonce is refused.
+    other = me.envelope(me.fields(MsgType="text", Content="/help", MsgId="9002"))
+    query2, body2 = me.signed(other, timestamp=query["timestamp"], nonce="once-only")
+    assert (await me.post(query2, body2)).status_code == 403
     assert await rows(demo) == after_first
 
 
@@ -255,8 +261,10 @@ async def test_an_event_retried_by_the_platform_has_no_second_effect(
     harness: WeChatHarness, demo: Database
 ) -> None:
     me = harness.user("o-lily")
-    assert "邻里小助手" in reply_text(await me.event("subscribe"))
-    assert await me.redeliver() == []
+    greeting = reply_text(await me.event("subscribe"))
+    assert "邻里小助手" in greeting
+    # The retry gets the same passive reply (the first may have been lost), and no second run.
+    assert reply_text(await me.redeliver()) == greeting
     async with demo.session() as s:
         keys = (
             await s.execute(

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.channels.wechat_channel import parse_xml
+from bot.channels.wechat import parse_xml
 from bot.config import Settings
 from models.db import Database
 from tests.conftest import FakeClock

@@ -58,7 +58,11 @@ async def test_slow_handler_answers_empty_in_time_then_once_as_a_message(
             rows = (await s.execute(select(Outbox))).scalars().all()
         assert [(r.kind, r.status, r.channel) for r in rows] == [("reply", "sent", "wechat")]
         # The number in the late answer still maps to its choice.
+        # (Within this test's 50 ms budget the answer may itself come late: then it is pushed.)
         status = reply_text(await me.send("1"))
+        if not status:
+            await harness.deliver()
+            status = me.latest()
         assert status and "没听懂" not in status
     finally:
         release.set()

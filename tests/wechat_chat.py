@@ -24,7 +24,7 @@ from wechatpy.crypto import PrpCrypto as OaPrpCrypto
 from wechatpy.enterprise.crypto import PrpCrypto as WecomPrpCrypto
 
 from bot.app import Linli
-from bot.channels.wechat_channel import (
+from bot.channels.wechat import (
     Endpoint,
     WeChatWebhook,
     build_channels,
@@ -310,7 +310,7 @@ class WeChatHarness:
         self.settings = settings
         self.db = db
         self.clock = clock
-        self.server = server or FakeWeChatServer()
+        self.server = server or FakeWeChatServer(clock=clock)
         self.linli = Linli(settings, db=db, clock=clock)
         self.channels = build_channels(
             self.linli, settings, transport=httpx.ASGITransport(app=self.server.app)

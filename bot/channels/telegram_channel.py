@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from bot.app import Linli
 from bot.config import Settings
 from bot.delivery import ChannelLimits, SendError
 from bot.i18n import LOCALES, translate
+from bot.media_store import MediaKeeper, stored_key
 from handlers.core import Incoming, Location, Media, Reply
 from handlers.feature import Command
 
@@ -146,8 +148,39 @@ class MenuMemory:
         self._shown.pop(chat_id, None)
 
 
+async def _photo_of(reply: Reply, media: MediaKeeper | None) -> tuple[bytes | str | None, str]:
+    """The picture to send (bytes or a file id Telegram has) and, for an upload, its store key."""
+    if reply.photo is not None:
+        return reply.photo, ""
+    if reply.photo_ref and reply.photo_ref.startswith(f"{CHANNEL}:"):
+        return reply.photo_ref.split(":", 1)[1], ""  # a file id Telegram already has
+    key = stored_key(reply.photo_ref)
+    if key is None or media is None:
+        return None, ""
+    copy = await media.copy(key, CHANNEL)
+    if copy is not None:
+        return copy, ""
+    try:
+        data, _type = await media.read(key)
+    except KeyError:
+        log.warning("stored picture %s is missing from the media store", key)
+        return None, ""
+    return data, key  # e.g. a WeChat resident's photo, uploaded here once
+
+
+async def _remember_upload(media: MediaKeeper | None, key: str, sent: Any) -> None:
+    """Telegram keeps what was uploaded: its file id serves every later showing."""
+    photos = getattr(sent, "photo", None)
+    if media is not None and key and photos:
+        await media.remember(key, CHANNEL, photos[-1].file_id)
+
+
 async def send_replies(
-    bot: Any, chat_id: int | str, replies: list[Reply], menus: MenuMemory | None = None
+    bot: Any,
+    chat_id: int | str,
+    replies: list[Reply],
+    menus: MenuMemory | None = None,
+    media: MediaKeeper | None = None,
 ) -> None:
     """Render replies: inline buttons for choices, a reply keyboard for the main menu."""
     for reply in replies:
@@ -158,14 +191,15 @@ async def send_replies(
                 markup = None
             else:
                 menus.remember(str(chat_id), labels)
-        photo: bytes | str | None = reply.photo
-        if photo is None and reply.photo_ref and reply.photo_ref.startswith(f"{CHANNEL}:"):
-            photo = reply.photo_ref.split(":", 1)[1]  # a file id Telegram already has
+        photo, key = await _photo_of(reply, media)
         if photo is not None and len(reply.text) <= MessageLimit.CAPTION_LENGTH:
-            await bot.send_photo(chat_id, photo=photo, caption=reply.text, reply_markup=markup)
+            sent = await bot.send_photo(
+                chat_id, photo=photo, caption=reply.text, reply_markup=markup
+            )
+            await _remember_upload(media, key, sent)
             continue
         if photo is not None:
-            await bot.send_photo(chat_id, photo=photo)
+            await _remember_upload(media, key, await bot.send_photo(chat_id, photo=photo))
         parts = _chunks(reply.text, MessageLimit.MAX_TEXT_LENGTH)
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
@@ -220,7 +254,7 @@ def build_application(
                 log.debug("could not remove buttons", exc_info=True)
         if inc.text.startswith(("/start", "/menu", "/help")):
             menus.forget(inc.chat_id)  # the person asked for the menu: show the keyboard again
-        await send_replies(context.bot, inc.chat_id, replies, menus)
+        await send_replies(context.bot, inc.chat_id, replies, menus, linli.media)
 
     async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error(
@@ -258,9 +292,12 @@ class TelegramSender:
 
     channel = CHANNEL
 
-    def __init__(self, bot: Any, limits: ChannelLimits | None = None) -> None:
+    def __init__(
+        self, bot: Any, limits: ChannelLimits | None = None, media: MediaKeeper | None = None
+    ) -> None:
         self.bot = bot
         self.limits = limits or ChannelLimits()
+        self.media = media
 
     def is_group(self, chat_id: str) -> bool:
         return chat_id.startswith("-")
@@ -275,7 +312,13 @@ class TelegramSender:
                     reply_markup=_markup(reply),
                 )
             else:
-                await send_replies(self.bot, chat_id, [reply])
+                await send_replies(
+                    self.bot,
+                    chat_id,
+                    [dataclasses.replace(reply, photo_ref=photo_ref)],
+                    None,
+                    self.media,
+                )
         except RetryAfter as err:
             wait = err.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)

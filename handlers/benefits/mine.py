@@ -20,6 +20,7 @@ from models.benefits import (
 )
 from models.errors import DomainError
 from models.idcard import age_on
+from models.media import STORE
 from models.people import person_address
 from models.register import record_of
 from models.tables import Person
@@ -123,7 +124,7 @@ async def document_replies(ctx: Context, app: BenefitApplication) -> list[Reply]
         caption = ctx.t("benefit.doc_caption", id=app.id,
                         doc=kind.text(ctx.locale) if kind else doc.kind)  # fmt: skip
         channel, _, _ref = doc.media_ref.partition(":")
-        if channel == ctx.incoming.channel:
+        if channel in (ctx.incoming.channel, STORE):  # kept in the media store: any channel
             out.append(Reply(caption, photo_ref=doc.media_ref))
         else:
             out.append(Reply(caption + "\n" + ctx.t("benefit.doc_elsewhere", channel=channel)))

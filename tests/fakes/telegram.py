@@ -59,6 +59,7 @@ class Sent:
     reply_markup: dict[str, Any] | None = None
     photo: bool = False
     photo_id: str | None = None  # the file id, when a stored photo was sent again
+    upload: bytes | None = None  # the picture's bytes, when one was uploaded
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -372,18 +373,26 @@ class FakeBotApi:
             self._check_markup(p.get("reply_markup")),
             photo,
             p["photo"] if photo and isinstance(p.get("photo"), str) else None,
+            _uploaded(p.get("photo")) if photo else None,
         )
         self.sent.append(sent)
         for fut, chat, count in self._waiters:
             if chat == chat_id and len(self.to_chat(chat)) >= count and not fut.done():
                 fut.set_result(None)
-        return {
+        answer: dict[str, Any] = {
             "message_id": sent.message_id,
             "date": int(time.time()),
             "chat": {"id": int(chat_id), "type": "private"},
             "from": BOT_USER,
             "text": text,
         }
+        if photo:
+            # Telegram answers a sent picture with its sizes; the file id serves later sends.
+            file_id = sent.photo_id or f"tg-upload-{sent.message_id}"
+            answer["photo"] = [
+                {"file_id": file_id, "file_unique_id": file_id, "width": 800, "height": 800}
+            ]
+        return answer
 
     async def api_sendMessage(self, p: dict[str, Any]) -> Any:
         text = p.get("text") or ""
@@ -432,6 +441,15 @@ class FakeBotApi:
         return True
 
 
+def _uploaded(part: Any) -> bytes | None:
+    """The bytes of an uploaded file (a multipart part), None for a file id."""
+    if isinstance(part, tuple) and len(part) >= 2 and isinstance(part[1], bytes):
+        return part[1]
+    if isinstance(part, bytes):
+        return part
+    return None
+
+
 class RecordingRequest(BaseRequest):
     """python-telegram-bot's request class, answered by a FakeBotApi instead of the network."""
 
@@ -471,7 +489,7 @@ class RecordingRequest(BaseRequest):
             ).encode()
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
         if request_data is not None and request_data.contains_files:
-            for name in request_data.multipart_data:
-                params[name] = True
+            for name, part in request_data.multipart_data.items():
+                params[name] = part  # (file name, bytes, type): what was uploaded
         status, body = await self.api.call(api_method, params)
         return status, json.dumps(body).encode()

@@ -9,7 +9,7 @@ qyapi.weixin.qq.com do:
 - POST /cgi-bin/message/template/send    template message
 - POST /cgi-bin/message/send             WeCom app message (`invaliduser` for unknown members)
 - POST /cgi-bin/menu/create              custom menu
-- POST /cgi-bin/media/upload, GET /cgi-bin/media/get   temporary media
+- POST /cgi-bin/media/upload, GET /cgi-bin/media/get   temporary media (40007 after 3 days)
 
 Every call but the token ones needs a live `access_token` (40001 otherwise, 42001 once
 `expire_tokens()` was called). `outside_window` users get 45015, `unsubscribed` ones 43004,
@@ -24,9 +24,10 @@ import itertools
 import json
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import default
 from typing import Any
@@ -42,6 +43,7 @@ APP_SECRET = "wx-test-secret"
 CORP_ID = "ww-test-corp"
 CORP_SECRET = "ww-test-secret"
 AGENT_ID = 1000002
+MEDIA_LIFETIME = timedelta(days=3)  # temporary media: what people send, and uploads
 
 
 @dataclass
@@ -67,6 +69,8 @@ class FakeWeChatServer:
     menus: list[dict[str, Any]] = field(default_factory=list)
     qrcodes: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, bytes] = field(default_factory=dict)
+    media_created: dict[str, datetime] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     outside_window: set[str] = field(default_factory=set)
     unsubscribed: set[str] = field(default_factory=set)
     invalid_members: set[str] = field(default_factory=set)
@@ -82,6 +86,20 @@ class FakeWeChatServer:
         """Every token handed out so far is now expired (the next call answers 42001)."""
         self.expired_tokens |= self.live_tokens
         self.live_tokens = set()
+
+    def receive_media(self, data: bytes) -> str:
+        """A file a person sends in the chat: the platform keeps it as temporary media."""
+        media_id = f"received-{len(self.media) + 1}"
+        self.media[media_id] = data
+        self.media_created[media_id] = self.clock()
+        return media_id
+
+    def has_media(self, media_id: str) -> bool:
+        """Whether the platform still keeps this temporary media."""
+        created = self.media_created.get(media_id)
+        if media_id not in self.media:
+            return False
+        return created is None or self.clock() - created <= MEDIA_LIFETIME
 
     def to(self, user: str) -> list[Delivered]:
         """What reached one user."""
@@ -169,6 +187,8 @@ class FakeWeChatServer:
             return self._answer("custom", 45015, "response out of time limit")
         if body.get("msgtype") == "text" and len(body["text"]["content"].encode()) > 2048:
             return self._answer("custom", 45002, "content size out of limit")
+        if body.get("msgtype") == "image" and not self.has_media(body["image"]["media_id"]):
+            return self._answer("custom", 40007, "invalid media_id")
         if self._quota_spent():
             return self._answer("custom", 45009, "reach max api daily quota limit")
         self._record("custom", body)
@@ -232,21 +252,38 @@ class FakeWeChatServer:
     async def _upload(self, request: Request) -> Response:
         if code := self._check_token(request):
             return self._answer("upload", code, "access_token expired")
-        data = _multipart_file(request.headers.get("content-type", ""), await request.body())
+        data = _form_file(request.headers.get("content-type", ""), await request.body(), "media")
         if data is None:
             return self._answer("upload", 41005, "media data missing")
         media_id = f"media-{len(self.media) + 1}"
         self.media[media_id] = data
+        self.media_created[media_id] = self.clock()
         self.calls.append(("upload", 0))
         return JSONResponse({"type": "image", "media_id": media_id, "created_at": 0})
 
     async def _media_get(self, request: Request) -> Response:
         if code := self._check_token(request):
             return self._answer("media", code, "access_token expired")
-        data = self.media.get(request.query_params.get("media_id", ""))
-        if data is None:
+        media_id = request.query_params.get("media_id", "")
+        if not self.has_media(media_id):
             return self._answer("media", 40007, "invalid media_id")
+        data = self.media[media_id]
+        self.calls.append(("media", 0))
         return Response(data, media_type="image/png")
+
+
+def _form_file(content_type: str, body: bytes, name: str) -> bytes | None:
+    """The bytes of one file field of a multipart/form-data body (the standard library's parser)."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=default).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == name:
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else None
+    return None
 
 
 @asynccontextmanager
@@ -267,18 +304,3 @@ async def serving(server: FakeWeChatServer) -> AsyncIterator[str]:
         uv.should_exit = True
         await task
         sock.close()
-
-
-def _multipart_file(content_type: str, body: bytes, name: str = "media") -> bytes | None:
-    """The bytes of the form's file field `name` (the standard library's MIME parser: Starlette's
-    own form parsing needs python-multipart, which Linli does not otherwise depend on)."""
-    if not content_type.startswith("multipart/form-data"):
-        return None
-    message = BytesParser(policy=default).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
-    )
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == name:
-            payload = part.get_payload(decode=True)
-            return payload if isinstance(payload, bytes) else None
-    return None

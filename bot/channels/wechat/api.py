@@ -126,6 +126,35 @@ class WeChatApi:
             raise WeChatApiError(code, str(data.get("errmsg", "")))
         return data
 
+    async def download(self, media_id: str) -> bytes:
+        """A file a person sent (temporary media): its bytes; 40007 once the platform forgot it."""
+        token = await self.access_token()
+        for attempt in (1, 2):
+            response = await self.http.get(
+                "/cgi-bin/media/get", params={"media_id": media_id, "access_token": token}
+            )
+            kind = response.headers.get("content-type", "")
+            if response.is_success and not kind.startswith(("application/json", "text/")):
+                return response.content
+            try:
+                self._json(response)
+            except WeChatApiError as err:
+                if err.errcode in TOKEN_EXPIRED and attempt == 1:
+                    token = await self.access_token(stale=token)
+                    continue
+                raise
+            raise WeChatApiError(-1, f"no file in the answer ({kind})")
+        raise AssertionError("unreachable")
+
+    async def upload_image(self, data: bytes, content_type: str, name: str) -> str:
+        """A picture as temporary media (kept by the platform three days): its media id."""
+        answer = await self.call(
+            "/cgi-bin/media/upload",
+            params={"type": "image"},
+            files={"media": (name, data, content_type)},
+        )
+        return str(answer["media_id"])
+
     async def call(
         self,
         path: str,
