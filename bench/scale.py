@@ -166,7 +166,9 @@ async def one_size(url: str, residents: int, args: argparse.Namespace) -> dict[s
         with recording(db) as ticks:
             timed = await clock_jobs(db)
         rss_after_jobs = rss_mb()
-        hot_scans = sorted({f"{t}" for p in await explain(db, hot, force_index=False) for t in p.scans})
+        hot_scans = sorted(
+            {f"{t}" for p in await explain(db, hot, force_index=False) for t in p.scans}
+        )
         tick_plans = await explain(db, ticks, force_index=False)
         tick_scans = sorted({t for p in tick_plans for t in p.scans})
         return {
@@ -227,9 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "bench": "scale",
         "database": kind,
-        "sizes": [
-            {k: v for k, v in s.items() if k not in ("rows",)} for s in sizes
-        ],
+        "sizes": [{k: v for k, v in s.items() if k not in ("rows",)} for s in sizes],
         "cpu_ratio_largest_smallest": round(
             large["cpu_ms_per_message"] / small["cpu_ms_per_message"], 3
         ),
@@ -237,9 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "invariants": {
             "every_message_answered": all(s["unanswered"] == 0 for s in sizes),
             "no_full_scan_on_the_hot_path": all(not s["hot_path_full_scans"] for s in sizes),
-            "every_size_generated": all(
-                s["rows"].get("person") == s["residents"] for s in sizes
-            ),
+            "every_size_generated": all(s["rows"].get("person") == s["residents"] for s in sizes),
         },
     }
     return emit(result)

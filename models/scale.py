@@ -558,7 +558,7 @@ async def _outbox(
         slots = " UNION ALL ".join(f"SELECT {k} AS k, :at{k} AS at" for k in range(per_month))
         stmt = text(
             "INSERT INTO outbox (dedupe_key, channel, chat_id, account_id, person_id, kind,"
-            " locale, text, text_key, \"values\", choices, priority, status, attempts,"
+            ' locale, text, text_key, "values", choices, priority, status, attempts,'
             " not_before, lease_until, sent_at, last_error, created_at)"
             " SELECT 'scale:' || CAST(a.id AS TEXT) || ':' || :m || ':'"
             " || CAST(s.k AS TEXT), a.channel, a.chat_id, a.id, a.person_id, 'push', 'zh',"

@@ -45,7 +45,9 @@ LARGE = frozenset(
     }
 )
 
-_SKIP = re.compile(r"^\s*(PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SELECT 1$|SET |SHOW )", re.I)
+_SKIP = re.compile(
+    r"^\s*(PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SELECT 1$|SET |SHOW )", re.I
+)
 _PLAIN_INSERT = re.compile(r"^\s*INSERT\b(?!.*\bSELECT\b)", re.I | re.S)
 
 
@@ -66,7 +68,9 @@ def recording(db: Database) -> Iterator[Recorder]:
     """Record what `db` runs inside the block."""
     rec = Recorder()
 
-    def before(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+    def before(
+        _conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool
+    ) -> None:
         rec.add(statement, params, many)
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", before)

@@ -55,11 +55,11 @@ async def test_a_message_a_button_and_my_cases_use_indexes(
         chat = (
             await s.execute(
                 text(
-                        "SELECT a.chat_id FROM channelaccount a"
-                        " JOIN person p ON p.id = a.person_id"
-                        " JOIN rolegrant g ON g.person_id = p.id AND g.role = 'volunteer'"
-                        " WHERE a.channel = 'telegram' AND p.verified ORDER BY a.id LIMIT 1"
-                    )
+                    "SELECT a.chat_id FROM channelaccount a"
+                    " JOIN person p ON p.id = a.person_id"
+                    " JOIN rolegrant g ON g.person_id = p.id AND g.role = 'volunteer'"
+                    " WHERE a.channel = 'telegram' AND p.verified ORDER BY a.id LIMIT 1"
+                )
             )
         ).scalar_one()
     said = iter(range(1, 100))
@@ -131,4 +131,3 @@ def test_the_large_tables_are_real_tables() -> None:
     load_all()
     tables = set(SQLModel.metadata.tables)
     assert LARGE - tables == set(), "a table in tests/plans.py LARGE was renamed"
-
