@@ -285,6 +285,19 @@ async def linli_phase(settings: Settings, load: Load, profile: cProfile.Profile 
         await linli.close()
 
 
+def classify_us(rounds: int = 200) -> float:
+    """CPU microseconds of free-text understanding per message, over the script's lines."""
+    from handlers.nlu import understand
+
+    texts = [t for t in SCRIPT if not t.startswith("/")]
+    understand(texts[0])  # the model is trained before timing
+    start = time.process_time()
+    for _ in range(rounds):
+        for text in texts:
+            understand(text)
+    return (time.process_time() - start) / (rounds * len(texts)) * 1e6
+
+
 # ---- the command ----
 
 
@@ -407,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         "echo_p50_ms": round(echo.p(50), 2),
         "database": database.kind,
         "linli_loop": loop_name(),
+        "classify_us": round(classify_us(), 1),
         "goal_met": ratio >= GOAL_RATIO,
         "invariants": {
             "echo_answered_all": echo.unanswered == 0 and echo.answers > 0,

@@ -13,13 +13,16 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.background import BackgroundJobs, RegisterImports
 from bot.config import Settings, id_cipher
 from bot.delivery import render
 from bot.i18n import LOCALES, translate
 from bot.media_store import MediaKeeper, media_store
-from handlers import admin, benefits, home, notices, onboarding, reports, soon, tasks
+from handlers import admin, benefits, home, notices, onboarding, reports, soon, tasks, teams
 from handlers.core import Incoming, Media, Reply
 from handlers.feature import Feature, FeatureSet
+from handlers.nlu import Understanding
+from handlers.nlu.model import default_model
 from handlers.router import Dispatcher, Router
 from models.benefits import load_catalogue
 from models.db import Database, utcnow
@@ -41,6 +44,7 @@ FEATURES: tuple[Feature, ...] = (
     notices.feature,
     reports.feature,
     tasks.feature,
+    teams.feature,
     benefits.feature,
     *soon.PLACEHOLDERS,  # booking, vote, events, stations: 马上就来 until their modules exist
 )
@@ -83,6 +87,7 @@ class Linli:
         self.clock = clock
         self.features = FeatureSet(features)
         self.router = self.features.router
+        default_model()  # the intent model is trained now, not on the first message
         # Read once at start: ID-number keys (refused now if half set) and benefit programmes.
         self.id_cipher = id_cipher(settings)
         self.programmes = load_catalogue(settings.benefit_programmes_file or None)
@@ -97,6 +102,13 @@ class Linli:
             max_photo_bytes=settings.media_max_photo_bytes,
             max_voice_bytes=settings.media_max_voice_bytes,
         )
+        # Called after every committed transaction of a chat (e.g. to wake the delivery worker).
+        self.after_commit: list[Callable[[], None]] = []
+        # Long work a message starts (a register import), beside the chat.
+        self.jobs = BackgroundJobs()
+        self.register_imports = RegisterImports(
+            self.jobs, self.db, self.id_cipher, self.clock, self._committed
+        )
         self.dispatcher = Dispatcher(
             self.features,
             translate,
@@ -106,13 +118,16 @@ class Linli:
                 "id_cipher": self.id_cipher,
                 "programmes": self.programmes,
                 "fetch_media": self.fetch_media,
+                "start_register_import": self.register_imports.start,
             },
         )
-        # Called after every committed transaction of a chat (e.g. to wake the delivery worker).
-        self.after_commit: list[Callable[[], None]] = []
         self._chat_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+
+    def _committed(self) -> None:
+        for listener in self.after_commit:
+            listener()
 
     def invite_link(self, code: str) -> str:
         """The link a QR code on a notice board carries: a Telegram deep link when known."""
@@ -129,9 +144,13 @@ class Linli:
 
     def classify(self, text: str) -> str:
         """The intent a line of text routes to (what `linli intent` prints)."""
-        name = self.dispatcher.classify(text)
+        return self.explain(text)[0]
+
+    def explain(self, text: str) -> tuple[str, str, Understanding | None]:
+        """The intent, what decided it, and the understanding (`linli intent --explain`)."""
+        name, how, understood = self.dispatcher.explain(text)
         name = "help" if name == "start" else name
-        return name if name in self.features.detector.intents else "unknown"
+        return (name if name in self.features.detector.intents else "unknown"), how, understood
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
         key = (inc.channel, inc.chat_id)
@@ -187,5 +206,6 @@ class Linli:
             return "zh"
 
     async def close(self) -> None:
-        """Release the database."""
+        """Stop background jobs, release the database."""
+        await self.jobs.close()
         await self.db.dispose()

@@ -12,11 +12,14 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from bot.config import Settings, SetupError, id_cipher, load_settings
+from bot.config import Settings, SetupError, files_dir, id_cipher, load_settings
+
+if TYPE_CHECKING:
+    from handlers.nlu import Understanding
 
 T = TypeVar("T")
 
@@ -205,10 +208,13 @@ def console(
 @app.command()
 def intent(
     text: Annotated[str | None, typer.Argument(help="what a resident might write")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also the top three with scores and the details.")
+    ] = False,
 ) -> None:
     """Show which intent a text is understood as; with no text, one per line of input.
 
-    Example: linli intent 我要报修
+    Example: linli intent 我要报修 --explain
     """
     from bot.app import Linli
     from bot.doctor import key_settings_problem
@@ -220,7 +226,25 @@ def intent(
     linli = Linli(settings)
     lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
     for line in lines:
-        typer.echo(linli.classify(line))
+        name, how, understood = linli.explain(line)
+        typer.echo(name)
+        if explain:
+            typer.echo(explanation(how, understood))
+
+
+def explanation(how: str, understood: Understanding | None) -> str:
+    """The indented lines `linli intent --explain` prints under an intent."""
+    if understood is None:
+        return f"  by: {how}"
+    top = ", ".join(f"{name} {p:.2f}" for name, p in understood.top)
+    verdict = "sure" if understood.sure else "ask: " + " / ".join(understood.options)
+    if understood.greeting:
+        verdict = "greeting"
+    elif understood.intent == "unknown":
+        verdict = "nothing likely: the menu"
+    found = understood.details.as_dict()
+    details = ", ".join(f"{k}={v}" for k, v in found.items()) if found else "-"
+    return f"  by: {how} · {verdict}\n  top: {top}\n  details: {details}"
 
 
 @app.command()
@@ -383,9 +407,12 @@ def wechat_menu(
 @wechat_app.command("qr")
 def wechat_qr(
     code: Annotated[str, typer.Argument(help="an invitation code (see 🔑 邀请码 in the chat)")],
-    out: Annotated[Path, typer.Option("--out", help="where to write the PNG")] = Path(
-        "invitation-wechat.png"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="where to write the PNG (default: FILES_DIR/wechat-qr-CODE.png)"
+        ),
+    ] = None,
 ) -> None:
     """Make the WeChat QR code of an invitation: scanning it follows the account and joins.
 
@@ -424,6 +451,8 @@ def wechat_qr(
             await db.dispose()
 
     url, seconds = asyncio.run(go())
+    if out is None:
+        out = files_dir(settings) / f"wechat-qr-{code.strip().upper()}.png"
     out.write_bytes(qr_png(url))
     lasts = f"{seconds // 86400} 天 / days" if seconds else "长期 / permanent"
     typer.echo(f"{out} ({url}, {lasts})")
@@ -521,11 +550,12 @@ def import_residents(
             async with db.session() as s:
                 cid = await _community_id(s, community)
                 now = utcnow()
-                report = await import_register(
-                    s, cipher, community_id=cid, data=data, filename=path.name, now=now,
-                    today=await community_today(s, cid, now), source="cli",
-                )  # fmt: skip
-                return render_import_report(t, report, path.name)
+                today = await community_today(s, cid, now)
+            report = await import_register(
+                db, cipher, community_id=cid, data=data, filename=path.name, now=now,
+                today=today, source="cli",
+            )  # fmt: skip
+            return render_import_report(t, report, path.name)
         except DomainError as err:
             english = translate("en", err.key)
             english = english.format(**err.values) if err.values else english

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -92,6 +94,16 @@ class Settings(BaseSettings):
     benefit_programmes_file: str = ""
     # The daily eligibility scan runs at this hour, community time (Asia/Shanghai).
     eligibility_scan_hour: int = 9
+    # Where the bot writes files (the console's QR posters and charts, `linli wechat qr`):
+    # a folder of its own, relative to where linli runs unless absolute; made when first used.
+    files_dir: str = "data/files"
+
+
+def files_dir(settings: Settings, *parts: str) -> Path:
+    """The configured folder for written files (or a subfolder of it), created if missing."""
+    path = Path(settings.files_dir).expanduser().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def id_cipher(settings: Settings) -> IdCipher | None:

@@ -10,11 +10,13 @@ import qrcode
 from handlers.core import Choice, Context, Done, Reply, StepResult
 from handlers.feature import Audience, Feature, MenuItem
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from handlers.teams import skill_choices, skills_text, toggle
 from handlers.ui import ask, with_menu
 from models.errors import DomainError
 from models.onboarding import create_invitation
 from models.people import Scope, community_zone, grids_in_scope
-from models.tables import Grid, Role
+from models.tables import Grid, Role, Team
+from models.teams import grid_teams
 
 router = Router()
 
@@ -44,7 +46,7 @@ async def invite(ctx: Context, _arg: str) -> Outcome:
 
 @router.flow
 class InviteFlow(Flow):
-    """role → grid → code, link and QR image."""
+    """role → grid → (a volunteer's: team, default skills) → code, link and QR image."""
 
     name = "invite"
 
@@ -78,7 +80,50 @@ class InviteFlow(Flow):
         grid = grids.get(raw)
         if grid is None:
             return await self._ask_grid(ctx)
+        ctx.flow_data["grid"] = grid.id
+        if ctx.flow_data["role"] == Role.VOLUNTEER and await self._teams(ctx):
+            return await self._ask_team(ctx)
+        return await self._create(ctx)
+
+    async def _teams(self, ctx: Context) -> list[Team]:
         assert ctx.person is not None
+        return await grid_teams(ctx.session, ctx.person.community_id, ctx.flow_data["grid"])
+
+    async def _ask_team(self, ctx: Context) -> StepResult:
+        choices = [Choice(t.name, f"iteam:{t.id}") for t in await self._teams(ctx)]
+        choices.append(Choice(ctx.t("invite.btn_no_team"), "iteam:none"))
+        return ask(ctx, "team", "invite.ask_team", choices)
+
+    async def step_team(self, ctx: Context, answer: Answer) -> StepResult:
+        raw = (answer.payload or "").removeprefix("iteam:")
+        if raw == "none":
+            return await self._create(ctx)
+        teams = {str(t.id): t for t in await self._teams(ctx)}
+        team = teams.get(raw)
+        if team is None:
+            return await self._ask_team(ctx)
+        ctx.flow_data["team"] = team.id
+        ctx.flow_data["skills"] = []
+        return self._ask_skills(ctx, team.name)
+
+    def _ask_skills(self, ctx: Context, team: str) -> StepResult:
+        ctx.flow_data["team_name"] = team
+        choices = skill_choices(ctx, ctx.flow_data["skills"], prefix="iskill")
+        return ask(ctx, "skills", "invite.ask_skills", choices, team=team)
+
+    async def step_skills(self, ctx: Context, answer: Answer) -> StepResult:
+        raw = (answer.payload or "").removeprefix("iskill:")
+        if answer.payload is None or not answer.payload.startswith("iskill:"):
+            return self._ask_skills(ctx, ctx.flow_data["team_name"])
+        if raw != "done":
+            ctx.flow_data["skills"] = toggle(list(ctx.flow_data["skills"]), raw)
+            return self._ask_skills(ctx, ctx.flow_data["team_name"])
+        return await self._create(ctx)
+
+    async def _create(self, ctx: Context) -> StepResult:
+        assert ctx.person is not None
+        grid = await ctx.session.get(Grid, ctx.flow_data["grid"])
+        assert grid is not None
         try:
             invitation = await create_invitation(
                 ctx.session,
@@ -87,6 +132,8 @@ class InviteFlow(Flow):
                 role=ctx.flow_data["role"],
                 grid_id=grid.id,
                 now=ctx.now,
+                team_id=ctx.flow_data.get("team"),
+                skills=list(ctx.flow_data.get("skills", [])),
             )
         except DomainError as err:
             return Done(with_menu(ctx, ctx.t(err.key)))
@@ -100,6 +147,12 @@ class InviteFlow(Flow):
             link=link,
             expires=await local_date(ctx, invitation.expires_at),
         )
+        if invitation.team_id is not None:
+            text += "\n" + ctx.t(
+                "invite.created_team",
+                team=ctx.flow_data.get("team_name", ""),
+                skills=skills_text(ctx, invitation.skills),
+            )
         poster = Reply(
             ctx.t("invite.poster", code=invitation.code, grid=grid.name),
             photo=qr_png(link),

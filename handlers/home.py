@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.core import Context, Reply
 from handlers.feature import Command, Feature, MenuItem
 from handlers.intents import Keywords, normalize
+from handlers.nlu import extract_details
 from handlers.onboarding import join_with_code
 from handlers.router import Outcome, Router
 from handlers.ui import with_menu
@@ -45,10 +46,15 @@ async def language(ctx: Context, arg: str) -> Outcome:
 
 
 @router.intent("status", "status", "mycases")
-async def my_items(ctx: Context, _arg: str) -> Outcome:
-    """我的事项: what each feature lists for this person (reports, applications …), and their buttons."""
+async def my_items(ctx: Context, arg: str) -> Outcome:
+    """我的事项: what each feature lists for this person; 'R0012 怎么样了' opens that case."""
     if ctx.person is None or ctx.person.id is None or ctx.features is None:
         return with_menu(ctx, ctx.t("report.register_first"))
+    quoted = extract_details(arg).case if arg else None
+    if quoted is not None:
+        shown = await ctx.features.router.press(ctx, f"report:view:{quoted}")
+        if shown is not None:
+            return shown
     parts = await ctx.features.my_items(ctx)
     lines = [line for p in parts for line in p.lines]
     choices = [c for p in parts for c in p.choices]

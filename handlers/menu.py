@@ -11,7 +11,8 @@ ALL_ITEMS: tuple[tuple[str, str], ...] = tuple(
     (name, f"menu.{name}")
     for name in (
         "register", "report", "benefits", "booking", "vote", "events", "stations", "status",
-        "tasks", "hours", "cases", "broadcast", "notices", "pending", "invite", "ratings", "mute",
+        "tasks", "myteam", "hours", "cases", "broadcast", "notices", "pending", "invite", "roster",
+        "ratings", "mute",
         "language", "help",
     )
 )  # fmt: skip

@@ -5,9 +5,11 @@ from __future__ import annotations
 from handlers.core import Choice, Context, Done, Reply, StepResult
 from handlers.feature import Audience, Command, Feature, MenuItem
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
+from handlers.teams import offer_team_choice
 from handlers.ui import ask, main_menu, with_menu
 from models.errors import DomainError
 from models.onboarding import (
+    Joined,
     buildings_of,
     clean_name,
     clean_phone,
@@ -19,17 +21,26 @@ from models.onboarding import (
     verify_resident,
 )
 from models.people import active_roles, person_address
-from models.tables import Building, Person
+from models.tables import Building
 
 router = Router()
 
 
-async def _joined(ctx: Context, person: Person, role: str) -> list[Reply]:
+async def _joined(ctx: Context, joined: Joined) -> StepResult:
+    person, role = joined.person, joined.role
     ctx.person = person
     ctx.locale = person.locale or ctx.locale
     ctx.roles = await active_roles(ctx.session, person)
     key = "join.welcome" if role == "resident" else "join.welcome_role"
-    return with_menu(ctx, ctx.t(key, name=person.name, role=ctx.t(f"role.{role}")))
+    text = ctx.t(key, name=person.name, role=ctx.t(f"role.{role}"))
+    if joined.team is not None:
+        text += "\n" + ctx.t("team.joined_by_invitation", team=joined.team.name)
+    elif role == "volunteer":
+        # A volunteer without a team would receive no task: ask which team, right now.
+        asked = await offer_team_choice(ctx, text)
+        if asked is not None:
+            return asked
+    return Done(with_menu(ctx, text))
 
 
 async def join_with_code(ctx: Context, code: str) -> Outcome:
@@ -51,7 +62,7 @@ class JoinFlow(Flow):
                 return Done(with_menu(ctx, ctx.t(err.key)))
             ctx.flow_data["code"] = arg.strip().upper()
             return ask(ctx, "name", "join.ask_name", cancel=False)
-        return Done(await _joined(ctx, joined.person, joined.role))
+        return await _joined(ctx, joined)
 
     async def step_name(self, ctx: Context, answer: Answer) -> StepResult:
         try:
@@ -62,7 +73,7 @@ class JoinFlow(Flow):
             if err.key == "register.bad_name":
                 return ask(ctx, "name", "join.ask_name", error=err, cancel=False)
             return Done(with_menu(ctx, ctx.t(err.key)))
-        return Done(await _joined(ctx, joined.person, joined.role))
+        return await _joined(ctx, joined)
 
 
 @router.intent("join", "join")

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.core import Ask, Choice, Context, Done, Incoming, Reply, StepResult
 from handlers.intents import normalize
+from handlers.nlu import Understanding, understand
+from handlers.nlu.model import default_model
 from models.errors import DomainError
 from models.people import active_roles, load_chat
 from models.tables import Conversation
@@ -240,22 +242,34 @@ class Dispatcher:
         self.labels = features.menu_labels(translate, locales)
         self.main_menu = features.main_menu
         self.detect_intent = features.detector.detect
+        # Intents the keyword tables know and the model's data set does not (a new feature).
+        self.new_intents = frozenset(features.detector.intents) - set(default_model().intents)
         self.extras = extras or {}
+        self.router.flows.setdefault(ClarifyFlow.name, ClarifyFlow(self))
+
+    def understand(self, text: str) -> Understanding:
+        """Free text understood with this bot's keyword matcher voting."""
+        return understand(text, keywords=self.detect_intent, new_intents=self.new_intents)
 
     def menu_labels(self) -> dict[str, str]:
         """Normalized main-menu label (every language) → intent."""
         return self.labels
 
     def classify(self, text: str) -> str:
-        """The intent name for a line of text: command, exact menu label, then keywords."""
+        """The intent name for a line of text: command, exact menu label, then understanding."""
+        return self.explain(text)[0]
+
+    def explain(self, text: str) -> tuple[str, str, Understanding | None]:
+        """The intent, what decided it (command, menu label, a rule or the model), the details."""
         stripped = text.strip()
         if stripped.startswith("/"):
             cmd = stripped[1:].split(maxsplit=1)[0].split("@")[0].lower() if stripped[1:] else ""
-            return self.router.commands.get(cmd, "unknown")
+            return self.router.commands.get(cmd, "unknown"), "command", None
         label = self.menu_labels().get(normalize(stripped))
         if label:
-            return label
-        return self.detect_intent(stripped)
+            return label, "menu label", None
+        understood = self.understand(stripped)
+        return understood.intent, understood.rule or "model", understood
 
     async def _context(self, session: AsyncSession, inc: Incoming, now: datetime) -> Context:
         account, person, conv = await load_chat(
@@ -342,7 +356,13 @@ class Dispatcher:
             outcome = await hook(ctx, text)
             if outcome is not None:
                 return outcome
-        handler = self.router.intents.get(self.detect_intent(text))
+        understood = self.understand(text)
+        if understood.greeting and "start" in self.router.intents:
+            return await self.router.intents["start"](ctx, "")
+        options = [o for o in understood.options if may_offer(ctx, o)]
+        if understood.clarify and len(options) >= 2:
+            return await start_flow(ctx, self.router.flows[ClarifyFlow.name], text)
+        handler = self.router.intents.get(understood.intent)
         if handler is None:  # 'unknown' has no handler
             return [Reply(ctx.t("unknown.sorry"), menu=self.main_menu(ctx))]
         return await handler(ctx, text)
@@ -410,3 +430,54 @@ class Dispatcher:
                 conv.choices = offered
                 conv.updated_at = ctx.now
         return replies
+
+
+# Intents offered in a clarifying question only to the roles that can use them.
+_OFFERED_TO: dict[str, Callable[[Context], bool]] = {
+    "broadcast": lambda ctx: ctx.is_staff,
+    "tasks": lambda ctx: ctx.has_role("volunteer") or ctx.has_role("grid_leader"),
+}
+
+
+def may_offer(ctx: Context, intent: str) -> bool:
+    """Whether a clarifying question may offer this intent to this person."""
+    allowed = _OFFERED_TO.get(intent)
+    return allowed is None or allowed(ctx)
+
+
+class ClarifyFlow(Flow):
+    """'您是想： 1 上报问题 2 查询进度 3 其他': the top guesses for an unsure free text."""
+
+    name = "clarify"
+    timeout = timedelta(minutes=30)
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def start(self, ctx: Context, arg: str) -> StepResult:
+        """Offer the likely intents of `arg` as buttons, and 'other'."""
+        understood = self.dispatcher.understand(arg)
+        options = [o for o in understood.options if may_offer(ctx, o)]
+        ctx.flow_data.update(text=arg[:500], options=options)
+        choices = [Choice(ctx.t(f"clarify.opt_{o}"), f"pick:{o}") for o in options]
+        choices.append(Choice(ctx.t("clarify.other"), "pick:other"))
+        return Ask("pick", [Reply(ctx.t("clarify.ask"), choices)])
+
+    async def step_pick(self, ctx: Context, answer: Answer) -> StepResult:
+        """Run the chosen intent with the original text; typed text is a new message."""
+        text = str(ctx.flow_data.get("text", ""))
+        options = list(ctx.flow_data.get("options", []))
+        Dispatcher._clear(ctx.conversation, ctx.now)
+        ctx.flow_data = {}
+        if answer.payload is None:
+            return _as_step(await self.dispatcher._free_text(ctx, answer.text.strip()))
+        name = answer.payload.removeprefix("pick:")
+        handler = self.dispatcher.router.intents.get(name)
+        if name in options and handler is not None:
+            return _as_step(await handler(ctx, text))
+        return Done([Reply(ctx.t("clarify.menu"), menu=self.dispatcher.main_menu(ctx))])
+
+
+def _as_step(outcome: Outcome) -> StepResult:
+    """An intent's answer as the end of the clarifying question (a flow it starts goes on)."""
+    return outcome if isinstance(outcome, Ask | Done) else Done(outcome)

@@ -131,7 +131,8 @@ async def may_manage_point(session: AsyncSession, point: ServicePoint, person_id
     """The point's team members and the community's managers run its sessions."""
     if point.team_id is not None:
         member = await session.get(TeamMember, (point.team_id, person_id))
-        if member is not None:
+        # A member still waiting for approval, or marked inactive, does not run sessions.
+        if member is not None and member.approved and member.active:
             return True
     grant = await session.execute(
         select(RoleGrant.id).where(

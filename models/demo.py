@@ -116,7 +116,8 @@ async def seed_demo(session: AsyncSession, now: datetime, cipher: IdCipher | Non
     h_zhu = await household("虹桥南村", "1", "1", "201")
     h_li = await household("虹桥南村", "4", "1", "302")
     h_zhao = await household("虹桥东村", "2", "3", "501")
-    h_liu = await household("虹桥南村", "6", "1", "102")
+    # 刘芳 lives in a building of her own grid: a person with a home is in its grid (the register).
+    h_liu = await household("虹桥南村", "4", "2", "102")
     h_zhou = await household("虹桥南村", "7", "2", "201")
 
     manager = await person("刘芳", leqing, h_liu, "13800000001", _years_ago(today, 41))
@@ -165,12 +166,27 @@ async def seed_demo(session: AsyncSession, now: datetime, cipher: IdCipher | Non
         session, sun, Role.COURIER, now, grid_id=lemei.id, granted_by=manager, reason="demo"
     )
 
-    team = Team(community_id=cid, grid_id=leqing.id, name="乐清网格红管家服务队")
+    team = Team(
+        community_id=cid,
+        grid_id=leqing.id,
+        name="乐清网格红管家服务队",
+        description="楼道杂物、环境卫生、设施报修，随叫随到",
+    )
     session.add(team)
     await session.flush()
-    session.add_all(TeamMember(team_id=team.id, person_id=p.id) for p in (zhu, li, zhang))  # type: ignore[arg-type]
+    # 李红 leads the steward team (队长): she keeps its roster from the chat.
+    session.add_all(
+        TeamMember(team_id=team.id, person_id=p.id, is_leader=p is li)  # type: ignore[arg-type]
+        for p in (zhu, li, zhang)
+    )
     # Neighbour disputes go to the grid leader and the mediators (调解员), nobody else.
-    mediators = Team(community_id=cid, grid_id=leqing.id, name="乐清网格调解小组")
+    mediators = Team(
+        community_id=cid,
+        grid_id=leqing.id,
+        name="乐清网格调解小组",
+        description="邻里纠纷调解（加入需网格长批准）",
+        needs_approval=True,
+    )
     session.add(mediators)
     await session.flush()
     session.add_all(TeamMember(team_id=mediators.id, person_id=p.id) for p in (zhu, wang))  # type: ignore[arg-type]

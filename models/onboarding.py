@@ -23,7 +23,9 @@ from models.tables import (
     Person,
     Role,
     RoleGrant,
+    Team,
 )
+from models.teams import add_to_team, clean_skills
 
 # No 0/O, 1/I/L: codes are read off paper notices by older people.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -90,10 +92,22 @@ async def create_invitation(
     person_id: int | None = None,
     ttl: timedelta = timedelta(days=30),
     max_uses: int = 200,
+    team_id: int | None = None,
+    skills: list[str] | None = None,
 ) -> Invitation:
-    """A new invitation code for a grid and role; only managers (or a grid leader, own grid)."""
+    """A new invitation code for a grid and role (a volunteer's may name a team and skills);
+    only managers (or a grid leader, own grid)."""
     if role not in {r.value for r in INVITABLE_ROLES}:
         raise DomainError("invite.bad_role")
+    if team_id is not None:
+        team = await session.get(Team, team_id)
+        if (
+            role != Role.VOLUNTEER
+            or team is None
+            or team.community_id != actor.community_id
+            or (team.grid_id is not None and team.grid_id != grid_id)
+        ):
+            raise DomainError("invite.bad_team")
     if grid_id is not None:
         grid = await session.get(Grid, grid_id)
         if grid is None or grid.community_id != actor.community_id:
@@ -119,6 +133,8 @@ async def create_invitation(
         created_at=now,
         expires_at=now + ttl,
         max_uses=max_uses,
+        team_id=team_id,
+        skills=clean_skills(skills or []),
     )
     session.add(invitation)
     await session.flush()
@@ -147,6 +163,7 @@ class Joined:
     person: Person
     role: str
     new_person: bool
+    team: Team | None = None
 
 
 async def redeem_invitation(
@@ -224,7 +241,11 @@ async def redeem_invitation(
         person.verified_at = now
     if person.grid_id is None and invitation.grid_id is not None:
         person.grid_id = invitation.grid_id
-    return Joined(person=person, role=invitation.role, new_person=new_person)
+    team = await session.get(Team, invitation.team_id) if invitation.team_id else None
+    if team is not None:
+        # The invitation is the team's consent: the member is approved at once.
+        await add_to_team(session, person, team, invitation.skills, now, approved=True)
+    return Joined(person=person, role=invitation.role, new_person=new_person, team=team)
 
 
 async def estates(session: AsyncSession) -> list[str]:

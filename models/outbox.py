@@ -1,8 +1,10 @@
 """The outbox: everything said unasked is a row, written in the transaction of the change it reports.
 
 Which account reaches a person (the rule the docs state): their most recently active
-channel account that has not blocked the bot. One person gets one copy, however many apps
-they have linked.
+channel account that has not blocked the bot. The console is a local tool: its seat is a
+person's address only when the person has no account on a real channel at all (the demo's
+people) — not even a blocked one, so a blocked Telegram user shows as unreachable instead of
+"delivered" to a terminal nobody watches. One person gets one copy, however many apps they have.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,8 @@ from sqlmodel import col
 
 from models.tables import ChannelAccount, Outbox, OutboxStatus, Person
 
+# The console's channel name (bot/channels/console_channel.py): last in line as an address.
+CONSOLE = "console"
 RETRY_BACKOFF = (5, 30, 120, 600, 1800)  # seconds after the 1st, 2nd, … failed attempt
 MAX_ATTEMPTS = len(RETRY_BACKOFF) + 1
 
@@ -31,11 +35,18 @@ def insert_ignoring_duplicates(session: AsyncSession, table: Any) -> Any:
 
 
 def best_account_id() -> Any:
-    """Correlated subquery: the id of the person's most recently active, unblocked account."""
+    """Correlated subquery: the id of the person's most recently active, unblocked account
+    (a console seat only when there is no other)."""
     ca = ChannelAccount.__table__.alias("best")  # type: ignore[attr-defined]
+    real = ChannelAccount.__table__.alias("real")  # type: ignore[attr-defined]
+    has_real = exists().where(real.c.person_id == Person.id, real.c.channel != CONSOLE)
     return (
         select(ca.c.id)
-        .where(ca.c.person_id == Person.id, ca.c.blocked_at.is_(None))
+        .where(
+            ca.c.person_id == Person.id,
+            ca.c.blocked_at.is_(None),
+            or_(ca.c.channel != CONSOLE, ~has_real),
+        )
         .order_by(ca.c.last_seen_at.desc(), ca.c.id.desc())
         .limit(1)
         .scalar_subquery()
@@ -43,18 +54,18 @@ def best_account_id() -> Any:
 
 
 async def account_for(session: AsyncSession, person_id: int) -> ChannelAccount | None:
-    """The account that reaches this person now, or None."""
-    return (
+    """The account that reaches this person now (a console seat only when they have no other)."""
+    rows = (
         await session.execute(
             select(ChannelAccount)
-            .where(
-                col(ChannelAccount.person_id) == person_id,
-                col(ChannelAccount.blocked_at).is_(None),
-            )
+            .where(col(ChannelAccount.person_id) == person_id)
             .order_by(col(ChannelAccount.last_seen_at).desc(), col(ChannelAccount.id).desc())
-            .limit(1)
         )
-    ).scalar_one_or_none()
+    ).scalars()
+    accounts = list(rows)
+    if any(a.channel != CONSOLE for a in accounts):
+        accounts = [a for a in accounts if a.channel != CONSOLE]
+    return next((a for a in accounts if a.blocked_at is None), None)
 
 
 async def enqueue(

@@ -138,18 +138,34 @@ class Team(SQLModel, table=True):
     community_id: int = Field(foreign_key="community.id", index=True)
     grid_id: int | None = Field(default=None, foreign_key="grid.id")
     name: str = Field(max_length=64)
+    # One line shown to a volunteer choosing a team ("清理楼道杂物、环境卫生").
+    description: str = Field(default="", max_length=120, sa_column_kwargs={"server_default": ""})
+    # New members wait for a team leader's (or a manager's) approval before tasks reach them.
+    needs_approval: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sql_text("false")}
+    )
 
 
 class TeamMember(SQLModel, table=True):
-    """Membership of a person in a team."""
+    """Membership of a person in a team; only approved, active, unpaused members get pushes."""
 
     team_id: int = Field(foreign_key="team.id", primary_key=True)
-    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True, index=True)
     # Report categories this member takes; empty means all of the team's.
     skills: list[str] = Field(
         default_factory=list,
         sa_column=Column(JSON, nullable=False, server_default=sql_text("'[]'")),
     )
+    # 队长: may add, remove, approve and deactivate members of this team.
+    is_leader: bool = Field(default=False, sa_column_kwargs={"server_default": sql_text("false")})
+    approved: bool = Field(default=True, sa_column_kwargs={"server_default": sql_text("true")})
+    # A team leader or manager marked the member inactive (moved away, ill): no pushes.
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sql_text("true")})
+    # 暂停接单: no pushes before this moment (the start of a day, community time).
+    paused_until: datetime | None = _ts(default=None)
+    # Quiet hours, community time, as hours 0-23 (from 22 to 7 wraps midnight); pushes wait.
+    quiet_from: int | None = None
+    quiet_to: int | None = None
 
 
 class Invitation(SQLModel, table=True):
@@ -166,6 +182,12 @@ class Invitation(SQLModel, table=True):
     expires_at: datetime = _ts()
     max_uses: int = 1
     uses: int = 0
+    # A volunteer invitation may name a team (joining makes the person a member) and skills.
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    skills: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sql_text("'[]'")),
+    )
 
 
 class Conversation(SQLModel, table=True):

@@ -105,6 +105,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         telegram_bot_username="linli_test_bot",
         id_encryption_keys=TEST_ID_ENCRYPTION_KEY,
         id_hash_key=TEST_ID_HASH_KEY,
+        files_dir=str(tmp_path / "files"),
     )
 
 

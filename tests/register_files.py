@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 
 from openpyxl import Workbook
 
@@ -70,3 +70,17 @@ def png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 30, 30)).save(out, format="PNG")
     return out.getvalue()
+
+
+def many_rows(count: int, start: int = 0) -> list[list[object]]:
+    """`count` valid rows of distinct people, three to a flat, in the demo's 乐清 buildings."""
+    rows: list[list[object]] = []
+    for i in range(start, start + count):
+        born = date(1940, 1, 1) + timedelta(days=i // 50)
+        flat = i // 3
+        rows.append(
+            [f"居民{'甲乙丙丁戊己庚辛壬癸'[i % 10]}{'子丑寅卯辰巳午未申酉戌亥'[i // 10 % 12]}",
+             id_for(born, i % 50 + 1, female=i % 2 == 0), "", "虹桥南村", str(1 + flat % 4),
+             str(1 + flat // 4 % 6), str(101 + flat // 24), "乐清网格", "", "否", "否", ""]
+        )  # fmt: skip
+    return rows

@@ -6,10 +6,7 @@ file is imported on Telegram only: WeChat official accounts do not receive files
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from models.benefits import (
     BenefitApplication,
@@ -25,9 +22,7 @@ from models.tables import TaskKind
 from models.tasks import Task
 from tests.chat import Chat, Participant, labels
 from tests.conftest import FakeClock
-from tests.fakes.telegram import FakeBotApi
-from tests.register_files import feb_30, id_for, png, wrong_check_digit, xlsx
-from tests.telegram_chat import TelegramUser, link, person_named, texts
+from tests.telegram_chat import person_named, texts
 
 PROGRAMMES = load_catalogue()
 LIU, ZHU, CHEN, WANG = 10, 20, 40, 41
@@ -242,76 +237,8 @@ async def test_a_reachable_resident_gets_a_one_tap_message_and_silence_brings_a_
     assert "户口在本市吗" in texts(answer)
 
 
-# Telegram only: a WeChat official account receives no files (the endpoint answers
-# "wechat.unsupported"), so the register is imported on Telegram or with `linli import`.
-async def test_manager_imports_the_register_file_in_the_chat(
-    telegram,
-    api: FakeBotApi,
-    demo: Database,
-    clock: FakeClock,
-    database_url: str,
-    caplog,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    app = await telegram()
-    await link(demo, LIU, "刘芳")
-    await link(demo, WANG, "王建国")
-    good = id_for(__import__("datetime").date(1945, 5, 1), 21)
-    bad = wrong_check_digit(id_for(__import__("datetime").date(1950, 1, 1), 24))
-    rows = [
-        ["顾桂兰", good, "13900000011", "虹桥南村", "2", "1", "101", "乐清网格", "", "是", "", ""],
-        ["钱多", bad, "", "", "", "", "", "乐清网格", "", "", "", ""],
-        ["孙二月", feb_30(), "", "", "", "", "", "乐清网格", "", "", "", ""],
-        ["周边", id_for(__import__("datetime").date(1960, 2, 2), 25), "", "", "", "", "", "东方网格", "", "", "", ""],
-    ]  # fmt: skip
-    liu = TelegramUser(app, api, LIU)
-    report = await liu.deliver(api.document_update(LIU, xlsx(rows), "虹南社区底册.xlsx"))
-    said = texts(report)
-    assert "新增 1 人" in said and "未导入 3 行" in said
-    assert "第4行 钱多：身份证号最后一位校验码不对" in said
-    assert "第5行 孙二月：身份证号里的出生日期不存在" in said
-    assert "第6行 周边：没有叫“东方网格”的网格" in said
-    again = await liu.deliver(api.document_update(LIU, xlsx(rows), "虹南社区底册.xlsx"))
-    assert "新增 0 人" in texts(again) and "没有变化 1 人" in texts(again)
-    picture = await liu.deliver(api.document_update(LIU, png(), "底册.xlsx"))
-    assert "不是居民底册" in texts(picture) and "什么都没有改动" in texts(picture)
-    not_staff = await TelegramUser(app, api, WANG).deliver(
-        api.document_update(WANG, xlsx(rows), "底册.xlsx")
-    )
-    assert "只有社区工作人员" in texts(not_staff)
-    # Neither the database nor the logs hold a raw ID number, valid or not.
-    for raw in (good, bad, feb_30()):
-        assert raw not in caplog.text
-        assert raw not in said
-        await assert_not_stored(demo, database_url, raw)
-    async with demo.session() as s:
-        stored = (await s.execute(select(ResidentRecord.id_masked))).scalars().all()
-    assert good[:4] + "**********" + good[-4:] in stored
-
-
-async def assert_not_stored(db: Database, url: str, raw: str) -> None:
-    """Grep the database for a raw ID number: the SQLite file (and its WAL), or every PG column."""
-    if url.startswith("sqlite"):
-        path = Path(url.split("///", 1)[1])
-        for part in (path, Path(f"{path}-wal")):
-            if part.exists():
-                assert raw.encode() not in part.read_bytes(), part
-        return
-    async with db.session() as s:
-        tables = (
-            await s.execute(
-                text(
-                    "SELECT table_name, column_name FROM information_schema.columns "
-                    "WHERE table_schema = 'public'"
-                )
-            )
-        ).all()
-        for table, column in tables:
-            hit = await s.execute(
-                text(f'SELECT 1 FROM "{table}" WHERE CAST("{column}" AS TEXT) LIKE :raw LIMIT 1'),
-                {"raw": f"%{raw}%"},
-            )
-            assert hit.first() is None, (table, column)
+# The register file in the chat (Telegram only: a WeChat official account receives no files):
+# tests/test_register_chat.py.
 
 
 async def test_documents_are_kept_by_reference_not_by_content(chat: Chat, demo: Database) -> None:

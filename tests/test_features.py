@@ -119,10 +119,10 @@ def test_the_project_menu_commands_and_keywords_are_derived() -> None:
     features = FeatureSet(FEATURES)
     assert [c.name for c in features.commands] == [
         "start", "report", "benefits", "book", "vote", "events", "stations", "status",
-        "register", "mute", "lang", "cancel", "help",
+        "register", "team", "mute", "lang", "cancel", "help",
     ]  # fmt: skip
     assert features.detector.intents[-1] == "unknown"
-    assert len(features.detector.intents) == 13
+    assert len(features.detector.intents) == 14
     # The WeChat channel's copy of the item names (until its split reads them) is the same set.
     assert {(i.intent, i.label_key) for i in features.menu_items} == set(menu.ALL_ITEMS)
 

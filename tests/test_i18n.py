@@ -27,6 +27,7 @@ def keys_used_in_code() -> set[str]:
     keys.update(command.description_key for command in features.commands)
     coming_soon = [f.name for f in PLACEHOLDERS]
     keys.update(f"feature.{name}" for name in (*coming_soon, "tasks", "broadcast"))
+    keys.update(f"clarify.opt_{i}" for i in features.detector.intents if i != "unknown")
     keys.update(
         f"role.{r}" for r in ("resident", "volunteer", "representative", "grid_leader", "manager")
     )

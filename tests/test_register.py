@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from datetime import date
 
 import pytest
@@ -39,11 +40,10 @@ async def _community(db: Database) -> int:
 
 async def _import(db: Database, data: bytes, clock: FakeClock, name: str = "底册.xlsx"):
     cid = await _community(db)
-    async with db.session() as s:
-        return await import_register(
-            s, CIPHER, community_id=cid, data=data, filename=name, now=clock(), today=TODAY,
-            source="cli",
-        )  # fmt: skip
+    return await import_register(
+        db, CIPHER, community_id=cid, data=data, filename=name, now=clock(), today=TODAY,
+        source="cli",
+    )  # fmt: skip
 
 
 async def _people(db: Database) -> int:
@@ -242,3 +242,110 @@ async def test_export_gives_the_same_format_back(demo: Database, clock: FakeCloc
     assert {r.status for r in again_csv.rows} == {"unchanged"}
     async with demo.session() as s:
         assert (await s.execute(select(func.count()).select_from(Household))).scalar_one() > 0
+
+
+async def test_an_empty_name_says_the_name_is_missing(demo: Database, clock: FakeClock) -> None:
+    rows = [
+        ["", GU, "", "", "", "", "", "乐清网格", "", "", "", ""],
+        ["王2", XU, "", "", "", "", "", "乐清网格", "", "", "", ""],
+    ]
+    report = await _import(demo, xlsx(rows), clock)
+    assert [r.reason for r in report.rows] == ["roster.no_name", "roster.bad_name"]
+    from bot.i18n import translate
+
+    assert translate("zh", "roster.no_name") == "姓名为空"
+
+
+async def test_a_row_without_address_cannot_move_someone_out_of_her_building_grid(
+    demo: Database, clock: FakeClock
+) -> None:
+    # 顾桂兰 lives in 虹桥南村2幢 (乐清); a later file names only a grid, 乐美: that would put
+    # her in a grid her home is not in, so the row is refused, saying why.
+    await _import(demo, xlsx(GOOD_AND_BAD[:1]), clock)
+    moved = [["顾桂兰", GU, "", "", "", "", "", "乐美网格", "", "", "", ""]]
+    report = await _import(demo, xlsx(moved), clock)
+    assert report.rows[0].reason == "roster.home_in_other_grid"
+    assert report.rows[0].values == {"grid": "乐清网格", "estate": "虹桥南村", "number": "2"}
+    same = [["顾桂兰", GU, "", "", "", "", "", "乐清", "户主", "是", "是", ""]]
+    assert (await _import(demo, xlsx(same), clock)).rows[0].status == "unchanged"
+
+
+async def test_the_demo_people_live_in_the_grid_of_their_building(demo: Database) -> None:
+    async with demo.session() as s:
+        rows = (
+            await s.execute(
+                select(Person.name, Person.grid_id, Household.grid_id, Building.grid_id)
+                .join(Household, Household.id == Person.household_id)
+                .join(Building, Building.id == Household.building_id)
+            )
+        ).all()
+    assert rows and all(p == h == b for _, p, h, b in rows), rows
+    assert "刘芳" in {r[0] for r in rows}
+
+
+async def test_statements_per_chunk_do_not_grow_with_the_rows(
+    demo: Database, clock: FakeClock
+) -> None:
+    from sqlalchemy import event
+
+    from tests.register_files import many_rows
+
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(demo.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        cid = await _community(demo)
+        per_size = []
+        for start, size in ((0, 200), (200, 1200)):
+            statements.clear()
+            await import_register(
+                demo, CIPHER, community_id=cid, data=xlsx(many_rows(size, start)),
+                filename="x.xlsx", now=clock(), today=TODAY, chunk_rows=200,
+            )  # fmt: skip
+            per_size.append(len(statements))
+    finally:
+        event.remove(demo.engine.sync_engine, "before_cursor_execute", count)
+    # A fixed handful a chunk (households, lookup, bulk writes), never one per row.
+    one_chunk, six_chunks = per_size
+    assert one_chunk < 25 and six_chunks <= 6 * one_chunk, per_size
+
+
+@pytest.mark.parametrize("kind", ["shared-strings", "write-only", "sparse"])
+def test_the_xlsx_reader_reads_what_openpyxl_reads(kind: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    from models.register.xlsx import xlsx_rows
+
+    book = Workbook(write_only=kind == "write-only")
+    sheet = book.create_sheet() if kind == "write-only" else book.active
+    assert sheet is not None
+    sheet.append(["虹南 & <底册>", None, "  spaces  "])
+    sheet.append([])
+    sheet.append(["姓名", "身份证号", 3.5, -2, True, False, 13900000011, "a\nb"])
+    if kind == "sparse":
+        sheet["F9"] = "far"
+        sheet["A12"] = CellRichText(["顾", TextBlock(InlineFont(b=True), "桂兰")])
+    out = io.BytesIO()
+    book.save(out)
+    data = out.getvalue()
+
+    def trimmed(rows: Iterable[tuple[int, Iterable[object]]]) -> list[tuple[int, list[object]]]:
+        result = []
+        for number, row in rows:
+            values = [str(v) if v.__class__.__name__ == "CellRichText" else v for v in row]
+            while values and values[-1] is None:
+                values.pop()
+            if values:
+                result.append((number, values))
+        return result
+
+    expected = trimmed(
+        enumerate(load_workbook(io.BytesIO(data), read_only=True).worksheets[0].iter_rows(
+            values_only=True), 1)
+    )  # fmt: skip
+    assert trimmed(xlsx_rows(data)) == expected

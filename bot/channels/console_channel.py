@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -65,7 +64,8 @@ class ConsoleChat:
         self.sender = sender or ConsoleSender(out)
         self.seat = "guest"
         self.photos = 0
-        self.media_dir = media_dir or Path(tempfile.gettempdir()) / "linli-console"
+        # Pictures the bot answers with (QR posters, charts) go to the configured folder.
+        self.media_dir = media_dir or Path(linli.settings.files_dir) / "console"
 
     async def _locale(self) -> str:
         async with self.linli.db.session() as s:
@@ -146,7 +146,7 @@ class ConsoleChat:
             if reply.photo_ref is not None:
                 self._print(await self._t("console.photo_ref", ref=reply.photo_ref))
             if reply.photo is not None:
-                self.media_dir.mkdir(parents=True, exist_ok=True)
+                self.media_dir.mkdir(parents=True, exist_ok=True)  # made when first needed
                 path = self.media_dir / (reply.photo_name or "photo.png")
                 path.write_bytes(reply.photo)
                 self._print(await self._t("console.photo_saved", path=path))

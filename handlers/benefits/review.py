@@ -7,7 +7,7 @@ from handlers.benefits.common import catalogue_of, id_cipher_of, is_manager, sma
 from handlers.benefits.mine import application_card, document_replies
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult, Translate
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
-from handlers.ui import ask, cancel_choice, main_menu, with_menu
+from handlers.ui import ask, cancel_choice, with_menu
 from models.benefits import (
     ApplicationStatus,
     community_today,
@@ -17,7 +17,7 @@ from models.benefits import (
     start_review,
 )
 from models.errors import DomainError
-from models.register import MAX_BYTES, ImportReport, import_register
+from models.register import MAX_BYTES, ImportReport, ImportRequest, check_header
 
 router = Router()
 
@@ -183,16 +183,19 @@ async def register_file(ctx: Context, _text: str) -> Outcome | None:
         return with_menu(ctx, ctx.t("roster.no_keys"))
     if doc.size is not None and doc.size > MAX_BYTES:
         return with_menu(ctx, ctx.t("roster.too_big", mb=MAX_BYTES // (1024 * 1024)))
+    start = ctx.data.get("start_register_import")
+    if not callable(start):
+        return with_menu(ctx, ctx.t("roster.no_keys"))
     data = await fetch(doc)
     filename = doc.name or "register"
     try:
-        report = await import_register(
-            ctx.session, cipher, community_id=ctx.person.community_id, data=data,
-            filename=filename, now=ctx.now,
-            today=await community_today(ctx.session, ctx.person.community_id, ctx.now),
-            by=ctx.person, source="chat",
-        )  # fmt: skip
+        check_header(data)  # a picture, a shopping list: refused now, nothing started
     except DomainError as err:
         return with_menu(ctx, ctx.t(err.key, **err.values))
-    text = render_import_report(ctx.t, report, filename)
-    return [Reply(text, menu=main_menu(ctx))]
+    today = await community_today(ctx.session, ctx.person.community_id, ctx.now)
+    assert ctx.person.id is not None
+    request = ImportRequest(ctx.person.community_id, ctx.person.id, data, filename, today)
+    if not start(request):
+        return with_menu(ctx, ctx.t("roster.import_busy"))
+    # The import runs in the background (bot/background.py): progress and report follow.
+    return with_menu(ctx, ctx.t("roster.import_started", file=filename))

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 from handlers.core import Ask, Choice, Context, Done, Media, Reply, StepResult
+from handlers.nlu import extract_details
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from handlers.ui import ask, cancel_choice, main_menu, with_menu
 from models.errors import DomainError
@@ -84,10 +85,10 @@ class ReportFlow(Flow):
         text = arg.strip()
         if text and not text.startswith("/") and len(_TRIGGERS.sub("", text)) >= 4:
             d["description"] = text[:500]
-            d["guess"] = guess_category(text)
-            m = _BUILDING_RE.search(text)
-            if m:
-                d["building_hint"] = m.group(1)
+            details = extract_details(text)
+            d["guess"] = details.category or guess_category(text)
+            if details.building:
+                d["building_hint"] = details.building
         return self._ask_category(ctx, "\n".join(notes))
 
     def _take_photo(self, ctx: Context, media: Media) -> str | None:

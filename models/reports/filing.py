@@ -26,14 +26,16 @@ from models.reports.tables import (
     ReportPhoto,
     ReportState,
 )
-from models.tables import Building, Community, Household, Person, TeamMember
+from models.tables import Building, Community, Household, Person
 from models.tasks import (
     Task,
     TaskKind,
     create_task,
+    notify_leaders,
     role_holders,
     team_volunteers,
 )
+from models.teams import has_members, usable_members
 
 CATEGORIES = ("clutter", "hygiene", "safety", "facility", "dispute", "other")
 DISPUTE = "dispute"
@@ -238,28 +240,22 @@ async def _route(session: AsyncSession, grid_id: int, category: str) -> int | No
 
 
 async def _offer_list(
-    session: AsyncSession, report: Report, team_id: int | None
+    session: AsyncSession, report: Report, team_id: int | None, now: datetime
 ) -> list[int] | None:
     """Who a report's task goes to: the routed team's matching members; disputes only to
     the grid leaders and the mediation team. None: the grid's volunteers (the default)."""
     if report.category == DISPUTE:
         leaders = await role_holders(session, "grid_leader", report.community_id, report.grid_id)
+        # Only approved, active, unpaused mediators: a volunteer who asked to join the
+        # mediation team sees no dispute before a leader approves them.
         mediators = (
-            list(
-                (
-                    await session.execute(
-                        select(col(TeamMember.person_id))
-                        .where(col(TeamMember.team_id) == team_id)
-                        .order_by(col(TeamMember.person_id))
-                    )
-                ).scalars()
-            )
-            if team_id
-            else []
+            [m.person_id for m in await usable_members(session, team_id, now)] if team_id else []
         )
         return leaders + [m for m in mediators if m not in leaders]
     members = (
-        await team_volunteers(session, team_id, report.category, report.grid_id) if team_id else []
+        await team_volunteers(session, team_id, report.category, report.grid_id, now)
+        if team_id
+        else []
     )
     return members or None
 
@@ -339,6 +335,7 @@ async def new_task(
     team_id = await _route(session, report.grid_id, report.category)
     where = await place_label(session, report)
     title = f"{case_no(report.id)} {CATEGORY_ZH[report.category]} · {where}".strip(" ·")
+    offer_to = None if assignee_id else await _offer_list(session, report, team_id, now)
     task = await create_task(
         session,
         now=now,
@@ -350,12 +347,16 @@ async def new_task(
         report_id=report.id,
         team_id=team_id,
         assignee_id=assignee_id,
-        offer_to=None if assignee_id else await _offer_list(session, report, team_id),
+        offer_to=offer_to,
         created_by_id=assignee_id,
         # Nobody is asked to fix what they reported themselves (unless they take it on).
         exclude=frozenset({report.reporter_id}),
     )
     report.task_id = task.id
+    if offer_to is None and team_id is not None and await has_members(session, team_id):
+        # The routed team has members but none a push reaches (paused, inactive): the grid
+        # leaders hear it now, not when the ladder's first rung comes.
+        await notify_leaders(session, task, "task.team_unavailable", now)
     return task
 
 

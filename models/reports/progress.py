@@ -60,6 +60,27 @@ async def on_task_taken(session: AsyncSession, task: Task, person: Person, now: 
     await tell_followers(session, report, "report.taken_notice", now, name=person.name)
 
 
+async def on_task_assigned(
+    session: AsyncSession, task: Task, volunteer: Person, now: datetime
+) -> None:
+    """👉 指派 is the same transition as taking: the case is in progress, its history records who
+    assigned whom (the actor is the leader, the note names the volunteer), the followers hear who
+    is on it."""
+    if task.report_id is None:
+        return
+    report = await session.get(Report, task.report_id)
+    if report is None or report.task_id != task.id:
+        return
+    leader = await session.get(Person, task.assigned_by_id) if task.assigned_by_id else None
+    if report.state != ReportState.TAKEN or report.taken_at is None:
+        report.taken_at = now
+    note = f"{leader.name if leader else '?'} → {volunteer.name} (#{volunteer.id})"
+    event(session, report, "assigned", now, task.assigned_by_id, ReportState.TAKEN, note=note)
+    await tell_followers(
+        session, report, "report.assigned_notice", now, skip=volunteer.id, name=volunteer.name
+    )
+
+
 async def on_task_released(
     session: AsyncSession, task: Task, person: Person, now: datetime
 ) -> None:
@@ -126,6 +147,7 @@ REPORT_TASKS = register_task_kind(
         TaskKind.REPORT,
         on_taken=on_task_taken,
         on_released=on_task_released,
+        on_assigned=on_task_assigned,
         on_finished=on_task_finished,
         finish_needs_photo=True,
         hours_due=hours_due,

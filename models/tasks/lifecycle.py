@@ -26,6 +26,7 @@ from models.tasks.offers import (
     tell,
 )
 from models.tasks.tables import Task, TaskOffer, TaskState
+from models.teams import reachable
 
 MIN_MINUTES = 5
 MAX_PHOTO_BYTES = 5 * 1024 * 1024  # a photo (a report's, the after-photo of a finished task)
@@ -90,19 +91,23 @@ async def take_task(
             raise DomainError("task.cancelled", id=task.id)
         holder = await session.get(Person, task.assignee_id) if task.assignee_id else None
         raise DomainError("task.taken_by_other", id=task.id, name=holder.name if holder else "")
-    # Tell the others it is gone.
+    await _tell_gone(session, task, person, now)
+    return task
+
+
+async def _tell_gone(session: AsyncSession, task: Task, holder: Person, now: datetime) -> None:
+    """The others offered the task (who did not decline) hear who has it now."""
     others = (
         await session.execute(
             select(col(TaskOffer.person_id)).where(
-                col(TaskOffer.task_id) == task_id,
-                col(TaskOffer.person_id) != person.id,
+                col(TaskOffer.task_id) == task.id,
+                col(TaskOffer.person_id) != holder.id,
                 col(TaskOffer.declined_at).is_(None),
             )
         )
     ).scalars()
     for other in list(others):
-        await tell(session, other, task, "task.gone", now, priority=3, name=person.name)
-    return task
+        await tell(session, other, task, "task.gone", now, priority=3, name=holder.name)
 
 
 async def accept_task(
@@ -168,7 +173,7 @@ async def release_task(session: AsyncSession, task_id: int, person: Person, now:
             )
         )
     ).scalars()
-    for other in list(again):
+    for other in await reachable(session, list(again), now):
         await tell(
             session,
             other,
@@ -225,6 +230,7 @@ async def assign_task(
     if task.assignee_id == volunteer_id:
         raise DomainError("task.already_assigned", id=task_id, name=volunteer.name)
     previous = task.assignee_id
+    was_open = task.state == TaskState.OPEN
     task.state = TaskState.TAKEN
     task.assignee_id = volunteer_id
     task.assigned_by_id = leader.id
@@ -235,6 +241,8 @@ async def assign_task(
     await _push_assigned(session, task, volunteer_id, now)
     if previous is not None and previous != volunteer_id:
         await tell(session, previous, task, "task.reassigned_away", now, priority=3)
+    if was_open:  # as when someone takes it: the others hear it is gone
+        await _tell_gone(session, task, volunteer, now)
     hooks = task_kind(task.kind)
     if hooks.on_assigned is not None:
         await hooks.on_assigned(session, task, volunteer, now)

@@ -8,9 +8,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.db import utcnow
 from models.outbox import enqueue
-from models.tables import RoleGrant, TeamMember
+from models.tables import RoleGrant
 from models.tasks.tables import Task, TaskOffer, TaskState
+from models.teams import push_times, reachable, usable_members
 
 
 def task_buttons(task_id: int) -> list[list[str]]:
@@ -40,16 +42,15 @@ async def role_holders(
 
 
 async def team_volunteers(
-    session: AsyncSession, team_id: int, category: str | None, grid_id: int
+    session: AsyncSession,
+    team_id: int,
+    category: str | None,
+    grid_id: int,
+    now: datetime | None = None,
 ) -> list[int]:
-    """Members of a team who hold the volunteer (or grid leader) role and whose skills match."""
-    rows = (
-        await session.execute(
-            select(TeamMember)
-            .where(col(TeamMember.team_id) == team_id)
-            .order_by(col(TeamMember.person_id))
-        )
-    ).scalars()
+    """Members of a team a push may reach (approved, active, not paused at `now`) who hold the
+    volunteer (or grid leader) role and whose skills match."""
+    rows = await usable_members(session, team_id, now or utcnow())
     members = [
         m.person_id for m in rows if not m.skills or category is None or category in m.skills
     ]
@@ -133,7 +134,8 @@ async def create_task(
     people = offer_to
     if people is None:
         people = await role_holders(session, "volunteer", community_id, grid_id)
-    people = [p for p in people if p not in exclude]
+    # Volunteers who paused, or were made inactive, in every team they are in get nothing.
+    people = await reachable(session, [p for p in people if p not in exclude], now)
     if not people:
         people = await role_holders(session, "grid_leader", community_id, grid_id)
     await offer(session, task, people, now)
@@ -151,6 +153,8 @@ async def offer(session: AsyncSession, task: Task, people: list[int], now: datet
         ).scalars()
     )
     count = 0
+    # Quiet hours: the task is offered now (it shows in 我的任务); its push waits till they end.
+    later = await push_times(session, task.community_id, list(people), now)
     for person_id in dict.fromkeys(people):
         if person_id in known:
             continue
@@ -163,6 +167,7 @@ async def offer(session: AsyncSession, task: Task, people: list[int], now: datet
             now,
             choices=_with_action(task, task_buttons(task.id)),
             once=f"offer:{person_id}",
+            not_before=later.get(person_id),
         )
         count += 1
     await session.flush()
@@ -187,6 +192,7 @@ async def tell(
     choices: list[list[str]] | None = None,
     priority: int = 2,
     once: str | None = None,
+    not_before: datetime | None = None,
     **values: object,
 ) -> None:
     """One outbox message about a task (its id and title filled in), deduplicated per person
@@ -203,6 +209,7 @@ async def tell(
         values={"id": task.id, "title": task.title, **values},
         choices=choices,
         priority=priority,
+        not_before=not_before,
     )
 
 

@@ -14,13 +14,13 @@ from handlers import menu
 # Three top-level buttons (WeChat's maximum), each with up to five items of the main menu.
 OA_MENU = (
     ("wechat.menu.services", ("report", "benefits", "booking", "status")),
-    ("wechat.menu.community", ("vote", "events", "stations", "tasks")),
+    ("wechat.menu.community", ("vote", "events", "stations", "tasks", "myteam")),
     ("wechat.menu.me", ("register", "mute", "language", "help")),
 )
 WECOM_MENU = (
     ("wechat.menu.work", ("broadcast", "notices", "pending", "invite", "tasks")),
     ("wechat.menu.services", ("report", "status", "events", "vote", "stations")),
-    ("wechat.menu.me", ("register", "mute", "language", "help")),
+    ("wechat.menu.me", ("myteam", "register", "mute", "language", "help")),
 )
 
 

@@ -1,7 +1,7 @@
 """indexes for a district: the clock's queries, housekeeping, role lookups
 
-Revision ID: 0012_scale_indexes
-Revises: 0011_media_and_passive_replies
+Revision ID: 0013_scale_indexes
+Revises: register_home_grid
 Create Date: 2026-12-02 17:30:00
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0012_scale_indexes"
-down_revision: str | None = "0011_media_and_passive_replies"
+revision: str = "0013_scale_indexes"
+down_revision: str | None = "register_home_grid"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

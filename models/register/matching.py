@@ -1,0 +1,241 @@
+"""Where a row's person lives and who they already are: places and people, found in batches.
+
+The data model: a person with a home belongs to the grid of its building (a building belongs to
+one grid, DOMAIN.md); only a person without a home has a grid of their own. So a row's grid
+must agree with its building's, and a row without an address cannot move someone whose home
+is in another grid. That is what makes an export import back unchanged.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models.register.parsing import ParsedRow, Rejected
+from models.register.tables import ResidentRecord
+from models.tables import Building, Grid, Household, Person
+
+
+def grid_key(name: str) -> str:
+    """'乐清网格', '乐清' → '乐清'."""
+    return unicodedata.normalize("NFKC", name).strip().removesuffix("网格")
+
+
+@dataclass(slots=True)
+class BuildingRef:
+    """A building known to the import; `id` is None until the chunk that needs it inserts it."""
+
+    id: int | None
+    grid_id: int
+    estate: str
+    number: str
+
+
+@dataclass(slots=True)
+class Place:
+    """Where a row puts its person: the grid and, with an address, the building and flat."""
+
+    grid_id: int
+    building: BuildingRef | None = None
+    unit: str = ""
+    room: str = ""
+
+
+class Places:
+    """Grids, buildings and households of one community, loaded once (three queries)."""
+
+    def __init__(self, community_id: int) -> None:
+        self.community_id = community_id
+        self.grids: dict[str, tuple[int, str]] = {}
+        self.grid_names: dict[int, str] = {}
+        self.buildings: dict[tuple[str, str], BuildingRef] = {}
+        self.households: dict[tuple[int, str, str], int] = {}
+        self.building_of_household: dict[int, BuildingRef] = {}
+
+    async def load(self, session: AsyncSession) -> None:
+        """Read the community's places."""
+        cid = self.community_id
+        for gid, name in await session.execute(
+            select(col(Grid.id), col(Grid.name)).where(col(Grid.community_id) == cid)
+        ):
+            self.grids[grid_key(name)] = (gid, name)
+            self.grid_names[gid] = name
+        by_id: dict[int, BuildingRef] = {}
+        for bid, grid_id, estate, number in await session.execute(
+            select(
+                col(Building.id), col(Building.grid_id), col(Building.estate), col(Building.number)
+            ).where(col(Building.community_id) == cid)
+        ):
+            ref = BuildingRef(bid, grid_id, estate, number)
+            self.buildings[(estate, number)] = by_id[bid] = ref
+        for hid, bid, unit, room in await session.execute(
+            select(
+                col(Household.id), col(Household.building_id), col(Household.unit),
+                col(Household.room),
+            )
+            .join(Building, col(Building.id) == Household.building_id)
+            .where(col(Building.community_id) == cid)
+        ):  # fmt: skip
+            self.households[(bid, unit, room)] = hid
+            self.building_of_household[hid] = by_id[bid]
+
+    def resolve(self, row: ParsedRow) -> Place:
+        """The row's place (a new building is noted, not yet written); Rejected if it cannot be."""
+        grid: tuple[int, str] | None = None
+        if row.grid is not None:
+            grid = self.grids.get(grid_key(row.grid))
+            if grid is None:
+                raise Rejected("roster.unknown_grid", grid=row.grid)
+        if row.address is None:
+            assert grid is not None  # parse_row: an address or a grid
+            return Place(grid[0])
+        estate, number, unit, room = row.address
+        building = self.buildings.get((estate, number))
+        if building is None:
+            if grid is None:
+                raise Rejected("roster.unknown_building", estate=estate, number=number)
+            building = BuildingRef(None, grid[0], estate, number)
+            self.buildings[(estate, number)] = building
+        elif grid is not None and building.grid_id != grid[0]:
+            raise Rejected(
+                "roster.other_grid",
+                grid=self.grid_names.get(building.grid_id, ""),
+                estate=estate,
+                number=number,
+            )
+        return Place(building.grid_id, building, unit, room)
+
+    def home_grid_conflict(self, household_id: int | None, grid_id: int) -> Rejected | None:
+        """For a row without an address: the person's home is in another grid."""
+        building = self.building_of_household.get(household_id) if household_id else None
+        if building is None or building.grid_id == grid_id:
+            return None
+        return Rejected(
+            "roster.home_in_other_grid",
+            grid=self.grid_names.get(building.grid_id, ""),
+            estate=building.estate,
+            number=building.number,
+        )
+
+    async def write_new_places(self, session: AsyncSession, places: list[Place]) -> None:
+        """Insert the buildings and households these places need (two statements or four)."""
+        new_buildings: dict[tuple[str, str], BuildingRef] = {}
+        for p in places:
+            if p.building is not None and p.building.id is None:
+                new_buildings[(p.building.estate, p.building.number)] = p.building
+        if new_buildings:
+            table = Building.__table__  # type: ignore[attr-defined]
+            # Matched back by (estate, number), unique: RETURNING's order is not guaranteed.
+            returned = await session.execute(
+                table.insert().returning(table.c.id, table.c.estate, table.c.number),
+                [
+                    {"community_id": self.community_id, "grid_id": r.grid_id,
+                     "estate": r.estate, "number": r.number}
+                    for r in new_buildings.values()
+                ],
+            )  # fmt: skip
+            for bid, estate, number in returned:
+                new_buildings[(estate, number)].id = bid
+        wanted: dict[tuple[int, str, str], BuildingRef] = {}
+        for p in places:
+            if p.building is not None:
+                assert p.building.id is not None
+                key = (p.building.id, p.unit, p.room)
+                if key not in self.households:
+                    wanted[key] = p.building
+        if not wanted:
+            return
+        # Someone may have registered one of these flats since the import began: insert what
+        # is missing (ignoring such a one), then read all of their ids back.
+        from models.outbox import insert_ignoring_duplicates
+
+        await session.execute(
+            insert_ignoring_duplicates(session, Household).on_conflict_do_nothing(
+                index_elements=["building_id", "unit", "room"]
+            ),
+            [
+                {"grid_id": ref.grid_id, "building_id": key[0], "unit": key[1], "room": key[2]}
+                for key, ref in wanted.items()
+            ],
+        )
+        keys = list(wanted)
+        for hid, bid, unit, room in await session.execute(
+            select(
+                col(Household.id), col(Household.building_id), col(Household.unit),
+                col(Household.room),
+            ).where(
+                tuple_(col(Household.building_id), col(Household.unit), col(Household.room)).in_(
+                    keys
+                )
+            )
+        ):  # fmt: skip
+            self.households[(bid, unit, room)] = hid
+            self.building_of_household[hid] = wanted[(bid, unit, room)]
+
+    def household_id(self, place: Place) -> int | None:
+        """The household of a place (after `write_new_places`)."""
+        if place.building is None:
+            return None
+        assert place.building.id is not None
+        return self.households[(place.building.id, place.unit, place.room)]
+
+
+async def known_by_hash(
+    session: AsyncSession, community_id: int, digests: list[str]
+) -> dict[str, tuple[Person, ResidentRecord]]:
+    """The people of these ID hashes (one query)."""
+    if not digests:
+        return {}
+    rows = await session.execute(
+        select(Person, ResidentRecord)
+        .join(ResidentRecord, col(ResidentRecord.person_id) == Person.id)
+        .where(
+            col(ResidentRecord.community_id) == community_id,
+            col(ResidentRecord.id_hash).in_(digests),
+        )
+    )
+    return {record.id_hash: (person, record) for person, record in rows}  # type: ignore[misc]
+
+
+async def known_without_id(
+    session: AsyncSession, community_id: int
+) -> dict[str, list[tuple[Person, ResidentRecord | None]]]:
+    """People known without an ID number (self-registered, seeded), by name; one query.
+
+    Read once per import: they are few next to the register, and a query per chunk by name
+    would scan the person table each time (no index on names), the cost per row growing with it.
+    """
+    out: dict[str, list[tuple[Person, ResidentRecord | None]]] = {}
+    rows = await session.execute(
+        select(Person, ResidentRecord)
+        .outerjoin(ResidentRecord, col(ResidentRecord.person_id) == Person.id)
+        .where(
+            col(Person.community_id) == community_id,
+            or_(col(ResidentRecord.person_id).is_(None), col(ResidentRecord.id_hash).is_(None)),
+        )
+        .order_by(col(Person.id))
+    )
+    for person, record in rows:
+        out.setdefault(person.name, []).append((person, record))
+    return out
+
+
+def adoptable(
+    candidates: list[tuple[Person, ResidentRecord | None]],
+    row: ParsedRow,
+    household_id: int | None,
+    taken: set[int],
+) -> tuple[Person, ResidentRecord | None] | None:
+    """The known person this row completes: same name and same home or phone, not yet taken."""
+    for person, record in candidates:
+        if person.id in taken:
+            continue
+        if (household_id is not None and person.household_id == household_id) or (
+            row.phone is not None and person.phone == row.phone
+        ):
+            return person, record
+    return None

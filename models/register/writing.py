@@ -1,0 +1,281 @@
+"""Importing a register in bulk: check every row first, then write in chunks of bounded size.
+
+Each chunk of rows is one transaction: its new buildings and flats, one query for the people
+its ID hashes name, one for the people it may complete (known by name, without an ID), then
+bulk inserts and bulk updates. Between chunks the writer is free (on SQLite: the one pooled
+connection goes back to the pool, so the chat's messages get their turn), and the time per row
+does not grow with the table. A chunk that fails leaves the chunks before it written; importing
+the file again completes the rest (an import is idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.db import Database
+from models.idcard import IdCipher
+from models.register.matching import (
+    Place,
+    Places,
+    adoptable,
+    known_by_hash,
+    known_without_id,
+)
+from models.register.parsing import ImportReport, ParsedRow, Rejected, RowResult, check_file
+from models.register.tables import RegisterImport, ResidentRecord
+from models.tables import Person
+
+CHUNK_ROWS = 1000
+# Called inside a chunk's transaction after its writes: (session, rows done, rows in the file).
+ChunkHook = Callable[[AsyncSession, int, int], Awaitable[None]]
+# Called inside the last transaction, with the report and the id of the audit row.
+FinishHook = Callable[[AsyncSession, ImportReport, int], Awaitable[None]]
+# Awaited after each chunk's commit, outside any transaction: (rows done, rows in the file).
+CommittedHook = Callable[[int, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """A register file someone sent, to be imported (in the background, from the chat)."""
+
+    community_id: int
+    by_id: int
+    data: bytes = field(repr=False)
+    filename: str
+    today: date
+    source: str = "chat"
+
+
+_RECORD_FIELDS = ("relation", "lives_alone", "limited_mobility", "notes")
+_PERSON_FIELDS = ("name", "phone", "birth_date", "grid_id", "household_id")
+
+
+async def import_register(
+    db: Database,
+    cipher: IdCipher,
+    *,
+    community_id: int,
+    data: bytes,
+    filename: str,
+    now: datetime,
+    today: date,
+    by_id: int | None = None,
+    source: str = "chat",
+    chunk_rows: int = CHUNK_ROWS,
+    on_chunk: ChunkHook | None = None,
+    on_finish: FinishHook | None = None,
+    committed: CommittedHook | None = None,
+) -> ImportReport:
+    """Add or update everyone in the file; report each row. Nothing changes for a non-register.
+
+    DomainError (before anything is written) when the file is no register, too big or empty.
+    """
+    checked = await check_file(data, today, cipher)
+    places = Places(community_id)
+    async with db.session() as session:
+        await places.load(session)
+        loose = await known_without_id(session, community_id)
+    results = list(checked.rejected)
+    taken: set[int] = set()
+    done, total = len(checked.rejected), checked.total
+    rows = checked.parsed
+    for start in range(0, len(rows), chunk_rows):
+        chunk = rows[start : start + chunk_rows]
+        async with db.session() as session:
+            results += await _write_chunk(
+                session, cipher, places, loose, chunk, community_id, now, by_id, taken
+            )
+            done += len(chunk)
+            if on_chunk is not None:
+                await on_chunk(session, done, total)
+        if committed is not None:
+            await committed(done, total)
+        await asyncio.sleep(0)  # the chat's turn
+    report = ImportReport(sorted(results, key=lambda r: r.line))
+    async with db.session() as session:
+        audit = RegisterImport(
+            community_id=community_id,
+            by_id=by_id,
+            source=source,
+            filename=filename[-128:],
+            rows=len(report.rows),
+            added=report.count("added"),
+            updated=report.count("updated"),
+            unchanged=report.count("unchanged"),
+            rejected=report.count("rejected"),
+            at=now,
+        )
+        session.add(audit)
+        await session.flush()
+        if on_finish is not None:
+            assert audit.id is not None
+            await on_finish(session, report, audit.id)
+    return report
+
+
+def _record_values(row: ParsedRow) -> dict[str, Any]:
+    return {
+        "relation": row.relation,
+        "lives_alone": row.lives_alone,
+        "limited_mobility": row.limited_mobility,
+        "notes": row.notes,
+    }
+
+
+async def _write_chunk(
+    session: AsyncSession,
+    cipher: IdCipher,
+    places: Places,
+    loose: dict[str, list[tuple[Person, ResidentRecord | None]]],
+    rows: list[ParsedRow],
+    community_id: int,
+    now: datetime,
+    by_id: int | None,
+    taken: set[int],
+) -> list[RowResult]:
+    """One chunk, one transaction: a fixed number of statements, whatever the table holds."""
+    out: list[RowResult] = []
+    placed: list[tuple[ParsedRow, Place]] = []
+    for row in rows:
+        try:
+            placed.append((row, places.resolve(row)))
+        except Rejected as err:
+            out.append(_rejected(row, err))
+    await places.write_new_places(session, [p for _, p in placed])
+    known = await known_by_hash(session, community_id, [r.digest for r, _ in placed])
+    new_people: list[dict[str, Any]] = []
+    new_rows: list[ParsedRow] = []
+    new_records: list[dict[str, Any]] = []
+    person_updates: list[dict[str, Any]] = []
+    record_updates: list[dict[str, Any]] = []
+    for row, place in placed:
+        household_id = places.household_id(place)
+        match = known.get(row.digest)
+        if match is None:
+            match = adoptable(loose.get(row.name, []), row, household_id, taken)
+        if match is None:
+            new_people.append(
+                {
+                    "community_id": community_id, "grid_id": place.grid_id,
+                    "household_id": household_id, "name": row.name, "phone": row.phone,
+                    "birth_date": row.number.birth_date, "locale": "zh", "verified": True,
+                    "verified_by_id": by_id, "verified_at": now, "created_at": now,
+                }
+            )  # fmt: skip
+            new_rows.append(row)
+            out.append(RowResult(row.line, "added", row.name, row.number.masked))
+            continue
+        person, record = match
+        if household_id is None:
+            conflict = places.home_grid_conflict(person.household_id, place.grid_id)
+            if conflict is not None:
+                out.append(_rejected(row, conflict))
+                continue
+        assert person.id is not None
+        taken.add(person.id)
+        wanted: dict[str, Any] = {
+            "name": row.name,
+            "phone": row.phone if row.phone is not None else person.phone,
+            "birth_date": row.number.birth_date,
+            "grid_id": place.grid_id,
+            "household_id": household_id if household_id is not None else person.household_id,
+        }
+        notes = _record_values(row)
+        changed = not person.verified or any(getattr(person, k) != v for k, v in wanted.items())
+        if record is None:
+            new_records.append(_new_record(cipher, row, person.id, community_id, now))
+            changed = True
+        else:
+            rehash = record.id_hash != row.digest
+            if changed or rehash or any(getattr(record, k) != v for k, v in notes.items()):
+                changed = True
+                record_updates.append(
+                    {
+                        "person_id": person.id,
+                        "id_hash": row.digest,
+                        # Encrypted once; an unchanged number is not re-encrypted (Fernet
+                        # output differs each time, so that would be a change every import).
+                        "id_cipher": cipher.encrypt(row.number) if rehash else record.id_cipher,
+                        "id_masked": row.number.masked,
+                        **notes,
+                        "updated_at": now,
+                    }
+                )
+        if changed:
+            person_updates.append(
+                {
+                    "id": person.id,
+                    **wanted,
+                    "verified": True,
+                    "verified_at": person.verified_at if person.verified else now,
+                    "verified_by_id": person.verified_by_id if person.verified else by_id,
+                }
+            )
+        out.append(
+            RowResult(row.line, "updated" if changed else "unchanged", row.name, row.number.masked)
+        )
+    if new_people:
+        await _insert_people(session, new_people, new_rows, new_records, cipher, community_id, now)
+    if person_updates:
+        await session.execute(update(Person), person_updates)
+    if new_records:
+        await session.execute(insert(ResidentRecord), new_records)
+    if record_updates:
+        await session.execute(update(ResidentRecord), record_updates)
+    return out
+
+
+def _person_key(values: Any) -> tuple[Any, ...]:
+    return tuple(values[k] for k in _PERSON_FIELDS)
+
+
+async def _insert_people(
+    session: AsyncSession,
+    people: list[dict[str, Any]],
+    rows: list[ParsedRow],
+    records: list[dict[str, Any]],
+    cipher: IdCipher,
+    community_id: int,
+    now: datetime,
+) -> None:
+    """One batched INSERT … RETURNING; each new id is matched to its row by the row's values.
+
+    RETURNING's order is not guaranteed, and SQLAlchemy's order-keeping variant falls back to
+    a statement per row on SQLite. Two rows with the same values in every person column are
+    interchangeable (nothing refers to either yet), so matching by value is exact.
+    """
+    table = Person.__table__  # type: ignore[attr-defined]
+    returned = await session.execute(
+        table.insert().returning(table.c.id, *(table.c[k] for k in _PERSON_FIELDS)), people
+    )
+    ids: dict[tuple[Any, ...], list[int]] = {}
+    for r in returned.mappings():
+        ids.setdefault(_person_key(r), []).append(r["id"])
+    for values, row in zip(people, rows, strict=True):
+        person_id = ids[_person_key(values)].pop()
+        records.append(_new_record(cipher, row, person_id, community_id, now))
+
+
+def _new_record(
+    cipher: IdCipher, row: ParsedRow, person_id: int, community_id: int, now: datetime
+) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "community_id": community_id,
+        "id_hash": row.digest,
+        "id_cipher": cipher.encrypt(row.number),
+        "id_masked": row.number.masked,
+        **_record_values(row),
+        "updated_at": now,
+    }
+
+
+def _rejected(row: ParsedRow, err: Rejected) -> RowResult:
+    return RowResult(row.line, "rejected", row.name, row.number.masked, err.key, err.values)
