@@ -146,6 +146,40 @@ def seed_demo() -> None:
     typer.echo("demo community loaded" if asyncio.run(go()) else "demo community already there")
 
 
+@seed_app.command("scale")
+def seed_scale(
+    residents: Annotated[int, typer.Option(help="how many residents to generate")] = 100_000,
+    outbox_months: Annotated[int, typer.Option(help="months of delivered outbox rows")] = 1,
+) -> None:
+    """Generate a district of N residents and a year of its activity by bulk inserts (for benchmarks).
+
+    Example: linli seed scale --residents 100000
+    """
+    import time
+
+    from models.db import Database, utcnow
+    from models.scale import generate
+
+    settings = load_settings()
+    _ready(settings)
+
+    async def go() -> dict[str, int]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                made = await generate(
+                    s, residents=residents, now=utcnow(), outbox_months=outbox_months
+                )
+            return made.rows
+        finally:
+            await db.dispose()
+
+    started = time.perf_counter()
+    rows = asyncio.run(go())
+    took = time.perf_counter() - started
+    typer.echo(", ".join(f"{name} {n}" for name, n in rows.items()) + f" ({took:.1f} s)")
+
+
 @app.command()
 def console(
     as_: Annotated[str | None, typer.Option("--as", help="start as this demo person")] = None,

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     telegram_poll_interval: float = 0.05
 
     processed_update_retention_days: int = 7
+    # Sent (or dead, blocked, cancelled) outbox rows older than this are deleted by housekeeping.
+    outbox_retention_days: int = Field(default=90, ge=1)
     clock_tick_seconds: float = 2.0
 
     telegram_per_second: float = 30.0

@@ -60,6 +60,7 @@ class Background:
         clock = Clock(
             self.linli.db,
             retention_days=self.settings.processed_update_retention_days,
+            outbox_retention_days=self.settings.outbox_retention_days,
             tick_seconds=self.settings.clock_tick_seconds,
             wake=self.worker.wake,
             programmes=self.linli.programmes,

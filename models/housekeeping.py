@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.passive_replies import prune_passive_replies
-from models.tables import Conversation, ProcessedUpdate
+from models.tables import Conversation, Outbox, OutboxStatus, ProcessedUpdate
+
+FINISHED = (OutboxStatus.SENT, OutboxStatus.DEAD, OutboxStatus.BLOCKED, OutboxStatus.CANCELLED)
 
 
 async def prune(session: AsyncSession, now: datetime, retention: timedelta) -> dict[str, int]:
@@ -28,3 +30,22 @@ async def prune(session: AsyncSession, now: datetime, retention: timedelta) -> d
         "expired_flows": expired.rowcount,  # type: ignore[attr-defined]
         "passive_replies": replies,
     }
+
+
+async def prune_outbox(
+    session: AsyncSession, now: datetime, retention: timedelta, limit: int = 10_000
+) -> int:
+    """Delete up to `limit` finished outbox rows (sent, dead, blocked, cancelled) made before
+    `now - retention`, oldest first; pending and leased rows stay whatever their age."""
+    old = (
+        select(col(Outbox.id))
+        .where(col(Outbox.created_at) < now - retention, col(Outbox.status).in_(FINISHED))
+        .order_by(col(Outbox.created_at))
+        .limit(limit)
+    )
+    done = await session.execute(
+        delete(Outbox)
+        .where(col(Outbox.id).in_(old.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Index,
     String,
     Text,
     and_,
@@ -52,6 +53,9 @@ class NoticeStatus(StrEnum):
 
 class Notice(SQLModel, table=True):
     """A manager's or grid leader's notice to an audience (a query, enqueued in bulk)."""
+
+    # The clock: scheduled notices whose time has come, notices still being delivered.
+    __table_args__ = (Index("ix_notice_due", "status", "scheduled_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)

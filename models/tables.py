@@ -114,7 +114,11 @@ class ChannelAccount(SQLModel, table=True):
 class RoleGrant(SQLModel, table=True):
     """An audited grant of a role, scoped to a community and optionally a grid."""
 
-    __table_args__ = (Index("ix_rolegrant_person_active", "person_id", "revoked_at"),)
+    __table_args__ = (
+        Index("ix_rolegrant_person_active", "person_id", "revoked_at"),
+        # Who holds a role in a community (the escalation ladder, role audiences).
+        Index("ix_rolegrant_role", "role", "community_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id")
     role: str = Field(max_length=32)
@@ -189,6 +193,9 @@ class Invitation(SQLModel, table=True):
 class Conversation(SQLModel, table=True):
     """Flow state of one chat: which flow, which step, what was said, which choices are open."""
 
+    # Housekeeping ends the flows whose time ran out.
+    __table_args__ = (Index("ix_conversation_expires_at", "expires_at"),)
+
     channel: str = Field(max_length=16, primary_key=True)
     chat_id: str = Field(max_length=128, primary_key=True)
     flow: str | None = Field(default=None, max_length=32)
@@ -222,7 +229,11 @@ class OutboxStatus(StrEnum):
 class Outbox(SQLModel, table=True):
     """One message to send unasked, enqueued in the same transaction as the change it reports."""
 
-    __table_args__ = (Index("ix_outbox_due", "status", "priority", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "priority", "id"),
+        # Housekeeping deletes finished rows past the retention, oldest first.
+        Index("ix_outbox_created_at", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=160, unique=True)
     channel: str = Field(max_length=16)

@@ -21,6 +21,7 @@ class Clock:
         db: Database,
         *,
         retention_days: int = 7,
+        outbox_retention_days: int = 90,
         tick_seconds: float = 2.0,
         wake: Callable[[], None] | None = None,
         programmes: Catalogue | None = None,
@@ -50,7 +51,11 @@ class Clock:
             "interval",
             hours=1,
             id="housekeeping",
-            kwargs={"db": db, "retention_days": retention_days},
+            kwargs={
+                "db": db,
+                "retention_days": retention_days,
+                "outbox_retention_days": outbox_retention_days,
+            },
             replace_existing=True,
             # Missing an hourly clean-up by minutes is harmless; doing it twice in a row is waste.
             misfire_grace_time=600,

@@ -9,7 +9,7 @@ from datetime import timedelta
 from models.benefits import Catalogue, run_outreach
 from models.bookings import extend_series
 from models.db import Database, utcnow
-from models.housekeeping import prune
+from models.housekeeping import prune, prune_outbox
 from models.meetings import remind_unanswered
 from models.notices import report_progress, start_due_notices
 from models.reminders import fire_due_reminders
@@ -80,11 +80,31 @@ async def progress(db: Database, wake: Callable[[], None] | None = None) -> None
         wake()
 
 
-async def housekeeping(db: Database, retention_days: int) -> None:
-    """Forget old inbox keys and end flows that timed out."""
+# One run deletes at most this many finished outbox rows, in transactions of OUTBOX_BATCH, so
+# that it never holds the write lock long (SQLite) and a backlog clears over a few runs.
+OUTBOX_BATCH = 10_000
+OUTBOX_BATCHES_PER_RUN = 50
+
+
+async def housekeeping(
+    db: Database, retention_days: int, outbox_retention_days: int = 90
+) -> dict[str, int]:
+    """Forget old inbox keys, end flows that timed out, delete finished outbox rows past retention."""
+    now = utcnow()
     async with db.session() as session:
-        counts = await prune(session, utcnow(), timedelta(days=retention_days))
+        counts = await prune(session, now, timedelta(days=retention_days))
+    deleted = 0
+    for _ in range(OUTBOX_BATCHES_PER_RUN):
+        async with db.session() as session:
+            batch = await prune_outbox(
+                session, now, timedelta(days=outbox_retention_days), OUTBOX_BATCH
+            )
+        deleted += batch
+        if batch < OUTBOX_BATCH:
+            break
+    counts["outbox_rows"] = deleted
     log.info("housekeeping: %s", counts)
+    return counts
 
 
 async def eligibility(

@@ -6,7 +6,9 @@ task has a dedupe key; so running the scan twice (or in two processes) approache
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -204,7 +206,7 @@ async def _scan(
     )
     if programme.residency:
         query = query.where(col(Person.household_id).is_not(None))
-    for person in (await session.execute(query)).scalars().all():
+    async for person in _in_batches(session, query):
         result = assess(
             programme,
             today=today,
@@ -230,6 +232,27 @@ async def _scan(
         if reason is not None:
             outreach.task_id = await _home_visit(session, programme, person, period, reason, now)
             counts["home_visits"] += outreach.task_id is not None
+
+
+SCAN_BATCH = 1000
+
+
+async def _in_batches(session: AsyncSession, query: Any) -> AsyncIterator[Person]:
+    """The people `query` selects (ordered by id), read SCAN_BATCH at a time by id, so that a
+    register of a million is never in memory at once."""
+    after = 0
+    while True:
+        batch = (
+            (await session.execute(query.where(col(Person.id) > after).limit(SCAN_BATCH)))
+            .scalars()
+            .all()
+        )
+        for person in batch:
+            yield person
+        if len(batch) < SCAN_BATCH:
+            return
+        assert batch[-1].id is not None
+        after = batch[-1].id
 
 
 async def _escalate_silent(

@@ -34,7 +34,11 @@ def _ts(**kw: Any) -> Any:
 class BenefitApplication(SQLModel, table=True):
     """One application for one person (the beneficiary), maybe filed by someone else (代办)."""
 
-    __table_args__ = (Index("ix_benefitapplication_queue", "community_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_benefitapplication_queue", "community_id", "status", "id"),
+        # The daily scan: applications filed on someone's behalf that they were not told of.
+        Index("ix_benefitapplication_untold", "on_behalf", "resident_told_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id")
     grid_id: int | None = Field(default=None, foreign_key="grid.id")

@@ -26,7 +26,11 @@ class ReportState(StrEnum):
 class Report(SQLModel, table=True):
     """A problem a resident (or a volunteer on patrol) reported: 随手拍."""
 
-    __table_args__ = (Index("ix_report_open", "community_id", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_report_open", "community_id", "state", "created_at"),
+        # The escalation ladder: which communities have active reports.
+        Index("ix_report_active", "state", "community_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id")
     grid_id: int = Field(foreign_key="grid.id", index=True)

@@ -26,7 +26,11 @@ class TaskState(StrEnum):
 class Task(SQLModel, table=True):
     """Work for a volunteer or a grid leader, pushed through the outbox; taken by exactly one."""
 
-    __table_args__ = (Index("ix_task_grid_state", "grid_id", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_task_grid_state", "grid_id", "state", "created_at"),
+        # The hours credit: finished tasks whose hours are not counted yet.
+        Index("ix_task_uncredited", "state", "hours_credited_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id")
     grid_id: int = Field(foreign_key="grid.id")
