@@ -22,6 +22,7 @@ from sqlmodel import Field, SQLModel, col
 
 from models.db import UTCDateTime, utcnow
 from models.errors import DomainError
+from models.outbox import enqueue
 from models.signups import (
     HOLDING,
     Signup,
@@ -232,6 +233,89 @@ async def _reminders(session: AsyncSession, slot: Slot) -> list[tuple[str, datet
     return reminder_times(slot, await _zone(session, slot.community_id), point.remind_evening_hour)
 
 
+class ServiceRating(SQLModel, table=True):
+    """A resident's one-tap rating of a session they came to: 居民评议 of the point's team."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    signup_id: int = Field(foreign_key="signup.id", unique=True)
+    point_id: int = Field(foreign_key="servicepoint.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    stars: int
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+def rating_buttons(signup_id: int) -> list[list[str]]:
+    """Five stars … one star: one tap."""
+    return [[f"btn.stars_{n}", f"bk:rate:{signup_id}:{n}"] for n in (5, 4, 3, 2, 1)]
+
+
+async def _after_service(
+    session: AsyncSession, slot: Slot, came: list[Signup], now: datetime
+) -> None:
+    """After a session, everyone who came is asked for a one-tap rating of the team."""
+    values = await _describe(session, slot)
+    for signup in came:
+        await enqueue(
+            session,
+            person_id=signup.person_id,
+            kind="booking",
+            dedupe_key=f"booking:rate:{signup.id}",
+            now=now,
+            text_key="booking.rate_ask",
+            values=values,
+            choices=rating_buttons(signup.id or 0),
+            priority=3,
+        )
+
+
+async def rate_session(
+    session: AsyncSession, signup_id: int, person_id: int, stars: int, now: datetime
+) -> ServiceRating:
+    """One tap by the person who came (checked in); a second tap changes the stars."""
+    signup = await session.get(Signup, signup_id)
+    if signup is None or signup.person_id != person_id or not 1 <= stars <= 5:
+        raise DomainError("signup.not_found")
+    if signup.status != "checked_in":
+        raise DomainError("booking.rate_only_came")
+    slot = await session.get(Slot, signup.slot_id)
+    if slot is None or slot.kind != KIND:
+        raise DomainError("signup.not_found")
+    point = await point_of(session, slot)
+    rating = (
+        await session.execute(
+            select(ServiceRating).where(col(ServiceRating.signup_id) == signup_id)
+        )
+    ).scalar_one_or_none()
+    if rating is None:
+        rating = ServiceRating(
+            signup_id=signup_id,
+            point_id=point.id or 0,
+            team_id=point.team_id,
+            person_id=person_id,
+            stars=stars,
+            created_at=now,
+        )
+        session.add(rating)
+    rating.stars, rating.created_at = stars, now
+    await session.flush()
+    return rating
+
+
+async def team_ratings(
+    session: AsyncSession, community_id: int
+) -> list[tuple[int, int, datetime]]:
+    """(team, stars, when) of every session rating in a community (居民评议 per team)."""
+    rows = await session.execute(
+        select(col(ServiceRating.team_id), col(ServiceRating.stars), col(ServiceRating.created_at))
+        .join(ServicePoint, col(ServicePoint.id) == ServiceRating.point_id)
+        .where(
+            col(ServicePoint.community_id) == community_id, col(ServiceRating.team_id).is_not(None)
+        )
+    )
+    return [(int(t), int(s), at) for t, s, at in rows.all()]
+
+
 SERVICE = register_kind(
     SlotKind(
         name=KIND,
@@ -239,7 +323,13 @@ SERVICE = register_kind(
         may_manage=_may_manage,
         check=_check,
         reminders=_reminders,
-        texts={"offer": "booking.offer", "reminder": "booking.reminder"},
+        after_slot=_after_service,
+        texts={
+            "offer": "booking.offer",
+            "reminder": "booking.reminder",
+            "reminder_late": "booking.reminder_late",
+            "cancelled_notice": "booking.cancelled_notice",
+        },
     )
 )
 

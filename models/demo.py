@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.booking_demo import seed_demo_bookings
 from models.events import seed_demo_events
 from models.idcard import IdCipher
 from models.people import grant_role
@@ -230,4 +231,5 @@ async def seed_demo(
     await seed_demo_register(session, cid, cipher, now)
     if events:
         await seed_demo_events(session, now)
+        await seed_demo_bookings(session, now)
     return True

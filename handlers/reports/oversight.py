@@ -77,7 +77,7 @@ async def ratings(ctx: Context, _arg: str) -> Outcome:
         return with_menu(ctx, ctx.t("error.forbidden"))
     teams = await scores(ctx.session, ctx.person.community_id, ctx.now, "team")
     people = await scores(ctx.session, ctx.person.community_id, ctx.now, "volunteer")
-    if not people:
+    if not people and not teams:
         return with_menu(ctx, ctx.t("ratings.none"))
 
     def line(s: Score) -> str:
@@ -88,6 +88,8 @@ async def ratings(ctx: Context, _arg: str) -> Outcome:
     text = "\n".join(
         [ctx.t("ratings.teams"), *map(line, teams), ctx.t("ratings.people"), *map(line, people)]
     )
+    if not people:  # only the service points' teams are rated so far: no volunteer chart
+        return [Reply(text), *with_menu(ctx, ctx.t("ratings.trend_hint"))]
     chart = ratings_chart(
         "Volunteer ratings", [latin(s.name) for s in people[:12]],
         [s.average for s in people[:12]], [s.count for s in people[:12]],

@@ -179,6 +179,10 @@ async def scores(session: AsyncSession, community_id: int, now: datetime, by: st
             .where(col(Report.community_id) == community_id, key.is_not(None))
         )
     ).all()
+    if by == "team":  # the teams of the service points are judged by their sessions too
+        from models.bookings import team_ratings
+
+        rows = [*rows, *await team_ratings(session, community_id)]
     acc: dict[int, list[tuple[int, datetime]]] = {}
     for who, stars, at in rows:
         if who is not None:
