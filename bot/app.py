@@ -21,6 +21,7 @@ from bot.media_store import MediaKeeper, media_store
 from handlers import (
     admin,
     benefits,
+    bookings,
     events,
     home,
     notices,
@@ -28,6 +29,7 @@ from handlers import (
     reports,
     signups,
     soon,
+    stations,
     tasks,
     teams,
 )
@@ -58,9 +60,11 @@ FEATURES: tuple[Feature, ...] = (
     tasks.feature,
     teams.feature,
     benefits.feature,
+    bookings.feature,  # before events: its "签到 1234" hook passes on what is not a service code
     events.feature,
     signups.feature,  # the sign-up engine's su:* buttons (events and bookings)
-    *soon.PLACEHOLDERS,  # booking, vote, stations: 马上就来 until their modules exist
+    stations.feature,
+    *soon.PLACEHOLDERS,  # vote: 马上就来 until its module exists
 )
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from handlers.core import Reply
+from handlers.core import Reply, Venue
 from handlers.router import menu_of
+
+
+def venue_line(venue: Venue) -> str:
+    """A place as text, for channels that cannot show a map."""
+    return f"📍 {venue.title}：{venue.address}"
 
 
 def numbered_lines(replies: list[Reply]) -> list[str]:
@@ -12,6 +17,8 @@ def numbered_lines(replies: list[Reply]) -> list[str]:
     n = 0
     for reply in replies:
         lines = [reply.text] if reply.text else []
+        if reply.venue is not None:  # no map here: the place as a line of text
+            lines.append(venue_line(reply.venue))
         for choice in reply.choices:
             n += 1
             lines.append(f"  {n}. {choice.label}")

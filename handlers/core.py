@@ -24,6 +24,17 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Venue:
+    """A place to show on a map: a point with its name and address (Telegram sendVenue; channels
+    without maps show the name and address as a line of text)."""
+
+    latitude: float
+    longitude: float
+    title: str
+    address: str
+
+
+@dataclass(frozen=True)
 class Media:
     """A photo or voice note, stored by reference on the channel it came from."""
 
@@ -75,6 +86,8 @@ class Reply:
     # A file to send with the text where the channel can (Telegram): an .ics, an .xlsx.
     document: bytes | None = None
     document_name: str | None = None
+    # A place sent after the text as a location message where the channel has maps (Telegram).
+    venue: Venue | None = None
 
 
 @dataclass

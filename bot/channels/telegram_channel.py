@@ -211,8 +211,18 @@ async def send_replies(
             await _remember_upload(media, key, await bot.send_photo(chat_id, photo=photo))
         parts = _chunks(reply.text, MessageLimit.MAX_TEXT_LENGTH)
         for i, part in enumerate(parts):
-            last = i == len(parts) - 1
+            last = i == len(parts) - 1 and reply.venue is None
             await bot.send_message(chat_id, part, reply_markup=markup if last else None)
+        if reply.venue is not None:
+            v = reply.venue
+            await bot.send_venue(
+                chat_id,
+                latitude=v.latitude,
+                longitude=v.longitude,
+                title=v.title[:64],
+                address=v.address[:128] or v.title[:64],
+                reply_markup=markup,
+            )
 
 
 def build_application(

@@ -329,10 +329,16 @@ async def tell_followers(
 
 
 async def new_task(
-    session: AsyncSession, report: Report, now: datetime, *, assignee_id: int | None = None
+    session: AsyncSession,
+    report: Report,
+    now: datetime,
+    *,
+    assignee_id: int | None = None,
+    team_id: int | None = None,
 ) -> Task:
+    """The report's task, routed to `team_id` (a rest station's managing team) or by category."""
     assert report.id is not None
-    team_id = await _route(session, report.grid_id, report.category)
+    team_id = team_id or await _route(session, report.grid_id, report.category)
     where = await place_label(session, report)
     title = f"{case_no(report.id)} {CATEGORY_ZH[report.category]} · {where}".strip(" ·")
     offer_to = None if assignee_id else await _offer_list(session, report, team_id, now)
@@ -384,6 +390,7 @@ async def report_problem(
     voice_ref: str | None = None,
     share_contact: bool = False,
     take_myself: bool = False,
+    team_id: int | None = None,
 ) -> Report:
     """Create a report, its task (pushed to the right volunteers), and tell the reporter's grid."""
     if category not in CATEGORIES:
@@ -433,7 +440,7 @@ async def report_problem(
         report.taken_at = now
         event(session, report, "taken", now, reporter.id, ReportState.TAKEN)
     else:
-        await new_task(session, report, now)
+        await new_task(session, report, now, team_id=team_id)
     await session.flush()
     return report
 

@@ -48,6 +48,10 @@ class Limits:
     group_per_minute: int = 20
 
 
+# The Bot API methods that send a message to a chat (gated, logged and waited for alike).
+SENDS = ("sendMessage", "sendPhoto", "sendDocument", "sendVenue")
+
+
 @dataclass
 class Sent:
     """A message the bot sent, as the fake recorded it."""
@@ -60,6 +64,7 @@ class Sent:
     photo: bool = False
     photo_id: str | None = None  # the file id, when a stored photo was sent again
     upload: bytes | None = None  # the picture's bytes, when one was uploaded
+    venue: dict[str, Any] | None = None  # sendVenue: latitude, longitude, title, address
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -260,7 +265,7 @@ class FakeBotApi:
         if handler is None:
             return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
         try:
-            if method in ("sendMessage", "sendPhoto", "sendDocument"):
+            if method in SENDS:
                 self._gate(str(params.get("chat_id")))
             result = await handler(params)
         except ApiError as err:
@@ -271,10 +276,10 @@ class FakeBotApi:
             }
             if err.retry_after is not None:
                 body["parameters"] = {"retry_after": err.retry_after}
-            if method in ("sendMessage", "sendPhoto", "sendDocument"):
+            if method in SENDS:
                 self.send_log.append((time.monotonic(), str(params.get("chat_id")), err.code))
             return err.code, body
-        if method in ("sendMessage", "sendPhoto", "sendDocument"):
+        if method in SENDS:
             self.send_log.append((time.monotonic(), str(params.get("chat_id")), 200))
             for condition, fut in self._conditions:
                 if not fut.done() and condition():
@@ -418,6 +423,29 @@ class FakeBotApi:
         if not p.get("document"):
             raise BadRequest("there is no document in the request")
         return self._record("sendDocument", p, caption)
+
+    async def api_sendVenue(self, p: dict[str, Any]) -> Any:
+        """A location with a name and an address; latitude, longitude, title and address are
+        required (https://core.telegram.org/bots/api#sendvenue)."""
+        try:
+            latitude, longitude = float(p["latitude"]), float(p["longitude"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise BadRequest("wrong latitude or longitude") from err
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise BadRequest("wrong latitude or longitude")
+        title, address = p.get("title") or "", p.get("address") or ""
+        if not title or not address:
+            raise BadRequest("venue title and address must be non-empty")
+        answer = self._record("sendVenue", p, f"{title}\n{address}")
+        self.sent[-1].venue = {"latitude": latitude, "longitude": longitude,
+                               "title": title, "address": address}  # fmt: skip
+        answer["venue"] = {
+            "location": {"latitude": latitude, "longitude": longitude},
+            "title": title,
+            "address": address,
+        }
+        answer.pop("text", None)
+        return answer
 
     async def api_answerCallbackQuery(self, p: dict[str, Any]) -> Any:
         self.answered_callbacks.append(str(p["callback_query_id"]))
