@@ -64,9 +64,8 @@ async def booking(ctx: Context, arg: str) -> Outcome:
         if len(named) == 1:
             return await point_sessions(ctx, named[0].id or 0)
     zone = await zone_of(ctx.session, ctx.person.community_id)
-    lines = [ctx.t("booking.points_title")]
     choices = []
-    for n, summary in enumerate(found, 1):
+    for summary in found:
         slot = summary.next_free
         if slot is not None:
             nxt = ctx.t("booking.next_free", when=when_text(slot, zone), left=free_places(slot))
@@ -74,11 +73,11 @@ async def booking(ctx: Context, arg: str) -> Outcome:
             nxt = ctx.t("booking.next_full")
         else:
             nxt = ctx.t("booking.no_sessions")
-        lines.append(ctx.t("booking.point_line", n=n, name=_label(summary.point), next=nxt))
-        choices.append(Choice(_label(summary.point), f"bk:pt:{summary.point.id}"))
+        label = ctx.t("booking.point_line", name=_label(summary.point), next=nxt)
+        choices.append(Choice(label, f"bk:pt:{summary.point.id}"))
     if ctx.has_role("manager"):
         choices.append(Choice(ctx.t("booking.btn_new_point"), "bs:new"))
-    return [Reply("\n".join(lines), choices)]
+    return [Reply(ctx.t("booking.points_title"), choices)]
 
 
 @router.payload("bk:pt", point=int, refuse="signup.not_found")
@@ -90,7 +89,7 @@ async def point_sessions(ctx: Context, point: int) -> Outcome:
     found = await ctx.session.get(ServicePoint, point)
     if found is None or found.community_id != ctx.person.community_id:
         return with_menu(ctx, ctx.t("signup.not_found"))
-    slots = await sessions(ctx.session, point, ctx.now)
+    slots = await sessions(ctx.session, point, ctx.now, limit=8)
     zone = await zone_of(ctx.session, found.community_id)
     values = await _point_values(ctx, found)
     lines = [ctx.t("booking.sessions_title", **values)]
