@@ -58,6 +58,12 @@ def _distance(n: Nearby) -> str:
     return f"{n.distance_m:.0f} m" if n.distance_m < 1000 else f"{n.distance_m / 1000:.1f} km"
 
 
+def _short(name: str) -> str:
+    """'小蜜蜂能量补给站（万达广场3号门）' → '万达广场3号门' (a button's label)."""
+    inner = re.search(r"[（(](.+?)[）)]", name)
+    return (inner.group(1) if inner else name)[:16]
+
+
 def _card(ctx: Context, n: Nearby, i: int) -> Reply:
     st = n.station
     facilities = "、".join(ctx.t(f"facility.{f}") for f in FACILITIES if f in st.facilities)
@@ -71,7 +77,7 @@ def _card(ctx: Context, n: Nearby, i: int) -> Reply:
         lines.append(st.note)
     return Reply(
         "\n".join(lines),
-        [Choice(ctx.t("stations.btn_broken"), f"st:broken:{st.id}")],
+        [Choice(ctx.t("stations.btn_broken", name=_short(st.name)), f"st:broken:{st.id}")],
         photo_ref=st.photo_ref,
         venue=Venue(st.latitude, st.longitude, st.name, st.address),
     )

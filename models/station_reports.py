@@ -30,6 +30,7 @@ async def report_broken_station(
         latitude=station.latitude,
         longitude=station.longitude,
     )
+    team = await session.get(Team, station.team_id) if station.team_id else None
     report = await report_problem(
         session,
         reporter=reporter,
@@ -39,6 +40,6 @@ async def report_broken_station(
         photos=photos,
         now=now,
         team_id=station.team_id,
+        grid_id=team.grid_id if team and team.community_id == reporter.community_id else None,
     )
-    team = await session.get(Team, station.team_id) if station.team_id else None
     return report, station, team.name if team else ""

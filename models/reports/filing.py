@@ -391,6 +391,7 @@ async def report_problem(
     share_contact: bool = False,
     take_myself: bool = False,
     team_id: int | None = None,
+    grid_id: int | None = None,
 ) -> Report:
     """Create a report, its task (pushed to the right volunteers), and tell the reporter's grid."""
     if category not in CATEGORIES:
@@ -400,7 +401,8 @@ async def report_problem(
         raise DomainError("report.too_many_photos", limit=MAX_PHOTOS)
     if reporter.id is None:
         raise DomainError("error.forbidden")
-    grid_id = await grid_of_place(session, reporter, place)
+    # A place with its own keepers (a rest station) names their team and grid; else the place's.
+    grid_id = grid_id or await grid_of_place(session, reporter, place)
     minutes = await first_response_minutes(session, reporter.community_id)
     report = Report(
         community_id=reporter.community_id,
