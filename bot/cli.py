@@ -45,7 +45,14 @@ def _group(name: str, help_text: str) -> typer.Typer:
 db_app = _group("db", "The database's tables (Alembic migrations).\n\nExample: linli db upgrade")
 seed_app = _group("seed", "Load example data.\n\nExample: linli seed demo")
 import_app = _group(
-    "import", "Read data in (the resident register).\n\nExample: linli import residents 底册.xlsx"
+    "import",
+    "Read data in (the resident register, rest stations).\n\n"
+    "Example: linli import residents 底册.xlsx",
+)
+sessions_app = _group(
+    "sessions",
+    "Sessions of the service points (预约服务).\n\n"
+    'Example: linli sessions add haircut "每周六 9:00–11:30，每 30 分钟一场，每场 3 人"',
 )
 export_app = _group(
     "export",
@@ -560,6 +567,99 @@ def import_residents(
             english = translate("en", err.key)
             english = english.format(**err.values) if err.values else english
             raise SetupError(f"{t(err.key, **err.values)} / {english}") from None
+        finally:
+            await db.dispose()
+
+    typer.echo(asyncio.run(go()))
+
+
+def _refusal(err: Any) -> SetupError:
+    from bot.i18n import translate
+
+    zh, en = translate("zh", err.key), translate("en", err.key)
+    if err.values:
+        zh, en = zh.format(**err.values), en.format(**err.values)
+    return SetupError(f"{zh} / {en}")
+
+
+@import_app.command("stations")
+def import_stations_file(
+    file: Annotated[str, typer.Argument(help="the stations, .xlsx or .csv")],
+    community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
+) -> None:
+    """Import rest stations (补给站): one a row, added or updated by key; bad rows are listed.
+
+    Columns: key, name, address, latitude, longitude, hours, facilities, phone, team, note, photo.
+
+    Example: linli import stations stations.csv
+    """
+    from pathlib import Path
+
+    from bot.i18n import translate
+    from models.db import Database
+    from models.station_files import import_stations, read_table
+
+    settings = load_settings()
+    _ready(settings)
+    path = Path(file)
+    if not path.is_file():
+        raise SetupError(f"找不到文件 {file} / there is no file {file}")
+    rows = read_table(path.read_bytes(), path.name)
+
+    async def go() -> str:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                cid = await _community_id(s, community)
+                result = await import_stations(s, rows, cid)
+        finally:
+            await db.dispose()
+        lines = [f"补给站：新增 {result.added}，更新 {result.updated}，未导入 {len(result.refused)} "
+                 f"/ stations: {result.added} added, {result.updated} updated, "
+                 f"{len(result.refused)} refused"]  # fmt: skip
+        for n, key in result.refused:
+            lines.append(f"  第 {n} 行 / row {n}: {translate('zh', key)} / {translate('en', key)}")
+        return "\n".join(lines)
+
+    typer.echo(asyncio.run(go()))
+
+
+@sessions_app.command("add")
+def sessions_add(
+    point: Annotated[str, typer.Argument(help="the service point: its key or name (haircut)")],
+    series: Annotated[str, typer.Argument(help="每周六 9:00–11:30，每 30 分钟一场，每场 3 人")],
+    until: Annotated[str | None, typer.Option(help="last day, YYYY-MM-DD")] = None,
+    community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
+) -> None:
+    """Add a repeating series of sessions to a service point (made as far ahead as booking opens).
+
+    Example: linli sessions add haircut "每周六 9:00–11:30，每 30 分钟一场，每场 3 人"
+    """
+    from datetime import date
+
+    from models.booking_desk import point_by_key
+    from models.bookings import add_series, parse_series
+    from models.db import Database, utcnow
+    from models.errors import DomainError
+
+    settings = load_settings()
+    _ready(settings)
+
+    async def go() -> str:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                cid = await _community_id(s, community)
+                found = await point_by_key(s, cid, point)
+                last = date.fromisoformat(until) if until else None
+                _series, made = await add_series(
+                    s, found.id or 0, parse_series(series), utcnow(), until=last
+                )
+                return f"{found.name}：新增 {made} 场 / {made} sessions added"
+        except DomainError as err:
+            raise _refusal(err) from None
+        except ValueError as err:
+            raise SetupError(f"日期不对 / not a date: {until}") from err
         finally:
             await db.dispose()
 

@@ -383,7 +383,7 @@ async def point_by_key(session: AsyncSession, community_id: int, key: str) -> Se
     )
     point = row.scalars().first()
     if point is None:
-        raise DomainError("signup.not_found")
+        raise DomainError("booking.no_point", point=key)
     return point
 
 
