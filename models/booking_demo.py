@@ -3,7 +3,9 @@
 Names of teams, times and coordinates are illustrative. Each point has its named team and a
 session series on Saturdays, so the coming Saturday has sessions to book; 张伟 is in the
 haircut team (he sees its 今日名单), and two neighbours already hold places in the first haircut
-session, so the demo shows the last place going and the waitlist.
+session, so the demo shows the last place going and the waitlist. An extra haircut session starts
+45 minutes after the demo is loaded (one of its two places taken): the console walkthrough books,
+waits, is promoted and checks in there today.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlmodel import col
 
 from models.booking_desk import team_named
 from models.bookings import KIND, ServicePoint, SeriesSpec, add_series, book
-from models.signups import Slot
+from models.signups import Slot, create_slot
 from models.stations import upsert_station
 from models.tables import Community, Person, Team, TeamMember
 
@@ -105,6 +107,15 @@ async def seed_demo_bookings(session: AsyncSession, now: datetime) -> list[Servi
     ).scalar_one()
     for name in ("王建国", "赵敏"):
         await book(session, first.id or 0, people[name].id or 0, now)
+    # An extra haircut session today, 45 minutes after the demo was loaded (booking closes 30
+    # minutes before), so the console demo can book, wait, be promoted and check in today.
+    start = (now + timedelta(minutes=45)).replace(second=0, microsecond=0)
+    start -= timedelta(minutes=start.minute % 5)
+    today = await create_slot(
+        session, community_id=cid, kind=KIND, owner_id=haircut.id or 0, starts_at=start,
+        ends_at=start + timedelta(minutes=30), capacity=2, now=now,
+    )  # fmt: skip
+    await book(session, today.id or 0, people["周杰"].id or 0, now)
     stewards = (
         await session.execute(select(Team.id).where(col(Team.name) == "乐清网格红管家服务队"))
     ).scalar_one_or_none()
