@@ -79,14 +79,18 @@ async def seed(db: Database, residents: int, sessions: int, places: int) -> list
                 ends_at=start + timedelta(minutes=30), capacity=places, now=now,
             )  # fmt: skip
             slots.append(slot.id or 0)
-        people = [Person(community_id=cid, name=f"居民{i}", verified=True) for i in range(residents)]
+        people = [
+            Person(community_id=cid, name=f"居民{i}", verified=True) for i in range(residents)
+        ]
         s.add_all(people)
         await s.flush()
         s.add_all(
             ChannelAccount(
-                channel="telegram", external_id=str(FIRST_USER + i), chat_id=str(FIRST_USER + i),
+                channel="telegram",
+                external_id=str(FIRST_USER + i),
+                chat_id=str(FIRST_USER + i),
                 person_id=p.id,
-            )  # fmt: skip
+            )
             for i, p in enumerate(people)
         )
     return slots
@@ -180,7 +184,8 @@ async def run(url: str, sizes: dict[str, int]) -> dict[str, Any]:
         await in_parallel(jobs, parallel)
         offered = await signups_by(db, "offered")
         first_in_queue = all(
-            [o.id for o in offered.get(slot, [])] == [w.id for w in waiting.get(slot, [])][: len(rows)]
+            [o.id for o in offered.get(slot, [])]
+            == [w.id for w in waiting.get(slot, [])][: len(rows)]
             for slot, rows in leaving.items()
         )
         one_offer_per_freed_place = all(
@@ -208,7 +213,9 @@ async def run(url: str, sizes: dict[str, int]) -> dict[str, Any]:
         "no_session_over_capacity": all(
             c["no_session_over_capacity"] for c in (after_rush, after_cancel, after_claim)
         ),
-        "nobody_booked_twice": all(c["nobody_twice"] for c in (after_rush, after_cancel, after_claim)),
+        "nobody_booked_twice": all(
+            c["nobody_twice"] for c in (after_rush, after_cancel, after_claim)
+        ),
         "held_matches_signups": all(
             c["held_matches_signups"] for c in (after_rush, after_cancel, after_claim)
         ),

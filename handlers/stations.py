@@ -105,11 +105,17 @@ async def _results(
     replies += [_card(ctx, n, i) for i, n in enumerate(found, 1)]
     lat, lon = f"{where.latitude:.5f}", f"{where.longitude:.5f}"
     filters = [
-        Choice(ctx.t("stations.btn_only", facility=ctx.t(f"facility.{f}")), f"st:near:{lat}:{lon}:{f}")
+        Choice(
+            ctx.t("stations.btn_only", facility=ctx.t(f"facility.{f}")), f"st:near:{lat}:{lon}:{f}"
+        )
         for f in ("charger", "water", "toilet", "microwave")
         if f not in wanted
     ]
-    return [*replies, *with_menu(ctx, ctx.t("stations.filter_hint")), Reply(ctx.t("stations.filters"), filters)]
+    return [
+        *replies,
+        *with_menu(ctx, ctx.t("stations.filter_hint")),
+        Reply(ctx.t("stations.filters"), filters),
+    ]
 
 
 async def _by_place(ctx: Context, text: str, wanted: list[str]) -> list[Reply] | None:
@@ -199,9 +205,13 @@ class Broken(Flow):
         return Done(
             with_menu(
                 ctx,
-                ctx.t("stations.reported", no=case_no(report.id or 0), station=station.name,
-                      team=team or "-"),
-            )  # fmt: skip
+                ctx.t(
+                    "stations.reported",
+                    no=case_no(report.id or 0),
+                    station=station.name,
+                    team=team or "-",
+                ),
+            )
         )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.booking_desk import team_named
-from models.bookings import KIND, ServicePoint, SeriesSpec, add_series, book
+from models.bookings import KIND, SeriesSpec, ServicePoint, add_series, book
 from models.signups import Slot, create_slot
 from models.stations import upsert_station
 from models.tables import Community, Person, Team, TeamMember
@@ -90,7 +90,9 @@ async def seed_demo_bookings(session: AsyncSession, now: datetime) -> list[Servi
     haircut = points[0]
     barbers = await session.get(Team, haircut.team_id)
     assert barbers is not None
-    session.add(TeamMember(team_id=barbers.id or 0, person_id=people["张伟"].id or 0, is_leader=True))
+    session.add(
+        TeamMember(team_id=barbers.id or 0, person_id=people["张伟"].id or 0, is_leader=True)
+    )
     # Two neighbours hold places in the first haircut session of the coming Saturday.
     saturday = coming_saturday(now, zone)
     first = (

@@ -162,9 +162,7 @@ async def book_for(
     role = proxy_role(actor, roles, resident) if resident is not None else None
     if resident is None or role is None:
         raise DomainError("booking.not_for_them")
-    result = await book(
-        session, slot_id, resident_id, now, booked_by_id=actor.id, booked_as=role
-    )
+    result = await book(session, slot_id, resident_id, now, booked_by_id=actor.id, booked_as=role)
     told = False
     if not result.already:
         values = await booking_values(session, result.slot)
@@ -227,7 +225,7 @@ async def check_in_code_at_station(
         if slot_id is not None:
             signup = await check_in_by_code(session, slot_id, code, person_id, now)
             return signup, point
-    for signup, slot in await person_signups(
+    for _mine, slot in await person_signups(
         session, person_id, window[0], kind=KIND, statuses=HOLDING
     ):
         if slot.code == code:

@@ -302,9 +302,7 @@ async def rate_session(
     return rating
 
 
-async def team_ratings(
-    session: AsyncSession, community_id: int
-) -> list[tuple[int, int, datetime]]:
+async def team_ratings(session: AsyncSession, community_id: int) -> list[tuple[int, int, datetime]]:
     """(team, stars, when) of every session rating in a community (居民评议 per team)."""
     rows = await session.execute(
         select(col(ServiceRating.team_id), col(ServiceRating.stars), col(ServiceRating.created_at))

@@ -73,9 +73,7 @@ def read_table(data: bytes, filename: str) -> list[dict[str, str]]:
             if title.strip().lower() in spellings:
                 names[i] = column
     return [
-        {names[i]: cell for i, cell in enumerate(row) if i in names}
-        for row in rows[1:]
-        if any(row)
+        {names[i]: cell for i, cell in enumerate(row) if i in names} for row in rows[1:] if any(row)
     ]
 
 

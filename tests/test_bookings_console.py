@@ -13,7 +13,9 @@ from tests.test_console import run
 async def test_the_readme_walkthrough_booking_waitlist_promotion_check_in(
     demo: Database, database_url: str, project_root: Path
 ) -> None:
-    async with demo.session() as s:  # the console reads the real time: the demo's session follows it
+    async with (
+        demo.session() as s
+    ):  # the console reads the real time: the demo's session follows it
         await seed_demo_bookings(s, utcnow())
     script = [
         "/as 李红",

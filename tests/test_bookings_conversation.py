@@ -8,7 +8,7 @@ on Saturdays, so "the coming Saturday" is 03-14.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select

@@ -39,7 +39,11 @@ async def test_stations_from_a_csv_and_an_xlsx_file(
     result = run(["import", "stations", str(path)], "", database_url, project_root)
     assert result.returncode == 0, result.stderr
     assert "新增 1，更新 0，未导入 2" in result.stdout
-    assert "第 3 行" in result.stdout and "第 4 行" in result.stdout and "没有这种设施" in result.stdout
+    assert (
+        "第 3 行" in result.stdout
+        and "第 4 行" in result.stdout
+        and "没有这种设施" in result.stdout
+    )
     again = run(["import", "stations", str(path)], "", database_url, project_root)
     assert "新增 0，更新 1，未导入 2" in again.stdout  # the same file again changes nothing new
 
@@ -85,7 +89,9 @@ async def test_a_session_series_from_the_command_line(
             await s.execute(select(ServicePoint).where(col(ServicePoint.key) == "haircut"))
         ).scalar_one()
         sundays = (
-            await s.execute(select(Slot).where(col(Slot.owner_id) == point.id, col(Slot.capacity) == 2))
+            await s.execute(
+                select(Slot).where(col(Slot.owner_id) == point.id, col(Slot.capacity) == 2)
+            )
         ).scalars()
         assert len(list(sundays)) == 4
     wrong = run(["sessions", "add", "nothing", series], "", database_url, project_root)

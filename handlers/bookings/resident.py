@@ -99,7 +99,9 @@ async def point_sessions(ctx: Context, point: int) -> Outcome:
     for slot in slots:
         left = free_places(slot)
         key = "booking.session_btn" if left else "booking.session_full_btn"
-        choices.append(Choice(ctx.t(key, when=when_text(slot, zone), left=left), f"bk:go:{slot.id}"))
+        choices.append(
+            Choice(ctx.t(key, when=when_text(slot, zone), left=left), f"bk:go:{slot.id}")
+        )
     if not slots:
         lines.append(ctx.t("booking.no_sessions"))
     if may_book_for_others(ctx.person, ctx.roles) and slots:
@@ -135,7 +137,9 @@ async def confirmation(ctx: Context, result: SignupResult, *, for_name: str = ""
     mine = Choice(ctx.t("booking.btn_mine"), "intent:my_bookings")
     if signup.status == SignupStatus.WAITING:
         key = "booking.already_waiting" if result.already else "booking.waiting"
-        text = ctx.t(key, position=result.position or 1, minutes=result.slot.claim_minutes, **values)
+        text = ctx.t(
+            key, position=result.position or 1, minutes=result.slot.claim_minutes, **values
+        )
         return [Reply(text, [*cancel, mine])]
     key = "booking.already" if result.already else "booking.confirmed"
     lines = [ctx.t(key, code=signup.code, **values)]
@@ -166,7 +170,9 @@ async def my_items(ctx: Context) -> MyItems | None:
     zone = await zone_of(ctx.session, ctx.person.community_id)
     for b in mine:
         when = when_text(b.slot, zone)
-        lines.append(ctx.t("booking.mine_line", title=b.point.name, when=when, state=_state(ctx, b)))
+        lines.append(
+            ctx.t("booking.mine_line", title=b.point.name, when=when, state=_state(ctx, b))
+        )
         if b.signup.status == SignupStatus.OFFERED:
             choices.append(Choice(ctx.t("btn.signup_claim"), f"su:claim:{b.signup.id}"))
         if b.signup.status != SignupStatus.CHECKED_IN:
@@ -189,7 +195,10 @@ async def show_my_bookings(ctx: Context, _arg: str) -> Outcome:
         return [
             Reply(
                 ctx.t("booking.mine_none"),
-                [Choice(ctx.t("menu.booking"), "intent:booking"), *(items.choices if items else [])],
+                [
+                    Choice(ctx.t("menu.booking"), "intent:booking"),
+                    *(items.choices if items else []),
+                ],
             )
         ]
     return [Reply("\n".join([ctx.t("booking.mine_title"), *items.lines]), items.choices)]

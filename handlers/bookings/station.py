@@ -91,7 +91,11 @@ async def _point_list(ctx: Context, point: ServicePoint, *, quiet: bool) -> list
             lines.append(ctx.t("booking.today_empty_slot"))
         for s in signups:
             name = names.get(s.person_id, "?")
-            lines.append(ctx.t("booking.today_line", name=name, state=ctx.t(f"booking.state_{s.status}_short")))
+            lines.append(
+                ctx.t(
+                    "booking.today_line", name=name, state=ctx.t(f"booking.state_{s.status}_short")
+                )
+            )
             if s.status == SignupStatus.BOOKED:
                 choices.append(Choice(ctx.t("booking.btn_in", name=name), f"bs:in:{s.id}"))
     return [Reply("\n".join(lines), choices)]
@@ -169,7 +173,9 @@ class BookFor(Flow):
             ctx.flow_data["resident"] = int(answer.payload.removeprefix("who:"))
             return await self._slots(ctx)
         staff = any(r in ("manager", "grid_leader", "volunteer") for r, _ in ctx.roles)
-        found = await find_residents(ctx.session, ctx.person, ctx.roles, answer.text) if staff else []
+        found = (
+            await find_residents(ctx.session, ctx.person, ctx.roles, answer.text) if staff else []
+        )
         if not found:
             return await self._who(ctx, "booking.nobody_found")
         if len(found) == 1:
@@ -188,7 +194,9 @@ class BookFor(Flow):
         for slot in await sessions(ctx.session, point.id or 0, ctx.now):
             left = free_places(slot)
             key = "booking.session_btn" if left else "booking.session_full_btn"
-            choices.append(Choice(ctx.t(key, when=when_text(slot, zone), left=left), f"slot:{slot.id}"))
+            choices.append(
+                Choice(ctx.t(key, when=when_text(slot, zone), left=left), f"slot:{slot.id}")
+            )
         name = names.get(int(ctx.flow_data["resident"]), "?")
         return ask(ctx, "slot", "booking.ask_slot_for", choices, name=name, title=point.name)
 
@@ -216,7 +224,9 @@ async def board(ctx: Context, point: int) -> Outcome:
         return with_menu(ctx, ctx.t("error.register_first"))
     assert ctx.person is not None and ctx.person.id is not None
     try:
-        found, rows, (missed, total) = await session_board(ctx.session, point, ctx.person.id, ctx.now)
+        found, rows, (missed, total) = await session_board(
+            ctx.session, point, ctx.person.id, ctx.now
+        )
     except DomainError:
         return with_menu(ctx, ctx.t("signup.not_allowed"))
     zone = await zone_of(ctx.session, found.community_id)
@@ -284,7 +294,9 @@ class NewSeries(Flow):
             return ask(ctx, "series", "booking.ask_series", error=err)
         point = int(ctx.flow_data["point"])
         _series, made = await add_series(ctx.session, point, spec, ctx.now, person_id=ctx.person.id)
-        return Done([Reply(ctx.t("booking.series_made", count=made)), *await point_sessions(ctx, point)])  # type: ignore[misc]
+        return Done(
+            [Reply(ctx.t("booking.series_made", count=made)), *await point_sessions(ctx, point)]
+        )  # type: ignore[misc]
 
 
 @router.payload("bs:new")
@@ -334,6 +346,8 @@ class NewPoint(Flow):
             now=ctx.now,
         )  # fmt: skip
         ctx.flow_data = {"point": point.id}
-        return ask(ctx, "series", "booking.ask_series", note=ctx.t("booking.point_made", name=point.name))
+        return ask(
+            ctx, "series", "booking.ask_series", note=ctx.t("booking.point_made", name=point.name)
+        )
 
     step_series = NewSeries.step_series
