@@ -306,7 +306,8 @@ async def test_todays_list_check_in_by_tap_and_code_no_shows_and_the_rating(
     assert liu.told("巧手理发志愿队")
     await liu.press_payload(f"bs:board:{slot.owner_id}")
     board = liu.last_text
-    assert "爽约率 33%：1/3" in board and "03-14 09:00–09:30：已约 2/3" in board
+    # 赵敏 here, and 周杰 at the demo's extra session of 03-07: two of four did not come.
+    assert "爽约率 50%：2/4" in board and "03-14 09:00–09:30：已约 2/3" in board
 
 
 async def test_two_no_shows_pause_booking_with_the_reason(chat: Chat, clock: FakeClock) -> None:
