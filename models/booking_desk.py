@@ -33,6 +33,7 @@ from models.signups import (
     ACTIVE,
     HOLDING,
     Signup,
+    SignupReminder,
     SignupResult,
     SignupStatus,
     Slot,
@@ -69,6 +70,16 @@ async def my_bookings(session: AsyncSession, person_id: int, now: datetime) -> l
 async def booking_values(session: AsyncSession, slot: Slot) -> dict[str, Any]:
     """The values a booking's messages show: title, when, place, team, bring."""
     return await _describe(session, slot)
+
+
+async def reminder_labels(session: AsyncSession, signup_id: int) -> list[str]:
+    """The reminders still to come for a sign-up ("day", "hour"), soonest first."""
+    rows = await session.execute(
+        select(SignupReminder.label)
+        .where(col(SignupReminder.signup_id) == signup_id, col(SignupReminder.status) == "pending")
+        .order_by(col(SignupReminder.due_at))
+    )
+    return [str(x) for x in rows.scalars()]
 
 
 async def own_signup(session: AsyncSession, signup_id: int, person_id: int) -> Signup:

@@ -88,7 +88,7 @@ async def test_a_haircut_in_three_taps_then_the_waitlist_promotes(
     await li.press(f"{FIRST} 剩 1 位")  # tap 3: the session — booked
     text = li.last_text
     assert "预约成功" in text and "惠泽苑七彩微阵地" in text and "巧手理发志愿队" in text
-    assert "签到码" in text and "✖ 取消预约" in labels(li.messages)
+    assert "签到码" in text and "前一天傍晚" in text and "✖ 取消预约" in labels(li.messages)
 
     zhu = await chat.person("朱凡")
     await zhu.send("我想预约理发")  # free text naming the point opens its sessions

@@ -18,6 +18,7 @@ from models.booking_desk import (
     managed_points,
     may_book_for_others,
     my_bookings,
+    reminder_labels,
 )
 from models.bookings import (
     ServicePoint,
@@ -145,7 +146,11 @@ async def confirmation(ctx: Context, result: SignupResult, *, for_name: str = ""
     lines = [ctx.t(key, code=signup.code, **values)]
     if values.get("bring"):
         lines.append(ctx.t("booking.bring", bring=values["bring"]))
-    lines.append(ctx.t("booking.reminder_note"))
+    coming = await reminder_labels(ctx.session, signup.id or 0)
+    if coming:
+        lines.append(
+            ctx.t("booking.reminder_note" if "day" in coming else "booking.reminder_note_hour")
+        )
     return [Reply("\n".join(lines), [*cancel, mine])]
 
 
