@@ -8,6 +8,7 @@ on Saturdays, so "the coming Saturday" is 03-14.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -363,4 +364,18 @@ async def test_the_manager_adds_a_point_and_sessions_and_cancels_one(
     assert "已通知 2 人" in liu.last_text  # the two who can be reached
     await chat.deliver()
     assert sun.told("这一场取消了") and zhu.told("这一场取消了")
+    await _invariants(chat)
+
+
+async def test_two_taps_on_the_last_place_at_the_same_moment(chat: Chat, clock: FakeClock) -> None:
+    await _demo(chat, clock)
+    slot = await _slot(chat, "haircut", "2026-03-14 09:00")  # one place left
+    li, zhu = await chat.person("李红"), await chat.person("朱凡")
+    await asyncio.gather(
+        li.press_payload(f"bk:go:{slot.id}"), zhu.press_payload(f"bk:go:{slot.id}")
+    )
+    said = [li.last_text, zhu.last_text]
+    assert sum("预约成功" in t for t in said) == 1 and sum("候补第 1 位" in t for t in said) == 1
+    states = {(await _signup(chat, slot.id or 0, n)).status for n in ("李红", "朱凡")}  # type: ignore[union-attr]
+    assert states == {"booked", "waiting"}
     await _invariants(chat)
