@@ -34,7 +34,7 @@ from models.signups import (
     register_kind,
     sign_up,
 )
-from models.tables import Community, Role, RoleGrant, Team, TeamMember
+from models.tables import Community, Person, Role, RoleGrant, Team, TeamMember
 
 KIND = "service"
 # Counting periods (e.g. "one haircut a week") start on Mondays: 2024-01-01 was one.
@@ -346,7 +346,10 @@ async def book(
 ) -> SignupResult:
     """Book a place in a session (or join its waitlist), by the point's rules."""
     slot = await session.get(Slot, slot_id)
-    if slot is None or slot.kind != KIND:
+    person = await session.get(Person, person_id)
+    if slot is None or slot.kind != KIND or person is None:
+        raise DomainError("signup.not_found")
+    if person.community_id != slot.community_id:  # a forged id of another community's session
         raise DomainError("signup.not_found")
     return await sign_up(
         session, slot_id, person_id, now, booked_by_id=booked_by_id, booked_as=booked_as
