@@ -21,8 +21,11 @@ from bot.media_store import MediaKeeper, media_store
 from handlers import (
     admin,
     benefits,
+    event_checkin,
+    event_create,
     events,
     home,
+    meetings,
     notices,
     onboarding,
     reports,
@@ -59,6 +62,9 @@ FEATURES: tuple[Feature, ...] = (
     teams.feature,
     benefits.feature,
     events.feature,
+    event_create.feature,  # the organiser's create flow (activities and meetings)
+    event_checkin.feature,  # 扫码签到: the door poster and its deep link
+    meetings.feature,  # 议事协商会: minutes, the meeting's page, /meetings
     signups.feature,  # the sign-up engine's su:* buttons (events and bookings)
     *soon.PLACEHOLDERS,  # booking, vote, stations: 马上就来 until their modules exist
 )

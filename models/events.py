@@ -96,7 +96,7 @@ class Event(SQLModel, table=True):
     audience: str = Field(default=Audience.ALL, max_length=16)
     grid_id: int | None = Field(default=None, foreign_key="grid.id")
     organiser_id: int = Field(foreign_key="person.id")
-    slot_id: int | None = Field(default=None, foreign_key="slot.id")
+    slot_id: int | None = Field(default=None, foreign_key="slot.id", index=True)
     # Minutes before the start at which everyone signed up is reminded (default 48 h and 2 h).
     reminders: list[int] = Field(
         default_factory=lambda: [2880, 120],
@@ -106,6 +106,8 @@ class Event(SQLModel, table=True):
     minutes: str | None = Field(default=None, max_length=4000)  # 会议纪要 / the decision
     minutes_at: datetime | None = _ts(default=None)
     cancelled_at: datetime | None = _ts(default=None)
+    # The QR door poster's token (/start ci_<token>), made when the organiser first asks for it.
+    checkin_token: str | None = Field(default=None, max_length=16, unique=True, index=True)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 
@@ -122,7 +124,7 @@ class EventInvitee(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("event_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="event.id", index=True)
-    person_id: int = Field(foreign_key="person.id")
+    person_id: int = Field(foreign_key="person.id", index=True)  # "my meetings"
     rsvp: str | None = Field(default=None, max_length=8)
     answered_at: datetime | None = _ts(default=None)
     reminded_at: datetime | None = _ts(default=None)
