@@ -9,9 +9,9 @@ Buttons: `mt:view:<event>` (a meeting's page, for its invitees and organisers), 
 from __future__ import annotations
 
 from handlers.core import Choice, Context, Done, Reply, StepResult
-from handlers.feature import Command, Feature, MyItems
+from handlers.feature import Feature, MyItems
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
-from handlers.ui import ask, with_menu
+from handlers.ui import ask, main_menu, with_menu
 from models.errors import DomainError
 from models.events import EventKind, get_event, may_organise, when_text, zone_of
 from models.meetings import meeting_view, meetings_of, post_minutes
@@ -67,7 +67,8 @@ async def view(ctx: Context, event: int) -> Outcome:
     if seen.organising and seen.event.cancelled_at is None:
         key = "events.btn_minutes_again" if seen.event.minutes else "events.btn_minutes"
         choices.append(Choice(ctx.t(key), f"mt:minutes:{event}"))
-    return [Reply("\n".join(lines), choices, menu=None), *with_menu(ctx, ctx.t("events.mt_hint"))]
+    lines.append(ctx.t("events.mt_hint"))
+    return [Reply("\n".join(lines), choices, menu=main_menu(ctx))]
 
 
 @router.payload("mt:minutes", event=int, refuse="events.not_found")
@@ -146,6 +147,5 @@ async def _my_items(ctx: Context) -> MyItems | None:
 feature = Feature(
     name="meetings",
     router=router,
-    commands=(Command("meetings", 55),),
     my_items=(55, _my_items),
 )

@@ -96,6 +96,8 @@ async def test_the_organiser_creates_announces_edits_exports_and_cancels(
     await liu.press("发起活动")
     assert "活动叫什么名字" in liu.last_text
     await liu.send("学雷锋便民摊位")
+    assert "是什么类型" in liu.last_text
+    await liu.press("🎉 活动")
     await liu.send("明天下午")
     assert "没看懂这个时间" in liu.last_text  # asked again, nothing made
     await liu.send("3月10日 14:00-16:00")
@@ -105,6 +107,8 @@ async def test_the_organiser_creates_announces_edits_exports_and_cancels(
     await liu.send("2")
     await liu.press("全体居民")
     await liu.send("4")
+    assert "什么时候提醒" in liu.last_text
+    await liu.press("提前 2 小时")
     assert liu.told("活动已发布") and liu.told("学雷锋便民摊位")
     async with chat.db.session() as s:
         event = (
@@ -117,7 +121,7 @@ async def test_the_organiser_creates_announces_edits_exports_and_cancels(
                 .where(col(EventDuty.event_id) == event.id)
             )
         ).scalar_one()
-    assert duties == 4 and event.audience == "all"
+    assert duties == 4 and event.audience == "all" and event.reminders == [120]
     eid = event.id
 
     await liu.press_payload(f"ev:list:{eid}")
