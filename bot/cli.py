@@ -566,6 +566,78 @@ def import_residents(
     typer.echo(asyncio.run(go()))
 
 
+@import_app.command("events")
+def import_events_file(
+    file: Annotated[str, typer.Argument(help="the events, .xlsx or .csv, one a row")],
+    as_: Annotated[str, typer.Option("--as", help="the organiser (a manager or grid leader)")],
+    community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
+) -> None:
+    """Create events from a file (标题 开始 结束 地点 名额 …), with a report per row.
+
+    A bad row changes nothing; a row already imported (same title and start) is not made twice.
+
+    Example: linli import events events.csv --as 刘芳
+    """
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from bot.i18n import translate
+    from models import load_all
+    from models.db import Database, utcnow
+    from models.errors import DomainError
+    from models.event_import import import_events
+    from models.tables import Person
+
+    load_all()  # every table the events touch (tasks, reports …) is known to the mapper
+    settings = load_settings()
+    _ready(settings)
+    path = Path(file)
+    if not path.is_file():
+        raise SetupError(f"找不到文件 {file} / there is no file {file}")
+    data = path.read_bytes()
+
+    def both(key: str, **values: Any) -> str:
+        zh, en = translate("zh", key), translate("en", key)
+        return f"{zh.format(**values)} / {en.format(**values)}"
+
+    async def go() -> str:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                cid = await _community_id(s, community)
+                organiser = (
+                    await s.execute(
+                        select(Person.id).where(
+                            col(Person.community_id) == cid, col(Person.name) == as_.strip()
+                        )
+                    )
+                ).scalar_one_or_none()
+            if organiser is None:
+                raise SetupError(f"没有找到 {as_} / nobody called {as_} here")
+            report = await import_events(
+                db, organiser_id=organiser, data=data, filename=path.name, now=utcnow()
+            )
+        except DomainError as err:
+            raise SetupError(both(err.key, **err.values)) from None
+        finally:
+            await db.dispose()
+        lines = []
+        for row in report.rows:
+            text = translate("zh", row.key).format(**row.values)
+            lines.append(translate("zh", "events.import_row").format(row=row.row, text=text))
+        lines.append(
+            both(
+                "events.import_summary",
+                created=report.count("created"),
+                exists=report.count("exists"),
+                errors=report.count("error"),
+            )
+        )
+        return "\n".join(lines)
+
+    typer.echo(asyncio.run(go()))
+
+
 @export_app.command("residents")
 def export_residents(
     file: Annotated[str, typer.Argument(help="where to write: .xlsx or .csv")],

@@ -276,13 +276,7 @@ async def create_event(
 ) -> Event:
     """A new event with its places; only managers, grid leaders and team leaders organise."""
     community_id = organiser.community_id
-    allowed = any(
-        [
-            await _has_role(session, organiser.id or 0, community_id, Role.MANAGER),
-            await _has_role(session, organiser.id or 0, community_id, Role.GRID_LEADER),
-        ]
-    )
-    if not allowed:
+    if not await may_create_events(session, organiser):
         raise DomainError("error.forbidden")
     title, place = title.strip(), place.strip()
     if not 1 <= len(title) <= 80 or not 1 <= len(place) <= 128:
@@ -331,6 +325,13 @@ async def create_event(
         session.add(EventInvitee(event_id=event.id or 0, person_id=person_id, invited_at=now))
     await session.flush()
     return event
+
+
+async def may_create_events(session: AsyncSession, person: Person) -> bool:
+    """Managers and grid leaders organise events."""
+    return await _has_role(
+        session, person.id or 0, person.community_id, Role.MANAGER
+    ) or await _has_role(session, person.id or 0, person.community_id, Role.GRID_LEADER)
 
 
 async def get_event(session: AsyncSession, event_id: int) -> tuple[Event, Slot]:
