@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -183,20 +184,40 @@ def seed_scale(
 @app.command()
 def console(
     as_: Annotated[str | None, typer.Option("--as", help="start as this demo person")] = None,
+    later: Annotated[
+        int,
+        typer.Option(
+            "--later",
+            min=0,
+            max=7 * 24 * 60,
+            help="try-out aid: act as if N minutes had passed (reminders, the end of an event)",
+        ),
+    ] = 0,
 ) -> None:
     """Chat with the bot in the terminal; also reads piped input, one message a line.
 
+    With piped input, the clock's jobs run once at the end and what is due is delivered.
+    `--later 20` runs the whole console (the bot, its clock and delivery) 20 minutes ahead, to
+    see in a minute what a demo event does in an hour; the database's times stay real.
+
     Example: printf '/start\\n我能领尊老金吗\\n' | linli console --as 陈秀英
     """
+    from datetime import timedelta
+
     from bot.app import Linli
     from bot.channels.console_channel import run_console
+    from models.db import utcnow
 
     settings = load_settings()
     _ready(settings)
     _setup_logging(settings, quiet=True)
+    ahead = timedelta(minutes=later)
+
+    def clock() -> datetime:
+        return utcnow() + ahead
 
     async def go() -> None:
-        linli = Linli(settings)
+        linli = Linli(settings, clock=clock)
         try:
             await run_console(linli, as_, settings=settings)
         finally:

@@ -31,8 +31,10 @@ from models.events import (
     join,
     may_organise,
     rate_event,
+    rating_buttons,
     roster,
     roster_xlsx,
+    unrated,
     upcoming_for,
     when_text,
     zone_of,
@@ -168,9 +170,15 @@ async def _my_items(ctx: Context) -> MyItems | None:
         return None
     assert ctx.person is not None and ctx.person.id is not None
     mine = await person_signups(ctx.session, ctx.person.id, ctx.now, kind=KIND, statuses=ACTIVE)
-    if not mine:
+    to_rate = await unrated(ctx.session, ctx.person.id, ctx.now)
+    if not mine and not to_rate:
         return None
     lines, choices = [], []
+    for event, _slot in to_rate:
+        lines.append(ctx.t("events.mine_to_rate", title=event.title))
+        choices.append(
+            Choice(ctx.t("events.btn_rate_one", title=event.title[:12]), f"ev:rateask:{event.id}")
+        )
     for signup, slot in mine:
         event = await ctx.session.get(Event, slot.owner_id)
         if event is None:
@@ -347,6 +355,14 @@ async def drop(ctx: Context, event: int) -> Outcome:
     assert ctx.person is not None and ctx.person.id is not None
     told = await cancel_event(ctx.session, event, ctx.person.id, ctx.now)
     return with_menu(ctx, ctx.t("events.dropped", count=told))
+
+
+@router.payload("ev:rateask", event=int, refuse="events.not_found")
+async def rate_ask(ctx: Context, event: int) -> Outcome:
+    """The rating question again, from 我的活动 (for someone who came)."""
+    found, _slot = await get_event(ctx.session, event)
+    choices = [Choice(ctx.t(label), payload) for label, payload in rating_buttons(event)]
+    return [Reply(ctx.t("events.rate_ask", title=found.title), choices)]
 
 
 @router.payload("ev:rate", event=int, stars=int, refuse="events.not_found")

@@ -695,9 +695,39 @@ async def _after_event(
             now=now,
             text_key="events.rate_ask",
             values={"title": event.title},
-            choices=[[f"btn.stars_{n}", f"ev:rate:{event.id}:{n}"] for n in (5, 4, 3, 2, 1)],
+            choices=rating_buttons(event.id or 0),
             priority=3,
         )
+
+
+async def unrated(
+    session: AsyncSession, person_id: int, now: datetime, *, days: int = 14
+) -> list[tuple[Event, Slot]]:
+    """Activities this person came to (checked in) that ended in the last `days` and that they
+    have not rated yet: 我的活动 offers the rating again (the console shows pushed buttons only
+    as text, and a push may have been missed)."""
+    rated = select(EventRating.event_id).where(col(EventRating.person_id) == person_id)
+    rows = await session.execute(
+        select(Event, Slot)
+        .join(Slot, col(Slot.id) == Event.slot_id)
+        .join(Signup, col(Signup.slot_id) == Slot.id)
+        .where(
+            col(Signup.person_id) == person_id,
+            col(Signup.status) == SignupStatus.CHECKED_IN,
+            col(Slot.closed_at).is_not(None),
+            col(Slot.ends_at) >= now - timedelta(days=days),
+            col(Event.kind) == EventKind.ACTIVITY,
+            col(Event.id).not_in(rated),
+        )
+        .order_by(col(Slot.ends_at).desc())
+        .limit(5)
+    )
+    return [(e, s) for e, s in rows.all()]
+
+
+def rating_buttons(event_id: int) -> list[list[str]]:
+    """The one-tap rating: 5 to 1 stars."""
+    return [[f"btn.stars_{n}", f"ev:rate:{event_id}:{n}"] for n in (5, 4, 3, 2, 1)]
 
 
 async def rate_event(
