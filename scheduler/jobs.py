@@ -69,9 +69,7 @@ async def notices(
             wake()
 
 
-async def cases(
-    db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow
-) -> None:
+async def cases(db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow) -> None:
     """The escalation ladder (reports past a rung's time) and volunteer hours due for credit."""
     async with db.session() as session:
         now = clock()
