@@ -479,6 +479,65 @@ def wechat_qr(
     typer.echo(f"{out} ({url}, {lasts})")
 
 
+@wechat_app.command("poster")
+def wechat_poster(
+    event: Annotated[int, typer.Argument(help="the event's number (活动编号)")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="where to write the PNG (default: FILES_DIR/event-N-wechat.png)"
+        ),
+    ] = None,
+) -> None:
+    """The door poster of an event with the official account's QR code: scanning it follows the
+    account (or, for a follower, opens it) and checks the person in, as the Telegram poster does.
+
+    Example: linli wechat poster 1 --out door.png
+    """
+    from bot.channels.wechat import invitation_qr_url, oa_api
+    from bot.i18n import translate
+    from handlers.event_poster import poster_png, poster_words
+    from models import load_all
+    from models.db import Database, utcnow
+    from models.errors import DomainError
+    from models.event_checkin import Poster, poster_for_operator
+
+    load_all()
+    settings = load_settings()
+    _ready(settings)
+    _setup_logging(settings)
+
+    async def go() -> tuple[Poster, str, int]:
+        db = Database(settings.database_url)
+        api = oa_api(settings, db)
+        try:
+            if api is None:
+                raise SetupError(_WECHAT_NOT_SET)
+            try:
+                async with db.session() as session:
+                    poster = await poster_for_operator(session, event)
+            except DomainError as err:
+                raise SetupError(
+                    f"{translate('zh', err.key)} / {translate('en', err.key)}"
+                ) from None
+            left = int((poster.door_closes - utcnow()).total_seconds())
+            if left <= 0:
+                raise SetupError("签到已结束 / check-in is over for this event")
+            url, seconds = await invitation_qr_url(api, poster.start_parameter, left)
+            return poster, url, seconds
+        finally:
+            if api is not None:
+                await api.aclose()
+            await db.dispose()
+
+    poster, url, seconds = asyncio.run(go())
+    if out is None:
+        out = files_dir(settings) / f"event-{event}-wechat.png"
+    out.write_bytes(poster_png(poster_words(translate, poster), url))
+    lasts = f"{seconds // 86400} 天 / days" if seconds else "长期 / permanent"
+    typer.echo(f"{out} ({url}, {lasts})")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",

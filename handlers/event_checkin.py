@@ -11,7 +11,7 @@ the door's hours, full, waiting or not in the audience → told why, nothing cha
 from __future__ import annotations
 
 from handlers.core import Choice, Context, Reply
-from handlers.event_poster import PosterText, poster_pdf, poster_png
+from handlers.event_poster import poster_pdf, poster_png, poster_words
 from handlers.feature import Feature
 from handlers.router import Outcome, Router
 from handlers.ui import with_menu
@@ -19,13 +19,6 @@ from models.errors import DomainError
 from models.event_checkin import join_at_the_door, poster_of, scan_poster
 
 router = Router()
-
-
-def _both(ctx: Context, key: str, **values: object) -> str:
-    """A poster line in Chinese, then English (the poster hangs for everyone)."""
-    zh = ctx.translate("zh", key).format(**values)
-    en = ctx.translate("en", key).format(**values)
-    return zh if zh == en else f"{zh} · {en}"
 
 
 @router.payload("ci:poster", event=int, refuse="events.poster_unknown")
@@ -42,14 +35,7 @@ async def poster(ctx: Context, event: int) -> Outcome:
     link = link_for(found.start_parameter) if callable(link_for) else found.start_parameter
     if link == found.start_parameter:  # no Telegram bot named: the QR carries the typed code
         link = f"签到 {found.code}"
-    words = PosterText(
-        title=found.title,
-        when=found.when,
-        place=found.place,
-        scan=_both(ctx, "events.poster_scan"),
-        code=_both(ctx, "events.poster_code", code=found.code),
-    )
-    png = poster_png(words, link)
+    png = poster_png(poster_words(ctx.translate, found), link)
     caption = ctx.t("events.poster_ready", title=found.title, code=found.code)
     replies = [Reply(caption, photo=png, photo_name=f"event-{event}-poster.png")]
     if ctx.incoming.channel == "telegram":  # WeChat official accounts send no files
@@ -60,7 +46,10 @@ async def poster(ctx: Context, event: int) -> Outcome:
                 document_name=f"event-{event}-poster.pdf",
             )
         )
-    return replies + with_menu(ctx, ctx.t("events.poster_hint", code=found.code))
+    hint = ctx.t("events.poster_hint", code=found.code)
+    if ctx.incoming.channel in ("wechat", "wecom"):  # a QR code WeChat's own scanner follows
+        hint += "\n" + ctx.t("events.poster_wechat", event=event)
+    return replies + with_menu(ctx, hint)
 
 
 def _refused(ctx: Context, err: DomainError) -> Outcome:

@@ -9,12 +9,15 @@ the Chinese in pinyin, so the poster still works (the QR code and the digits car
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
+
+from models.event_checkin import Poster
 
 # Pages of 150 dpi A4: big enough to print, small enough to send in a chat.
 WIDTH, HEIGHT = 1240, 1754
@@ -77,6 +80,24 @@ class PosterText:
     code: str  # "微信：发送「签到 3821」"
 
 
+def both(translate: Callable[[str, str], str], key: str, **values: object) -> str:
+    """A poster line in Chinese, then English (the poster hangs for everyone)."""
+    zh = translate("zh", key).format(**values)
+    en = translate("en", key).format(**values)
+    return zh if zh == en else f"{zh} · {en}"
+
+
+def poster_words(translate: Callable[[str, str], str], poster: Poster) -> PosterText:
+    """The words of an event's door poster."""
+    return PosterText(
+        title=poster.title,
+        when=poster.when,
+        place=poster.place,
+        scan=both(translate, "events.poster_scan"),
+        code=both(translate, "events.poster_code", code=poster.code),
+    )
+
+
 def qr_image(data: str, box: int) -> Image.Image:
     """The QR code of `data` (error correction M, four-module quiet zone) as a bitmap."""
     qr = qrcode.QRCode(error_correction=qrcode.ERROR_CORRECT_M, box_size=box, border=4)
@@ -116,7 +137,7 @@ def poster_png(words: PosterText, qr_data: str) -> bytes:
         for line in _lines(draw, _drawable(text, cjk), font, inner):
             left, top, right, bottom = draw.textbbox((0, 0), line, font=font)
             draw.text(((WIDTH - (right - left)) / 2, y), line, font=font, fill=fill)
-            y += (bottom - top) + gap
+            y += int(bottom - top) + gap
 
     centred(words.title, title_font, 24)
     y += 10

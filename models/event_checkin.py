@@ -24,6 +24,7 @@ from sqlmodel import col
 from models.errors import DomainError
 from models.events import Event, audience_refusal, get_event, may_organise, when_text, zone_of
 from models.signups import (
+    CHECK_IN_OPENS,
     HOLDING,
     Signup,
     SignupStatus,
@@ -44,6 +45,7 @@ class Poster:
     """What the door poster shows: title, time, place, the code in print and the QR's token."""
 
     event_id: int
+    door_closes: datetime  # the end of check-in: a WeChat QR code lives until then
     title: str
     when: str
     place: str
@@ -63,9 +65,15 @@ def new_token() -> str:
 
 async def poster_of(session: AsyncSession, event_id: int, actor_id: int) -> Poster:
     """The poster of an event, for its organiser (the token is made on the first ask)."""
-    event, slot = await get_event(session, event_id)
+    event, _slot = await get_event(session, event_id)
     if not await may_organise(session, event, actor_id):
         raise DomainError("error.forbidden")
+    return await poster_for_operator(session, event_id)
+
+
+async def poster_for_operator(session: AsyncSession, event_id: int) -> Poster:
+    """The poster without a person's check (the server's operator: `linli wechat poster`)."""
+    event, slot = await get_event(session, event_id)
     if event.cancelled_at is not None:
         raise DomainError("signup.slot_cancelled")
     if event.checkin_token is None:
@@ -79,6 +87,7 @@ async def poster_of(session: AsyncSession, event_id: int, actor_id: int) -> Post
         place=event.place,
         code=slot.code,
         token=event.checkin_token,
+        door_closes=slot.ends_at + CHECK_IN_OPENS,
     )
 
 

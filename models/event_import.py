@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -175,7 +176,9 @@ def _duties(value: Any) -> list[tuple[str | None, int]]:
     return out
 
 
-def _choice(value: Any, table: dict[str, str], allowed: set[str], default: str, key: str) -> str:
+def _choice(
+    value: Any, table: Mapping[str, str], allowed: Collection[str], default: str, key: str
+) -> str:
     text = _text(value)
     if not text:
         return default

@@ -5,19 +5,26 @@ and check in on the spot, and refuses, changing nothing, whoever may not."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select
 from sqlmodel import col
+from typer.testing import CliRunner
 
+from models.channel_tokens import ChannelToken
+from models.db import Database, utcnow
 from models.events import DEMO_CODE, Event, seed_demo_events
 from models.signups import Signup, check_invariants
 from models.tables import Person
 from tests.chat import Chat
 from tests.conftest import FakeClock
+from tests.fakes.wechat_server import APP_ID, APP_SECRET, FakeWeChatServer, serving
 
 
 async def _signup(chat: Chat, event_id: int, name: str) -> Signup | None:
@@ -124,3 +131,41 @@ async def test_the_door_poster_checks_people_in(chat: Chat, clock: FakeClock) ->
     assert "现在还不能签到" in zhang.last_text
     async with chat.db.session() as s:
         assert all((await check_invariants(s)).values())
+
+
+async def test_linli_wechat_poster_carries_the_official_accounts_qr_code(
+    demo: Database, database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`linli wechat poster N`: the same door poster with a parametric QR code of the official
+    account whose scene is `ci_<token>`; scanning it sends the SCAN event the chat test plays."""
+    from bot import cli
+
+    async with demo.session() as s:
+        workshop, _meeting = await seed_demo_events(s, utcnow())
+        workshop_id = workshop.id or 0
+    server = FakeWeChatServer()
+    out = tmp_path / "door.png"
+    async with serving(server) as base:
+        monkeypatch.setenv("WECHAT_API_BASE_URL", base)
+        monkeypatch.setenv("WECHAT_APP_ID", APP_ID)
+        monkeypatch.setenv("WECHAT_APP_SECRET", APP_SECRET)
+        monkeypatch.setenv("DATABASE_URL", database_url)
+        runner = CliRunner()
+        made = await asyncio.to_thread(
+            runner.invoke, cli.app, ["wechat", "poster", str(workshop_id), "--out", str(out)]
+        )
+        assert made.exit_code == 0, made.output
+        unknown = await asyncio.to_thread(runner.invoke, cli.app, ["wechat", "poster", "999"])
+        assert unknown.exit_code != 0
+    async with demo.session() as s:
+        event = await s.get(Event, workshop_id)
+        assert event is not None and event.checkin_token
+        token = event.checkin_token
+        for row in (await s.execute(select(ChannelToken))).scalars():
+            await s.delete(row)  # the command's access token: leave the database as found
+    (qr,) = server.qrcodes
+    assert (qr["scene"], qr["action"]) == (f"ci_{token}", "QR_STR_SCENE")
+    # A temporary code, living until the door closes (the end of the workshop plus an hour).
+    assert 3 * 3600 <= qr["expire_seconds"] <= 3 * 3600 + 15 * 60
+    found = zxingcpp.read_barcodes(Image.open(out))
+    assert [f.text for f in found] == ["http://weixin.qq.com/q/gQ0001"]
