@@ -166,7 +166,7 @@ async def test_the_events_hot_queries_use_indexes(district: Database, clock: Fak
             s, organiser=manager, title="学雷锋便民摊位", place="广场", starts_at=start,
             ends_at=start + timedelta(hours=2), capacity=5, now=clock(),
         )  # fmt: skip
-        meeting, _told = await create_meeting(
+        _meeting, _told = await create_meeting(
             s, organiser=manager, title="议事协商会", place="议事厅", starts_at=start,
             ends_at=start + timedelta(hours=1), agenda="电表", invitees=list(people[:10]),
             now=clock(),
