@@ -70,8 +70,13 @@ async def test_a_duty_makes_a_helper_whose_hours_count_once(chat: Chat, clock: F
         assert await credit_hours(s, clock()) == 0  # once
     await chat.deliver()
     assert zhang.told("小时已计入您的志愿时长") and zhang.told("给这次活动打个分吧")
+    await zhang.send("我的活动")  # the rating is offered there too (a missed push, the console)
+    assert "已结束，等您打分" in zhang.last_text
+    await zhang.press("打分")
     await zhang.press("很好")
     assert "谢谢您的评价" in zhang.last_text
+    await zhang.send("我的活动")
+    assert "等您打分" not in zhang.last_text
     await li.press_payload(f"ev:rate:{workshop}:5")  # she signed up but did not come
     assert "签到参加了活动的人才能打分" in li.last_text
     async with chat.db.session() as s:
