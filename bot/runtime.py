@@ -88,7 +88,10 @@ class Background:
         """One run of the ticking jobs now (the piped console's last step, so that what became
         due during a short session is handled before its delivery drains)."""
         for job in (jobs.reminders, jobs.signups, jobs.notices, jobs.cases):
-            await job(self.linli.db, self.worker.wake, self.linli.clock)
+            try:  # as under the scheduler: one job's failure is logged, the others still run
+                await job(self.linli.db, self.worker.wake, self.linli.clock)
+            except Exception as err:
+                log.warning("the last tick's %s failed: %r", job.__name__, err)
 
     async def stop(self) -> None:
         """Stop the clock and worker (rows still queued are given back) and release the lock."""
