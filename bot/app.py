@@ -22,8 +22,11 @@ from handlers import (
     admin,
     benefits,
     bookings,
+    event_checkin,
+    event_create,
     events,
     home,
+    meetings,
     notices,
     onboarding,
     reports,
@@ -62,6 +65,9 @@ FEATURES: tuple[Feature, ...] = (
     benefits.feature,
     bookings.feature,  # before events: its "签到 1234" hook passes on what is not a service code
     events.feature,
+    event_create.feature,  # the organiser's create flow (activities and meetings)
+    event_checkin.feature,  # 扫码签到: the door poster and its deep link
+    meetings.feature,  # 议事协商会: minutes, the meeting's page, /meetings
     signups.feature,  # the sign-up engine's su:* buttons (events and bookings)
     stations.feature,
     *soon.PLACEHOLDERS,  # vote: 马上就来 until its module exists

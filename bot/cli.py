@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -190,20 +191,40 @@ def seed_scale(
 @app.command()
 def console(
     as_: Annotated[str | None, typer.Option("--as", help="start as this demo person")] = None,
+    later: Annotated[
+        int,
+        typer.Option(
+            "--later",
+            min=0,
+            max=7 * 24 * 60,
+            help="try-out aid: act as if N minutes had passed (reminders, the end of an event)",
+        ),
+    ] = 0,
 ) -> None:
     """Chat with the bot in the terminal; also reads piped input, one message a line.
 
+    With piped input, the clock's jobs run once at the end and what is due is delivered.
+    `--later 20` runs the whole console (the bot, its clock and delivery) 20 minutes ahead, to
+    see in a minute what a demo event does in an hour; the database's times stay real.
+
     Example: printf '/start\\n我能领尊老金吗\\n' | linli console --as 陈秀英
     """
+    from datetime import timedelta
+
     from bot.app import Linli
     from bot.channels.console_channel import run_console
+    from models.db import utcnow
 
     settings = load_settings()
     _ready(settings)
     _setup_logging(settings, quiet=True)
+    ahead = timedelta(minutes=later)
+
+    def clock() -> datetime:
+        return utcnow() + ahead
 
     async def go() -> None:
-        linli = Linli(settings)
+        linli = Linli(settings, clock=clock)
         try:
             await run_console(linli, as_, settings=settings)
         finally:
@@ -465,6 +486,65 @@ def wechat_qr(
     typer.echo(f"{out} ({url}, {lasts})")
 
 
+@wechat_app.command("poster")
+def wechat_poster(
+    event: Annotated[int, typer.Argument(help="the event's number (活动编号)")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="where to write the PNG (default: FILES_DIR/event-N-wechat.png)"
+        ),
+    ] = None,
+) -> None:
+    """The door poster of an event with the official account's QR code: scanning it follows the
+    account (or, for a follower, opens it) and checks the person in, as the Telegram poster does.
+
+    Example: linli wechat poster 1 --out door.png
+    """
+    from bot.channels.wechat import invitation_qr_url, oa_api
+    from bot.i18n import translate
+    from handlers.event_poster import poster_png, poster_words
+    from models import load_all
+    from models.db import Database, utcnow
+    from models.errors import DomainError
+    from models.event_checkin import Poster, poster_for_operator
+
+    load_all()
+    settings = load_settings()
+    _ready(settings)
+    _setup_logging(settings)
+
+    async def go() -> tuple[Poster, str, int]:
+        db = Database(settings.database_url)
+        api = oa_api(settings, db)
+        try:
+            if api is None:
+                raise SetupError(_WECHAT_NOT_SET)
+            try:
+                async with db.session() as session:
+                    poster = await poster_for_operator(session, event)
+            except DomainError as err:
+                raise SetupError(
+                    f"{translate('zh', err.key)} / {translate('en', err.key)}"
+                ) from None
+            left = int((poster.door_closes - utcnow()).total_seconds())
+            if left <= 0:
+                raise SetupError("签到已结束 / check-in is over for this event")
+            url, seconds = await invitation_qr_url(api, poster.start_parameter, left)
+            return poster, url, seconds
+        finally:
+            if api is not None:
+                await api.aclose()
+            await db.dispose()
+
+    poster, url, seconds = asyncio.run(go())
+    if out is None:
+        out = files_dir(settings) / f"event-{event}-wechat.png"
+    out.write_bytes(poster_png(poster_words(translate, poster), url))
+    lasts = f"{seconds // 86400} 天 / days" if seconds else "长期 / permanent"
+    typer.echo(f"{out} ({url}, {lasts})")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
@@ -662,6 +742,78 @@ def sessions_add(
             raise SetupError(f"日期不对 / not a date: {until}") from err
         finally:
             await db.dispose()
+
+    typer.echo(asyncio.run(go()))
+
+
+@import_app.command("events")
+def import_events_file(
+    file: Annotated[str, typer.Argument(help="the events, .xlsx or .csv, one a row")],
+    as_: Annotated[str, typer.Option("--as", help="the organiser (a manager or grid leader)")],
+    community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
+) -> None:
+    """Create events from a file (标题 开始 结束 地点 名额 …), with a report per row.
+
+    A bad row changes nothing; a row already imported (same title and start) is not made twice.
+
+    Example: linli import events events.csv --as 刘芳
+    """
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from bot.i18n import translate
+    from models import load_all
+    from models.db import Database, utcnow
+    from models.errors import DomainError
+    from models.event_import import import_events
+    from models.tables import Person
+
+    load_all()  # every table the events touch (tasks, reports …) is known to the mapper
+    settings = load_settings()
+    _ready(settings)
+    path = Path(file)
+    if not path.is_file():
+        raise SetupError(f"找不到文件 {file} / there is no file {file}")
+    data = path.read_bytes()
+
+    def both(key: str, **values: Any) -> str:
+        zh, en = translate("zh", key), translate("en", key)
+        return f"{zh.format(**values)} / {en.format(**values)}"
+
+    async def go() -> str:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                cid = await _community_id(s, community)
+                organiser = (
+                    await s.execute(
+                        select(Person.id).where(
+                            col(Person.community_id) == cid, col(Person.name) == as_.strip()
+                        )
+                    )
+                ).scalar_one_or_none()
+            if organiser is None:
+                raise SetupError(f"没有找到 {as_} / nobody called {as_} here")
+            report = await import_events(
+                db, organiser_id=organiser, data=data, filename=path.name, now=utcnow()
+            )
+        except DomainError as err:
+            raise SetupError(both(err.key, **err.values)) from None
+        finally:
+            await db.dispose()
+        lines = []
+        for row in report.rows:
+            text = translate("zh", row.key).format(**row.values)
+            lines.append(translate("zh", "events.import_row").format(row=row.row, text=text))
+        lines.append(
+            both(
+                "events.import_summary",
+                created=report.count("created"),
+                exists=report.count("exists"),
+                errors=report.count("error"),
+            )
+        )
+        return "\n".join(lines)
 
     typer.echo(asyncio.run(go()))
 

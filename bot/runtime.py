@@ -11,6 +11,7 @@ from bot.app import Linli
 from bot.config import Settings
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker, Sender
 from bot.leader import Leadership
+from scheduler import jobs
 from scheduler.clock import Clock
 
 log = logging.getLogger("linli.runtime")
@@ -65,6 +66,7 @@ class Background:
             wake=self.worker.wake,
             programmes=self.linli.programmes,
             eligibility_hour=self.settings.eligibility_scan_hour,
+            clock=self.linli.clock,
         )
         try:
             await self.worker.start_as_leader()
@@ -81,6 +83,15 @@ class Background:
         finally:
             await clock.shutdown()
             await self.leadership.release()
+
+    async def tick(self) -> None:
+        """One run of the ticking jobs now (the piped console's last step, so that what became
+        due during a short session is handled before its delivery drains)."""
+        for job in (jobs.reminders, jobs.signups, jobs.notices, jobs.cases):
+            try:  # as under the scheduler: one job's failure is logged, the others still run
+                await job(self.linli.db, self.worker.wake, self.linli.clock)
+            except Exception as err:
+                log.warning("the last tick's %s failed: %r", job.__name__, err)
 
     async def stop(self) -> None:
         """Stop the clock and worker (rows still queued are given back) and release the lock."""

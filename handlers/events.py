@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from handlers.core import Choice, Context, Done, Reply, StepResult
 from handlers.feature import Command, Feature, MenuItem, MyItems
 from handlers.intents import Keywords
-from handlers.router import Answer, Flow, Outcome, Router, parse_number, start_flow
+from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from handlers.ui import ask, with_menu
 from models.errors import DomainError
 from models.events import (
@@ -22,19 +22,19 @@ from models.events import (
     Audience,
     Change,
     Event,
-    add_duties,
     announce_event,
     cancel_event,
     change_event,
-    create_event,
     end_event,
     get_event,
     ics,
     join,
     may_organise,
     rate_event,
+    rating_buttons,
     roster,
     roster_xlsx,
+    unrated,
     upcoming_for,
     when_text,
     zone_of,
@@ -59,7 +59,7 @@ def _registered(ctx: Context) -> bool:
     return ctx.person is not None and ctx.person.id is not None
 
 
-async def _event_card(ctx: Context, event: Event) -> Reply:
+async def event_card(ctx: Context, event: Event) -> Reply:
     """One event: title, time, place, places left, and its buttons."""
     assert ctx.person is not None and ctx.person.id is not None
     _event, slot = await get_event(ctx.session, event.id or 0)
@@ -105,7 +105,7 @@ async def list_events(ctx: Context, _arg: str) -> Outcome:
         replies = with_menu(ctx, ctx.t("events.none"))
     else:
         replies = [Reply(ctx.t("events.list_title", count=len(found)))]
-        replies += [await _event_card(ctx, event) for event, _slot in found]
+        replies += [await event_card(ctx, event) for event, _slot in found]
     if ctx.has_role("manager") or ctx.has_role("grid_leader"):
         replies.append(
             Reply(ctx.t("events.organiser_hint"), [Choice(ctx.t("events.btn_new"), "ev:new")])
@@ -170,9 +170,15 @@ async def _my_items(ctx: Context) -> MyItems | None:
         return None
     assert ctx.person is not None and ctx.person.id is not None
     mine = await person_signups(ctx.session, ctx.person.id, ctx.now, kind=KIND, statuses=ACTIVE)
-    if not mine:
+    to_rate = await unrated(ctx.session, ctx.person.id, ctx.now)
+    if not mine and not to_rate:
         return None
     lines, choices = [], []
+    for event, _slot in to_rate:
+        lines.append(ctx.t("events.mine_to_rate", title=event.title))
+        choices.append(
+            Choice(ctx.t("events.btn_rate_one", title=event.title[:12]), f"ev:rateask:{event.id}")
+        )
     for signup, slot in mine:
         event = await ctx.session.get(Event, slot.owner_id)
         if event is None:
@@ -237,7 +243,10 @@ async def event_roster(ctx: Context, event: int) -> Outcome:
             )
     lines.append(ctx.t("events.roster_counts", capacity=slot.capacity, **counts))
     if found.cancelled_at is None:
+        if found.kind == "meeting":
+            choices.append(Choice(ctx.t("events.btn_meeting_page"), f"mt:view:{event}"))
         choices += [
+            Choice(ctx.t("events.btn_poster"), f"ci:poster:{event}"),
             Choice(ctx.t("events.btn_export"), f"ev:xlsx:{event}"),
             Choice(ctx.t("events.btn_announce"), f"ev:announce:{event}"),
             Choice(ctx.t("events.btn_edit"), f"ev:edit:{event}"),
@@ -348,6 +357,14 @@ async def drop(ctx: Context, event: int) -> Outcome:
     return with_menu(ctx, ctx.t("events.dropped", count=told))
 
 
+@router.payload("ev:rateask", event=int, refuse="events.not_found")
+async def rate_ask(ctx: Context, event: int) -> Outcome:
+    """The rating question again, from 我的活动 (for someone who came)."""
+    found, _slot = await get_event(ctx.session, event)
+    choices = [Choice(ctx.t(label), payload) for label, payload in rating_buttons(event)]
+    return [Reply(ctx.t("events.rate_ask", title=found.title), choices)]
+
+
 @router.payload("ev:rate", event=int, stars=int, refuse="events.not_found")
 async def rate(ctx: Context, event: int, stars: int) -> Outcome:
     """One tap after the event: 1–5 stars, by someone who came."""
@@ -416,7 +433,7 @@ class EditEvent(Flow):
         return Done(with_menu(ctx, ctx.t("events.changed_told", count=told)))
 
 
-# --- organisers: a new event in six questions ---------------------------------------------------------
+# --- organisers: the time an event is given (the create flow is handlers/event_create.py) -------
 
 WHEN = re.compile(
     r"^\s*(?:(\d{4})[-/年])?(\d{1,2})[-/月](\d{1,2})日?\s*(\d{1,2})[:：点](\d{2})?\s*[-–—~至到]\s*"
@@ -454,88 +471,9 @@ def parse_when(text: str, now: datetime, zone_name: str) -> tuple[datetime, date
 
 @router.payload("ev:new")
 async def new_event_button(ctx: Context) -> Outcome:
-    """The organiser's "new event" button."""
-    return await start_flow(ctx, router.flows["event_new"])
-
-
-@router.flow
-class NewEvent(Flow):
-    """Title, time, place, places, audience, helpers needed: six questions (reminders 48 h and
-    2 h before by default)."""
-
-    name = "event_new"
-
-    async def start(self, ctx: Context, arg: str) -> StepResult:
-        if not (ctx.has_role("manager") or ctx.has_role("grid_leader")):
-            return Done(with_menu(ctx, ctx.t("signup.not_allowed")))
-        return ask(ctx, "title", "events.ask_title")
-
-    async def step_title(self, ctx: Context, answer: Answer) -> StepResult:
-        title = answer.text.strip()
-        if not 1 <= len(title) <= 80:
-            return ask(ctx, "title", "events.ask_title", error="events.bad_text")
-        ctx.flow_data["title"] = title
-        return ask(ctx, "when", "events.ask_when")
-
-    async def step_when(self, ctx: Context, answer: Answer) -> StepResult:
-        assert ctx.person is not None
-        zone = await zone_of(ctx.session, ctx.person.community_id)
-        parsed = parse_when(answer.text, ctx.now, str(zone))
-        if parsed is None or parsed[1] <= parsed[0] or parsed[0] <= ctx.now:
-            return ask(ctx, "when", "events.ask_when", error="events.bad_when")
-        ctx.flow_data["starts"] = parsed[0].isoformat()
-        ctx.flow_data["ends"] = parsed[1].isoformat()
-        return ask(ctx, "place", "events.ask_place")
-
-    async def step_place(self, ctx: Context, answer: Answer) -> StepResult:
-        place = answer.text.strip()
-        if not 1 <= len(place) <= 128:
-            return ask(ctx, "place", "events.ask_place", error="events.bad_text")
-        ctx.flow_data["place"] = place
-        return ask(ctx, "capacity", "events.ask_capacity")
-
-    async def step_capacity(self, ctx: Context, answer: Answer) -> StepResult:
-        n = parse_number(answer.text)
-        if n is None or not 1 <= n <= 1000:
-            return ask(ctx, "capacity", "events.ask_capacity", error="signup.bad_capacity")
-        ctx.flow_data["capacity"] = n
-        choices = [Choice(ctx.t(f"events.audience_{a}"), f"aud:{a}") for a in AUDIENCES]
-        return ask(ctx, "audience", "events.ask_audience", choices)
-
-    async def step_audience(self, ctx: Context, answer: Answer) -> StepResult:
-        chosen = (answer.payload or "").removeprefix("aud:")
-        if chosen not in {a.value for a in AUDIENCES}:
-            choices = [Choice(ctx.t(f"events.audience_{a}"), f"aud:{a}") for a in AUDIENCES]
-            return ask(ctx, "audience", "events.ask_audience", choices, error="events.bad_audience")
-        ctx.flow_data["audience"] = chosen
-        return ask(ctx, "duties", "events.ask_duties")
-
-    async def step_duties(self, ctx: Context, answer: Answer) -> StepResult:
-        helpers = parse_number(answer.text)
-        if helpers is None or not 0 <= helpers <= 50:
-            return ask(ctx, "duties", "events.ask_duties", error="events.bad_number")
-        assert ctx.person is not None and ctx.person.id is not None
-        d = ctx.flow_data
-        chosen = d["audience"]
-        event = await create_event(
-            ctx.session,
-            organiser=ctx.person,
-            title=d["title"],
-            place=d["place"],
-            starts_at=datetime.fromisoformat(d["starts"]),
-            ends_at=datetime.fromisoformat(d["ends"]),
-            capacity=int(d["capacity"]),
-            audience=chosen,
-            max_party=2 if chosen == Audience.FAMILIES else 1,
-            now=ctx.now,
-        )
-        if helpers:
-            await add_duties(
-                ctx.session, event.id or 0, ctx.person.id, ctx.t("events.duty_title"), helpers,
-                ctx.now,
-            )  # fmt: skip
-        card = await _event_card(ctx, event)
-        return Done([Reply(ctx.t("events.created"), menu=None), card])
+    """The organiser's "new event" button: the create flow (handlers/event_create.py)."""
+    assert ctx.features is not None
+    return await start_flow(ctx, ctx.features.router.flows["event_new"])
 
 
 feature = Feature(

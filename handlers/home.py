@@ -23,12 +23,28 @@ async def show_help(ctx: Context, _arg: str) -> Outcome:
 
 @router.intent("start", "start")
 async def start(ctx: Context, arg: str) -> Outcome:
-    """Greeting; `/start CODE` (a deep link) joins through an invitation."""
+    """Greeting; `/start CODE` (a deep link) joins through an invitation; `/start x_rest` is the
+    button `x:rest` of the feature that registered `x` (a door poster's `ci_<token>`)."""
     if arg.strip():
+        pressed = await _deep_link_button(ctx, arg.strip())
+        if pressed is not None:
+            return pressed
         return await join_with_code(ctx, arg.strip())
     if ctx.person is not None:
         return with_menu(ctx, ctx.t("start.hello_known", name=ctx.person.name))
     return with_menu(ctx, ctx.t("start.hello_new"))
+
+
+async def _deep_link_button(ctx: Context, arg: str) -> Outcome | None:
+    """The button a deep link's start parameter names (`ci_<token>` → `ci:<token>`), if any;
+    invitation codes have no underscore and stay codes."""
+    prefix, sep, rest = arg.partition("_")
+    if not sep or not rest or ctx.features is None or prefix not in ctx.features.router.payloads:
+        return None
+    outcome = await ctx.features.router.press(ctx, f"{prefix}:{rest}")
+    if outcome is None:
+        return [Reply(ctx.t(ctx.features.router.refusals.get(prefix, "error.stale_button")))]
+    return outcome
 
 
 @router.intent("language", "lang", "language")

@@ -90,6 +90,9 @@ class SessionSeries(SQLModel, table=True):
     starts_on: date
     until: date | None = None
     generated_until: date | None = None  # sessions exist up to this date
+    # When the booking horizon next moves past `generated_until` (the next community day; None:
+    # `until` is reached): the clock's tick reads only the series due, through an index.
+    extend_after: datetime | None = _ts(default=None, index=True)
     created_by_id: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = _ts(default_factory=utcnow)
 
@@ -568,15 +571,19 @@ async def _extend(
                 start = end
         day += timedelta(days=1)
     series.generated_until = max(horizon, series.generated_until or horizon)
+    if series.until is not None and series.generated_until >= series.until:
+        series.extend_after = None
+    else:
+        series.extend_after = datetime.combine(today + timedelta(days=1), time(0), zone)
     return made
 
 
 async def extend_series(session: AsyncSession, now: datetime) -> int:
-    """Clock job (daily): every series gets its sessions up to the booking horizon."""
+    """Clock job: every series whose horizon moved (a new day) gets its sessions up to it."""
     rows = await session.execute(
         select(SessionSeries, ServicePoint)
         .join(ServicePoint, col(ServicePoint.id) == SessionSeries.point_id)
-        .where(col(ServicePoint.active))
+        .where(col(SessionSeries.extend_after) <= now, col(ServicePoint.active))
     )
     made = 0
     zones: dict[int, ZoneInfo] = {}

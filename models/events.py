@@ -96,7 +96,7 @@ class Event(SQLModel, table=True):
     audience: str = Field(default=Audience.ALL, max_length=16)
     grid_id: int | None = Field(default=None, foreign_key="grid.id")
     organiser_id: int = Field(foreign_key="person.id")
-    slot_id: int | None = Field(default=None, foreign_key="slot.id")
+    slot_id: int | None = Field(default=None, foreign_key="slot.id", index=True)
     # Minutes before the start at which everyone signed up is reminded (default 48 h and 2 h).
     reminders: list[int] = Field(
         default_factory=lambda: [2880, 120],
@@ -106,6 +106,8 @@ class Event(SQLModel, table=True):
     minutes: str | None = Field(default=None, max_length=4000)  # 会议纪要 / the decision
     minutes_at: datetime | None = _ts(default=None)
     cancelled_at: datetime | None = _ts(default=None)
+    # The QR door poster's token (/start ci_<token>), made when the organiser first asks for it.
+    checkin_token: str | None = Field(default=None, max_length=16, unique=True, index=True)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 
@@ -122,7 +124,7 @@ class EventInvitee(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("event_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="event.id", index=True)
-    person_id: int = Field(foreign_key="person.id")
+    person_id: int = Field(foreign_key="person.id", index=True)  # "my meetings"
     rsvp: str | None = Field(default=None, max_length=8)
     answered_at: datetime | None = _ts(default=None)
     reminded_at: datetime | None = _ts(default=None)
@@ -274,13 +276,7 @@ async def create_event(
 ) -> Event:
     """A new event with its places; only managers, grid leaders and team leaders organise."""
     community_id = organiser.community_id
-    allowed = any(
-        [
-            await _has_role(session, organiser.id or 0, community_id, Role.MANAGER),
-            await _has_role(session, organiser.id or 0, community_id, Role.GRID_LEADER),
-        ]
-    )
-    if not allowed:
+    if not await may_create_events(session, organiser):
         raise DomainError("error.forbidden")
     title, place = title.strip(), place.strip()
     if not 1 <= len(title) <= 80 or not 1 <= len(place) <= 128:
@@ -329,6 +325,13 @@ async def create_event(
         session.add(EventInvitee(event_id=event.id or 0, person_id=person_id, invited_at=now))
     await session.flush()
     return event
+
+
+async def may_create_events(session: AsyncSession, person: Person) -> bool:
+    """Managers and grid leaders organise events."""
+    return await _has_role(
+        session, person.id or 0, person.community_id, Role.MANAGER
+    ) or await _has_role(session, person.id or 0, person.community_id, Role.GRID_LEADER)
 
 
 async def get_event(session: AsyncSession, event_id: int) -> tuple[Event, Slot]:
@@ -692,9 +695,39 @@ async def _after_event(
             now=now,
             text_key="events.rate_ask",
             values={"title": event.title},
-            choices=[[f"btn.stars_{n}", f"ev:rate:{event.id}:{n}"] for n in (5, 4, 3, 2, 1)],
+            choices=rating_buttons(event.id or 0),
             priority=3,
         )
+
+
+async def unrated(
+    session: AsyncSession, person_id: int, now: datetime, *, days: int = 14
+) -> list[tuple[Event, Slot]]:
+    """Activities this person came to (checked in) that ended in the last `days` and that they
+    have not rated yet: 我的活动 offers the rating again (the console shows pushed buttons only
+    as text, and a push may have been missed)."""
+    rated = select(EventRating.event_id).where(col(EventRating.person_id) == person_id)
+    rows = await session.execute(
+        select(Event, Slot)
+        .join(Slot, col(Slot.id) == Event.slot_id)
+        .join(Signup, col(Signup.slot_id) == Slot.id)
+        .where(
+            col(Signup.person_id) == person_id,
+            col(Signup.status) == SignupStatus.CHECKED_IN,
+            col(Slot.closed_at).is_not(None),
+            col(Slot.ends_at) >= now - timedelta(days=days),
+            col(Event.kind) == EventKind.ACTIVITY,
+            col(Event.id).not_in(rated),
+        )
+        .order_by(col(Slot.ends_at).desc())
+        .limit(5)
+    )
+    return [(e, s) for e, s in rows.all()]
+
+
+def rating_buttons(event_id: int) -> list[list[str]]:
+    """The one-tap rating: 5 to 1 stars."""
+    return [[f"btn.stars_{n}", f"ev:rate:{event_id}:{n}"] for n in (5, 4, 3, 2, 1)]
 
 
 async def rate_event(

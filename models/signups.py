@@ -100,6 +100,7 @@ class Signup(SQLModel, table=True):
         UniqueConstraint("active_key"),
         Index("ix_signup_slot_status", "slot_id", "status", "created_at"),
         Index("ix_signup_person_status", "person_id", "status"),
+        Index("ix_signup_offer", "status", "offer_expires_at"),  # the clock's lapsed offers
     )
     id: int | None = Field(default=None, primary_key=True)
     slot_id: int = Field(foreign_key="slot.id")
@@ -705,6 +706,22 @@ async def check_in_by_code(
     return _check_in(slot, mine, actor_id, now)
 
 
+async def check_in_self(
+    session: AsyncSession, slot_id: int, person_id: int, now: datetime
+) -> Signup:
+    """The person checks themselves in (an event's QR poster at the door): their own place."""
+    slot = await _locked_slot(session, slot_id)
+    mine = await active_signup(session, slot_id, person_id)
+    if mine is None:
+        raise DomainError("signup.not_booked")
+    return _check_in(slot, mine, person_id, now)
+
+
+def check_in_open(slot: Slot, now: datetime) -> bool:
+    """Whether the door is open for check-in: from an hour before the start to an hour after."""
+    return slot.starts_at - CHECK_IN_OPENS <= now <= slot.ends_at + CHECK_IN_OPENS
+
+
 CHECK_IN_OPENS = timedelta(hours=1)
 
 
@@ -713,7 +730,7 @@ def _check_in(slot: Slot, signup: Signup, actor_id: int, now: datetime) -> Signu
         return signup
     if signup.status != SignupStatus.BOOKED:
         raise DomainError("signup.not_booked")
-    if now < slot.starts_at - CHECK_IN_OPENS or now > slot.ends_at + CHECK_IN_OPENS:
+    if not check_in_open(slot, now):
         raise DomainError("signup.not_now")
     signup.status = SignupStatus.CHECKED_IN
     signup.checked_in_at = now

@@ -26,6 +26,7 @@ class Clock:
         wake: Callable[[], None] | None = None,
         programmes: Catalogue | None = None,
         eligibility_hour: int = 9,
+        clock: jobs.Now = utcnow,
     ) -> None:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         # A tick that runs late still catches everything due (it works from the tables), so a
@@ -37,13 +38,13 @@ class Clock:
             "replace_existing": True,
         }
         self.scheduler.add_job(jobs.reminders, "interval", seconds=tick_seconds, id="reminders",
-                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
+                               kwargs={"db": db, "wake": wake, "clock": clock}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.signups, "interval", seconds=tick_seconds, id="signups",
-                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
+                               kwargs={"db": db, "wake": wake, "clock": clock}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.notices, "interval", seconds=tick_seconds, id="notices",
-                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
+                               kwargs={"db": db, "wake": wake, "clock": clock}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.cases, "interval", seconds=max(tick_seconds, 30.0), id="cases",
-                               kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
+                               kwargs={"db": db, "wake": wake, "clock": clock}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.progress, "interval", seconds=max(tick_seconds, 5.0), id="progress",
                                kwargs={"db": db, "wake": wake}, **tick)  # fmt: skip
         self.scheduler.add_job(

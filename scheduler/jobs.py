@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from models.benefits import Catalogue, run_outreach
 from models.bookings import extend_series
@@ -18,23 +18,30 @@ from models.signups import close_ended_slots, expire_offers, fire_signup_reminde
 from models.tasks import credit_hours
 
 log = logging.getLogger("linli.clock")
+# The time the ticking jobs read: the service's clock (the console's `--later` demo clock runs
+# them, and the delivery worker, a few minutes ahead; tests pass their own).
+Now = Callable[[], datetime]
 
 
-async def reminders(db: Database, wake: Callable[[], None] | None = None) -> None:
+async def reminders(
+    db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow
+) -> None:
     """Due reminders → outbox rows (late ones say so; too late ones are skipped)."""
     async with db.session() as session:
-        counts = await fire_due_reminders(session, utcnow())
+        counts = await fire_due_reminders(session, clock())
     if any(counts.values()):
         log.info("reminders: %s", counts)
         if wake:
             wake()
 
 
-async def signups(db: Database, wake: Callable[[], None] | None = None) -> dict[str, int]:
+async def signups(
+    db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow
+) -> dict[str, int]:
     """The sign-up engine's clock: lapsed waitlist offers pass on, reminders of bookings and
     events go out, ended slots record their no-shows and ask the people who came to rate."""
     async with db.session() as session:
-        now = utcnow()
+        now = clock()
         counts = {
             "offers_expired": await expire_offers(session, now),
             "reminded": await fire_signup_reminders(session, now),
@@ -50,20 +57,22 @@ async def signups(db: Database, wake: Callable[[], None] | None = None) -> dict[
     return counts
 
 
-async def notices(db: Database, wake: Callable[[], None] | None = None) -> None:
+async def notices(
+    db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow
+) -> None:
     """Scheduled notices whose time has come → bulk outbox rows."""
     async with db.session() as session:
-        started = await start_due_notices(session, utcnow())
+        started = await start_due_notices(session, clock())
     if started:
         log.info("scheduled notices started: %s", started)
         if wake:
             wake()
 
 
-async def cases(db: Database, wake: Callable[[], None] | None = None) -> None:
+async def cases(db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow) -> None:
     """The escalation ladder (reports past a rung's time) and volunteer hours due for credit."""
     async with db.session() as session:
-        now = utcnow()
+        now = clock()
         escalated = await escalate(session, now)
         credited = await credit_hours(session, now)
     if escalated or credited:

@@ -42,6 +42,13 @@ LARGE = frozenset(
         "benefitoutreach",
         "notice",
         "reminder",
+        # the sign-up engine and events (issue 11): a district's bookings, events and meetings
+        "slot",
+        "signup",
+        "signupreminder",
+        "event",
+        "eventinvitee",
+        "sessionseries",
     }
 )
 

@@ -70,8 +70,13 @@ async def test_a_duty_makes_a_helper_whose_hours_count_once(chat: Chat, clock: F
         assert await credit_hours(s, clock()) == 0  # once
     await chat.deliver()
     assert zhang.told("小时已计入您的志愿时长") and zhang.told("给这次活动打个分吧")
+    await zhang.send("我的活动")  # the rating is offered there too (a missed push, the console)
+    assert "已结束，等您打分" in zhang.last_text
+    await zhang.press("打分")
     await zhang.press("很好")
     assert "谢谢您的评价" in zhang.last_text
+    await zhang.send("我的活动")
+    assert "等您打分" not in zhang.last_text
     await li.press_payload(f"ev:rate:{workshop}:5")  # she signed up but did not come
     assert "签到参加了活动的人才能打分" in li.last_text
     async with chat.db.session() as s:
@@ -96,6 +101,8 @@ async def test_the_organiser_creates_announces_edits_exports_and_cancels(
     await liu.press("发起活动")
     assert "活动叫什么名字" in liu.last_text
     await liu.send("学雷锋便民摊位")
+    assert "是什么类型" in liu.last_text
+    await liu.press("🎉 活动")
     await liu.send("明天下午")
     assert "没看懂这个时间" in liu.last_text  # asked again, nothing made
     await liu.send("3月10日 14:00-16:00")
@@ -105,6 +112,8 @@ async def test_the_organiser_creates_announces_edits_exports_and_cancels(
     await liu.send("2")
     await liu.press("全体居民")
     await liu.send("4")
+    assert "什么时候提醒" in liu.last_text
+    await liu.press("提前 2 小时")
     assert liu.told("活动已发布") and liu.told("学雷锋便民摊位")
     async with chat.db.session() as s:
         event = (
@@ -117,7 +126,7 @@ async def test_the_organiser_creates_announces_edits_exports_and_cancels(
                 .where(col(EventDuty.event_id) == event.id)
             )
         ).scalar_one()
-    assert duties == 4 and event.audience == "all"
+    assert duties == 4 and event.audience == "all" and event.reminders == [120]
     eid = event.id
 
     await liu.press_payload(f"ev:list:{eid}")

@@ -131,3 +131,57 @@ def test_the_large_tables_are_real_tables() -> None:
     load_all()
     tables = set(SQLModel.metadata.tables)
     assert LARGE - tables == set(), "a table in tests/plans.py LARGE was renamed"
+
+
+async def test_the_events_hot_queries_use_indexes(district: Database, clock: FakeClock) -> None:
+    """Issue 11: the list of events, 我的活动, a sign-up, the door poster's scan, my meetings, the
+    organiser's list and the RSVP reminder, on a district with an activity and a meeting."""
+    from models.event_checkin import event_of_token, poster_of
+    from models.events import create_event, join, roster, upcoming_for
+    from models.meetings import create_meeting, meetings_of, remind_unanswered
+    from models.signups import person_signups
+    from models.tables import Person
+
+    async with district.session() as s:
+        manager_id = (
+            await s.execute(text("SELECT MIN(person_id) FROM rolegrant WHERE role = 'manager'"))
+        ).scalar_one()
+        manager = await s.get(Person, manager_id)
+        assert manager is not None
+        people = (
+            (
+                await s.execute(
+                    text(
+                        "SELECT id FROM person WHERE community_id = :c AND verified AND id <> :m"
+                        " ORDER BY id LIMIT 20"
+                    ),
+                    {"c": manager.community_id, "m": manager_id},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        start = clock() + timedelta(hours=20)
+        activity = await create_event(
+            s, organiser=manager, title="学雷锋便民摊位", place="广场", starts_at=start,
+            ends_at=start + timedelta(hours=2), capacity=5, now=clock(),
+        )  # fmt: skip
+        _meeting, _told = await create_meeting(
+            s, organiser=manager, title="议事协商会", place="议事厅", starts_at=start,
+            ends_at=start + timedelta(hours=1), agenda="电表", invitees=list(people[:10]),
+            now=clock(),
+        )  # fmt: skip
+        token = (await poster_of(s, activity.id or 0, manager_id)).token
+        resident = await s.get(Person, people[0])
+        assert resident is not None
+    with recording(district) as rec:
+        async with district.session() as s:
+            assert await upcoming_for(s, resident, clock())
+            await join(s, activity.id or 0, people[0], clock())
+            await person_signups(s, people[0], clock())
+            await event_of_token(s, token)
+            assert await meetings_of(s, people[0], clock())
+            await roster(s, activity.id or 0, manager_id)
+            assert await remind_unanswered(s, clock()) == 10
+    assert len(rec.statements) >= 6
+    assert _scans(await explain(district, rec)) == []

@@ -195,5 +195,6 @@ async def run_console(
             await chat.say(line)
     finally:
         if not interactive and background.leading.is_set():
+            await background.tick()
             await background.worker.drain()
         await background.stop()
