@@ -23,11 +23,15 @@ from handlers import (
     benefits,
     events,
     home,
+    linking,
     notices,
     onboarding,
+    poll_admin,
+    polls,
     reports,
     signups,
     soon,
+    surveys,
     tasks,
     teams,
 )
@@ -60,7 +64,11 @@ FEATURES: tuple[Feature, ...] = (
     benefits.feature,
     events.feature,
     signups.feature,  # the sign-up engine's su:* buttons (events and bookings)
-    *soon.PLACEHOLDERS,  # booking, vote, stations: 马上就来 until their modules exist
+    polls.feature,  # 投票 (issue 12)
+    poll_admin.feature,  # the organisers' side of 投票
+    surveys.feature,  # 问卷
+    linking.feature,  # 绑定其他账号
+    *soon.PLACEHOLDERS,  # booking, stations: 马上就来 until their modules exist
 )
 
 

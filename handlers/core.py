@@ -75,6 +75,9 @@ class Reply:
     # A file to send with the text where the channel can (Telegram): an .ics, an .xlsx.
     document: bytes | None = None
     document_name: str | None = None
+    # Several stored pictures shown together, (photo reference, caption) each: an album on
+    # Telegram (sendMediaGroup), numbered pictures on WeChat and the console.
+    album: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from sqlmodel import col
 from models.events import seed_demo_events
 from models.idcard import IdCipher
 from models.people import grant_role
+from models.poll_demo import seed_poll_demo
 from models.register import seed_demo_register
 from models.reports import CategoryRoute, EscalationStep
 from models.tables import (
@@ -230,4 +231,5 @@ async def seed_demo(
     await seed_demo_register(session, cid, cipher, now)
     if events:
         await seed_demo_events(session, now)
+        await seed_poll_demo(session, now)  # the wall-design vote, 王丽, the satisfaction survey
     return True

@@ -143,6 +143,8 @@ class ConsoleChat:
             return []
         replies = await self.linli.handle(self.incoming(line.rstrip("\r\n")))
         for reply in replies:
+            for ref, caption in reply.album:  # numbered pictures
+                self._print(f"{caption} " + await self._t("console.photo_ref", ref=ref))
             if reply.photo_ref is not None:
                 self._print(await self._t("console.photo_ref", ref=reply.photo_ref))
             if reply.photo is not None:
