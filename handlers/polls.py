@@ -61,6 +61,11 @@ def audience_text(ctx: Context, poll: Poll) -> str:
     return f"{who}，{how}，{kind}"
 
 
+def mark(i: int) -> str:
+    """①②③ for the options (not "1." — WeChat's numbered lines are the choices to type)."""
+    return "①②③④⑤⑥⑦⑧⑨"[i - 1] if 1 <= i <= 9 else f"({i})"
+
+
 def _shown_here(ctx: Context, ref: str | None) -> bool:
     """A picture this chat can see: from the media store, or already on this channel."""
     if not ref:
@@ -76,11 +81,11 @@ async def poll_card(ctx: Context, poll: Poll) -> list[Reply]:
     lines = [ctx.t("polls.card", question=poll.question)]
     if poll.description:
         lines.append(poll.description)
-    lines += [f"{i}. {o.label}" for i, o in enumerate(options, 1)]
+    lines += [f"{mark(i)} {o.label}" for i, o in enumerate(options, 1)]
     lines.append(ctx.t("polls.deadline", when=await deadline_text(ctx, poll)))
     lines.append(ctx.t("polls.who", who=audience_text(ctx, poll)))
     album = [
-        (str(o.picture_ref), f"{i}. {o.label}")
+        (str(o.picture_ref), f"{mark(i)} {o.label}")
         for i, o in enumerate(options, 1)
         if _shown_here(ctx, o.picture_ref)
     ]
