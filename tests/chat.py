@@ -45,6 +45,7 @@ from PIL import Image
 from bot.app import Linli
 from bot.channels.telegram_channel import TelegramSender
 from bot.config import Settings
+from bot.media_store import MediaKeeper, media_store
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from models.db import Database
 from models.media import STORE, StoredMedia
@@ -287,7 +288,8 @@ async def chat_fixture(
         app = await telegram()
         worker = DeliveryWorker(
             demo,
-            [TelegramSender(app.bot, FAST)],
+            # The media keeper the service gives its sender: stored pictures (a chart) upload.
+            [TelegramSender(app.bot, FAST, MediaKeeper(demo, media_store(settings), {}, clock))],
             DeliverySettings(concurrency=4),
             clock=clock,
         )
