@@ -46,7 +46,10 @@ async def link(ctx: Context, _arg: str) -> Outcome:
             )
             for a in others
         ]
-    return [Reply("\n".join(lines), choices), *with_menu(ctx, ctx.t("link.hint"))]
+    lines.append(ctx.t("link.hint"))
+    if choices:
+        return [Reply("\n".join(lines), choices)]
+    return with_menu(ctx, "\n".join(lines))
 
 
 @router.before_intents

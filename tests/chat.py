@@ -45,8 +45,8 @@ from PIL import Image
 from bot.app import Linli
 from bot.channels.telegram_channel import TelegramSender
 from bot.config import Settings
-from bot.media_store import MediaKeeper, media_store
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from bot.media_store import MediaKeeper, media_store
 from models.db import Database
 from models.media import STORE, StoredMedia
 from tests.fakes.telegram import FakeBotApi, Sent

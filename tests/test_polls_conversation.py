@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from models.db import Database
 from models.poll_demo import seed_poll_demo
 from models.poll_results import PollDraft, create_poll
 from models.polls import Ballot, Poll, PollAudience, PollOption, VoterRoll
@@ -20,9 +21,9 @@ from tests.conftest import FakeClock
 RECEIPT = re.compile(r"回执 ([2-9A-HJ-NP-Z]{4})")
 
 
-async def wall_poll(chat: Chat, clock: FakeClock) -> tuple[int, list[int]]:
+async def wall_poll(db: Database, clock: FakeClock) -> tuple[int, list[int]]:
     """The demo's wall-design poll (per household, 虹桥南村) and its option ids."""
-    async with chat.db.session() as s:
+    async with db.session() as s:
         poll = await seed_poll_demo(s, clock())
         options = await s.execute(
             select(col(PollOption.id))
@@ -32,16 +33,16 @@ async def wall_poll(chat: Chat, clock: FakeClock) -> tuple[int, list[int]]:
         return poll.id or 0, list(options.scalars())
 
 
-async def counts(chat: Chat, poll: int) -> tuple[int, int]:
+async def counts(db: Database, poll: int) -> tuple[int, int]:
     """(ballots, voter-roll rows) of a poll."""
-    async with chat.db.session() as s:
+    async with db.session() as s:
         ballots = await s.execute(select(func.count()).where(col(Ballot.poll_id) == poll))
         rolls = await s.execute(select(func.count()).where(col(VoterRoll.poll_id) == poll))
         return int(ballots.scalar_one()), int(rolls.scalar_one())
 
 
 async def test_two_members_of_one_household_vote_once(chat: Chat, clock: FakeClock) -> None:
-    poll, options = await wall_poll(chat, clock)
+    poll, options = await wall_poll(chat.db, clock)
     wang = await chat.person("王建国")
     await wang.send("投票")
     assert wang.told("虹桥南村外墙改造，选哪一款设计？")
@@ -53,7 +54,11 @@ async def test_two_members_of_one_household_vote_once(chat: Chat, clock: FakeClo
     if chat.telegram:
         assert chat.api is not None
         albums = [s for s in chat.api.to_chat(wang.chat_id) if s.method == "sendMediaGroup"]
-        assert [s.text for s in albums] == ["① 方案一 青瓦白墙", "② 方案二 暖色彩绘", "③ 方案三 简约灰"]
+        assert [s.text for s in albums] == [
+            "① 方案一 青瓦白墙",
+            "② 方案二 暖色彩绘",
+            "③ 方案三 简约灰",
+        ]
 
     await wang.press("投给 方案二")
     assert "投票成功，回执" in wang.last_text and "方案二 暖色彩绘" in wang.last_text
@@ -69,7 +74,7 @@ async def test_two_members_of_one_household_vote_once(chat: Chat, clock: FakeClo
     assert "您家已由 王** 投票" in li.last_text
     await wang.press_payload(f"poll:vote:{poll}:{options[2]}")
     assert "您已投过" in wang.last_text
-    assert await counts(chat, poll) == (1, 1)
+    assert await counts(chat.db, poll) == (1, 1)
     async with chat.db.session() as s:
         ballot = (await s.execute(select(Ballot).where(col(Ballot.poll_id) == poll))).scalar_one()
     assert ballot.option_id == options[1]
@@ -102,7 +107,7 @@ async def test_a_changeable_poll_takes_a_new_choice_until_the_close(
     assert zhu.told("截止前可以改投")
     await zhu.press("投给 不换")
     assert "已改投：不换" in zhu.last_text and first.group(1) in zhu.last_text
-    assert await counts(chat, poll_id) == (1, 1)
+    assert await counts(chat.db, poll_id) == (1, 1)
 
 
 async def test_representatives_only(chat: Chat, clock: FakeClock) -> None:
@@ -122,8 +127,10 @@ async def test_representatives_only(chat: Chat, clock: FakeClock) -> None:
         )
         poll_id = poll.id or 0
         option = (
-            await s.execute(select(PollOption).where(col(PollOption.poll_id) == poll_id))
-        ).scalars().first()
+            (await s.execute(select(PollOption).where(col(PollOption.poll_id) == poll_id)))
+            .scalars()
+            .first()
+        )
         assert option is not None
     li = await chat.person("李红")
     await li.send("投票")
@@ -137,13 +144,13 @@ async def test_representatives_only(chat: Chat, clock: FakeClock) -> None:
     assert wang.told("谁可以投：居民代表，每人一票")
     await wang.press("投给 统一改造")
     assert "投票成功" in wang.last_text
-    assert await counts(chat, poll_id) == (1, 1)
+    assert await counts(chat.db, poll_id) == (1, 1)
 
 
 async def test_unverified_and_outside_the_audience_are_told_why(
     chat: Chat, clock: FakeClock
 ) -> None:
-    poll, options = await wall_poll(chat, clock)
+    poll, options = await wall_poll(chat.db, clock)
     async with chat.db.session() as s:
         wang = (await s.execute(select(Person).where(col(Person.name) == "王建国"))).scalar_one()
         s.add(Person(community_id=wang.community_id, grid_id=wang.grid_id, name="新住户",
@@ -160,11 +167,11 @@ async def test_unverified_and_outside_the_audience_are_told_why(
     stranger = chat.user(4242, "路人")
     await stranger.press_payload(f"poll:vote:{poll}:{options[0]}")
     assert stranger.told("请先")
-    assert await counts(chat, poll) == (0, 0)
+    assert await counts(chat.db, poll) == (0, 0)
 
 
 async def test_forged_buttons_record_nothing(chat: Chat, clock: FakeClock) -> None:
-    poll, options = await wall_poll(chat, clock)
+    poll, options = await wall_poll(chat.db, clock)
     async with chat.db.session() as s:
         liu = (await s.execute(select(Person).where(col(Person.name) == "刘芳"))).scalar_one()
         other = await create_poll(
@@ -175,8 +182,10 @@ async def test_forged_buttons_record_nothing(chat: Chat, clock: FakeClock) -> No
             clock(),
         )
         other_option = (
-            await s.execute(select(PollOption).where(col(PollOption.poll_id) == other.id))
-        ).scalars().first()
+            (await s.execute(select(PollOption).where(col(PollOption.poll_id) == other.id)))
+            .scalars()
+            .first()
+        )
         assert other_option is not None
     chen = await chat.person("陈秀英")
     # An option of another poll.
@@ -194,7 +203,7 @@ async def test_forged_buttons_record_nothing(chat: Chat, clock: FakeClock) -> No
     clock.advance(days=3, minutes=1)
     await chen.press_payload(f"poll:vote:{poll}:{options[0]}")
     assert "这个投票已经结束了" in chen.last_text
-    assert await counts(chat, poll) == (0, 0)
+    assert await counts(chat.db, poll) == (0, 0)
     async with chat.db.session() as s:
         assert (await s.get(Poll, poll)) is not None
         assert (await s.execute(select(func.count()).select_from(ChannelAccount))).scalar_one() == 1
