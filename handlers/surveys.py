@@ -100,7 +100,7 @@ def _choices(ctx: Context, q: SurveyQuestion, picked: list[int]) -> list[Choice]
                  for i, label in enumerate(q.options, 1)]  # fmt: skip
         return [*marks, Choice(ctx.t("surveys.btn_next"), "next")]
     if q.kind == QuestionKind.STARS:
-        return [Choice("⭐" * i, f"star:{i}") for i in range(5, 0, -1)]
+        return [Choice(f"{i} 星 " + "⭐" * i, f"star:{i}") for i in range(5, 0, -1)]
     return []
 
 

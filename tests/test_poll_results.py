@@ -56,7 +56,7 @@ async def _people(db: Database) -> dict[str, Person]:
 
 
 async def test_the_close_sends_the_chart_to_the_audience_once(chat: Chat, clock: FakeClock) -> None:
-    poll, options = await wall_poll(chat.db, clock)
+    poll, _options = await wall_poll(chat.db, clock)
     wang, li, chen = [await chat.person(n) for n in ("王建国", "王丽", "陈秀英")]
     await wang.send("投票")
     await wang.press("投给 方案一")
@@ -97,7 +97,7 @@ async def test_the_close_sends_the_chart_to_the_audience_once(chat: Chat, clock:
 async def test_the_organiser_closes_early_and_sees_turnout_by_grid(
     chat: Chat, clock: FakeClock
 ) -> None:
-    poll, options = await wall_poll(chat.db, clock)
+    poll, _options = await wall_poll(chat.db, clock)
     wang = await chat.person("王建国")
     await wang.send("投票")
     await wang.press("投给 方案二")
@@ -149,7 +149,7 @@ async def test_an_anonymous_poll_shows_no_names_even_to_managers(
                 clock() + timedelta(days=1),
                 anonymous=True,
                 results_before_close=True,
-            ),  # fmt: skip
+            ),
             people["刘芳"],
             MANAGER,
             clock(),
@@ -172,7 +172,7 @@ async def test_an_anonymous_poll_shows_no_names_even_to_managers(
 
 
 async def test_the_reminder_goes_to_non_voters_once(chat: Chat, clock: FakeClock) -> None:
-    poll, options = await wall_poll(chat.db, clock)
+    _poll, _options = await wall_poll(chat.db, clock)
     wang, li, chen = [await chat.person(n) for n in ("王建国", "王丽", "陈秀英")]
     await wang.send("投票")
     await wang.press("投给 方案一")
