@@ -194,7 +194,7 @@ def test_detect_intent_returns_member(text: str) -> None:
 
 def test_intents_tuple() -> None:
     assert INTENTS[-1] == "unknown"
-    assert len(set(INTENTS)) == len(INTENTS) == 15
+    assert len(set(INTENTS)) == len(INTENTS) == 17  # + link, survey (issue 12)
 
 
 @pytest.mark.parametrize(
