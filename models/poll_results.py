@@ -38,7 +38,7 @@ from models.polls import (
     get_poll,
     tally,
 )
-from models.tables import ChannelAccount, Grid, Outbox, OutboxStatus, Person, Role
+from models.tables import ChannelAccount, Grid, Outbox, OutboxStatus, Person, Role, RoleGrant
 
 MAX_OPTIONS = 9
 
@@ -83,6 +83,21 @@ async def polls_managed_by(
         .limit(50)
     )
     return [p for p in rows.scalars() if may_manage(p, person, roles)][:limit]
+
+
+async def first_manager(session: AsyncSession, community_id: int) -> Person | None:
+    """The community's longest-serving manager (the organiser of a poll read from a file)."""
+    row = await session.execute(
+        select(Person)
+        .join(RoleGrant, col(RoleGrant.person_id) == Person.id)
+        .where(
+            col(RoleGrant.role) == Role.MANAGER,
+            col(RoleGrant.revoked_at).is_(None),
+            col(Person.community_id) == community_id,
+        )
+        .order_by(col(RoleGrant.id))
+    )
+    return row.scalars().first()
 
 
 # --- creating ---------------------------------------------------------------------------------
