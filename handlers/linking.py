@@ -35,7 +35,7 @@ async def link(ctx: Context, _arg: str) -> Outcome:
     accounts = await accounts_of(ctx.session, ctx.person.id)
     lines = [ctx.t("link.code", code=code.code)]
     choices = []
-    others = [a for a in accounts if a.id != ctx.account.id and a.channel != "console"]
+    others = [a for a in accounts if a.id != ctx.account.id]
     if others:
         lines.append(
             ctx.t("link.linked", channels="、".join(_channel(ctx, a.channel) for a in others))

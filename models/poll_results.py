@@ -274,7 +274,7 @@ async def announce_result(session: AsyncSession, poll_id: int, now: datetime) ->
         "turnout": percent(t.voters, t.eligible),
         "voters": t.voters,
         "eligible": t.eligible,
-        "decision": f"✍ {poll.decision}" if poll.decision else "",
+        "decision": f"\n✍ {poll.decision}" if poll.decision else "",
     }
     return await _send_to(
         session, _audience_rows(poll, "result_push", audience_where(poll), values, photo,
