@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, delete, or_, select
+from sqlalchemy import LargeBinary, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -91,11 +91,21 @@ async def copy_on(session: AsyncSession, key: str, channel: str, now: datetime) 
 async def remember_copy(
     session: AsyncSession, key: str, channel: str, ref: str, expires_at: datetime | None
 ) -> None:
-    """The file is (now) on `channel` as `ref`, until `expires_at` (None: for good)."""
-    await session.execute(
-        delete(MediaCopy).where(col(MediaCopy.key) == key, col(MediaCopy.channel) == channel)
+    """The file is (now) on `channel` as `ref`, until `expires_at` (None: for good).
+
+    An upsert: the same picture sent to many people at once (a poll's result chart) may be
+    uploaded by several sends at the same moment, and the last one to finish wins."""
+    stmt = insert_ignoring_duplicates(
+        session, MediaCopy.__table__
+    ).values(  # type: ignore[attr-defined]
+        key=key, channel=channel, ref=ref[:256], expires_at=expires_at
     )
-    session.add(MediaCopy(key=key, channel=channel, ref=ref[:256], expires_at=expires_at))
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key", "channel"],
+            set_={"ref": stmt.excluded.ref, "expires_at": stmt.excluded.expires_at},
+        )
+    )
 
 
 class DrawnPicture(SQLModel, table=True):

@@ -98,10 +98,16 @@ def test_linli_import_poll_opens_it(
     assert refused.exit_code != 0 and "2 到 9 个选项" in f"{refused.exception} {refused.output}"
 
     async def count() -> tuple[int, int]:
-        async with demo.session() as s:
-            polls = (await s.execute(select(func.count()).select_from(Poll))).scalar_one()
-            options = (await s.execute(select(func.count()).select_from(PollOption))).scalar_one()
-            return int(polls), int(options)
+        db = Database(database_url)  # this loop's own engine (the fixture's is another loop's)
+        try:
+            async with db.session() as s:
+                polls = (await s.execute(select(func.count()).select_from(Poll))).scalar_one()
+                options = (
+                    await s.execute(select(func.count()).select_from(PollOption))
+                ).scalar_one()
+                return int(polls), int(options)
+        finally:
+            await db.dispose()
 
     assert asyncio.run(count()) == (1, 3)
     out = tmp_path / "结果.xlsx"
