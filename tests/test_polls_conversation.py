@@ -207,3 +207,51 @@ async def test_forged_buttons_record_nothing(chat: Chat, clock: FakeClock) -> No
     async with chat.db.session() as s:
         assert (await s.get(Poll, poll)) is not None
         assert (await s.execute(select(func.count()).select_from(ChannelAccount))).scalar_one() == 1
+
+
+async def test_a_manager_creates_a_poll_in_the_chat(chat: Chat, clock: FakeClock) -> None:
+    liu = await chat.person("刘芳")
+    await liu.send("投票")
+    await liu.press("发起投票")
+    assert "请发投票的问题" in liu.last_text
+    await liu.send("小区东门装不装快递柜？")
+    assert "第 1 个选项" in liu.last_text
+    await liu.send("装")
+    await liu.photo("locker-design")  # a picture without a caption: "方案2"
+    assert "第 3 个选项" in liu.last_text
+    await liu.press("选项就这些")
+    await liu.press("全社区登记居民")
+    await liu.press("每户一票")
+    await liu.press("实名，截止前可改投")
+    await liu.send("5")  # typed days
+    await liu.press("提醒")
+    assert "开放 5 天" in liu.last_text and "装、方案2" in liu.last_text
+    await liu.press("✅ 发起投票")
+    assert "投票已发起：小区东门装不装快递柜？" in liu.last_text
+    async with chat.db.session() as s:
+        poll = (
+            await s.execute(select(Poll).where(col(Poll.question).contains("快递柜")))
+        ).scalar_one()
+        options = list(
+            (await s.execute(select(PollOption).where(col(PollOption.poll_id) == poll.id)
+                             .order_by(col(PollOption.position)))).scalars()
+        )  # fmt: skip
+    assert poll.per_household and poll.changeable and not poll.anonymous
+    assert poll.closes_at == clock() + timedelta(days=5)
+    assert poll.remind_at == poll.closes_at - timedelta(hours=24)
+    assert [o.label for o in options] == ["装", "方案2"]
+    assert options[0].picture_ref is None
+    assert await chat.arrived_as([str(options[1].picture_ref)]) == [chat.ref("locker-design")]
+    # A resident sees it with its picture and votes.
+    zhu = await chat.person("朱凡")
+    await zhu.send("投票")
+    await chat.deliver()
+    assert zhu.pictures == 1
+    await zhu.press("投给 装")
+    assert "投票成功" in zhu.last_text
+    # The organisers' buttons are not a resident's (朱凡, a grid leader, may organise one).
+    chen = await chat.person("陈秀英")
+    await chen.press_payload("pa:new")
+    assert "您不能管理这个投票" in chen.last_text
+    await chen.press_payload(f"pa:admin:{poll.id}")
+    assert "您不能管理这个投票" in chen.last_text
