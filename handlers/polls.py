@@ -8,8 +8,6 @@ The managers' side (create, close early, turnout, export) is `handlers/poll_admi
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from handlers.core import Choice, Context, Reply
 from handlers.feature import Command, Feature, MenuItem
 from handlers.intents import Keywords
@@ -201,10 +199,6 @@ async def show_results(ctx: Context, poll: int) -> Outcome:
     if not (results_visible(found, ctx.now) or may_manage(found, ctx.person, ctx.roles)):
         return with_menu(ctx, ctx.t("polls.results_later"))
     return [*await results_replies(ctx, found), *with_menu(ctx, ctx.t("polls.results_end"))]
-
-
-def now_open(poll: Poll, now: datetime) -> bool:
-    return poll.status == PollStatus.OPEN and now < poll.closes_at
 
 
 feature = Feature(

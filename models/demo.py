@@ -228,8 +228,11 @@ async def seed_demo(
             )
         )
     await session.flush()
+    if events:
+        # The wall-design vote, the satisfaction survey and 王丽 (in 王建国's household, so she
+        # is in the register too).
+        await seed_poll_demo(session, now)
     await seed_demo_register(session, cid, cipher, now)
     if events:
         await seed_demo_events(session, now)
-        await seed_poll_demo(session, now)  # the wall-design vote, 王丽, the satisfaction survey
     return True

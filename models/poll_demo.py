@@ -36,6 +36,7 @@ async def seed_poll_demo(session: AsyncSession, now: datetime) -> Poll:
                 household_id=wang.household_id,
                 name="王丽",
                 phone="13800000010",
+                birth_date=now.date().replace(year=now.year - 36, day=1),
                 verified=True,
                 verified_at=now,
                 created_at=now,
