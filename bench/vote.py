@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--voters", type=int, default=10_000, help="eligible households")
     p.add_argument("--minutes", type=int, default=10, help="the poll is open this long")
-    p.add_argument("--parallel", type=int, default=32, help="votes in flight at once")
+    p.add_argument("--parallel", type=int, default=16, help="votes in flight at once")
     p.add_argument("--database-url", default=None, help="PostgreSQL (or a new SQLite file)")
     p.add_argument("--smoke", action="store_true", help="a few seconds: 300 households")
     return p
