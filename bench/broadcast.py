@@ -7,7 +7,7 @@ community, adds N verified residents each with a Telegram account, then times
 `enqueue_s`). The fake Bot API runs in its own process (tests/fakes/limited_server.py) and
 enforces the ceiling C per second, one message a second per chat and 20 a minute per group,
 answering 429 as Telegram does. A `DeliveryWorker` with a `TelegramSender` over `HTTPXRequest`
-then delivers all N + 9 rows (the nine demo people have accounts too). The achieved rate is
+then delivers all N + 10 rows (the ten demo people have accounts too). The achieved rate is
 measured on the server, from its first to its last successful send.
 
 It prints a summary and, as the last line, one JSON object:

@@ -26,13 +26,17 @@ from handlers import (
     event_create,
     events,
     home,
+    linking,
     meetings,
     notices,
     onboarding,
+    poll_admin,
+    polls,
     reports,
     signups,
     soon,
     stations,
+    surveys,
     tasks,
     teams,
 )
@@ -70,7 +74,11 @@ FEATURES: tuple[Feature, ...] = (
     meetings.feature,  # 议事协商会: minutes, the meeting's page, /meetings
     signups.feature,  # the sign-up engine's su:* buttons (events and bookings)
     stations.feature,
-    *soon.PLACEHOLDERS,  # vote: 马上就来 until its module exists
+    polls.feature,  # 投票 (issue 12)
+    poll_admin.feature,  # the organisers' side of 投票
+    surveys.feature,  # 问卷
+    linking.feature,  # 绑定其他账号
+    *soon.PLACEHOLDERS,  # a feature still to come answers 马上就来 (none today)
 )
 
 

@@ -47,7 +47,7 @@ db_app = _group("db", "The database's tables (Alembic migrations).\n\nExample: l
 seed_app = _group("seed", "Load example data.\n\nExample: linli seed demo")
 import_app = _group(
     "import",
-    "Read data in (the resident register, rest stations).\n\n"
+    "Read data in (the resident register, rest stations, events, a poll).\n\n"
     "Example: linli import residents 底册.xlsx",
 )
 sessions_app = _group(
@@ -57,7 +57,7 @@ sessions_app = _group(
 )
 export_app = _group(
     "export",
-    "Write data out (the resident register).\n\nExample: linli export residents residents.xlsx",
+    "Write data out (the resident register, a poll's tally, a survey's results).\n\nExample: linli export residents residents.xlsx",
 )
 jobs_app = _group("jobs", "Run one of the clock's jobs now.\n\nExample: linli jobs run eligibility")
 keys_app = _group("keys", "Keys for resident ID numbers (身份证号).\n\nExample: linli keys new")
@@ -849,9 +849,127 @@ def export_residents(
     typer.echo(f"{len(rows) - 1} residents written to {file}")
 
 
+@import_app.command("poll")
+def import_poll(
+    file: Annotated[str, typer.Argument(help="the poll, .xlsx or .csv (name, value per line)")],
+    community: Annotated[str | None, typer.Option(help="community name (if several)")] = None,
+) -> None:
+    """Open a poll described in a file: question, options, deadline, audience, rules
+    (the format is in models/poll_files.py). The community's first manager is its organiser.
+
+    Example: linli import poll 外墙投票.xlsx
+    """
+    from pathlib import Path
+
+    from bot.i18n import translate
+    from models.db import Database, utcnow
+    from models.errors import DomainError
+    from models.people import community_zone
+    from models.poll_files import read_poll_file
+    from models.poll_results import create_poll, first_manager
+
+    settings = load_settings()
+    _ready(settings)
+    path = Path(file)
+    if not path.is_file():
+        raise SetupError(f"找不到文件 {file} / there is no file {file}")
+    data = path.read_bytes()
+
+    async def go() -> str:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                cid = await _community_id(s, community)
+                now = utcnow()
+                draft = await read_poll_file(s, data, cid, now, await community_zone(s, cid))
+                organiser = await first_manager(s, cid)
+                if organiser is None:
+                    raise SetupError("这个社区还没有管理员 / the community has no manager yet")
+                poll = await create_poll(s, draft, organiser, frozenset({("manager", None)}), now)
+                zone = await community_zone(s, cid)
+                return (
+                    f"投票 {poll.id} 已发起：{poll.question}（{len(draft.options)} 个选项，"
+                    f"{poll.closes_at.astimezone(zone):%Y-%m-%d %H:%M} 截止） / poll {poll.id} is open"
+                )
+        except DomainError as err:
+            zh = translate("zh", err.key).format(**err.values)
+            en = translate("en", err.key).format(**err.values)
+            raise SetupError(f"{zh} / {en}") from None
+        finally:
+            await db.dispose()
+
+    typer.echo(asyncio.run(go()))
+
+
+@export_app.command("poll")
+def export_poll(
+    poll: Annotated[int, typer.Argument(help="the poll's number")],
+    file: Annotated[str, typer.Argument(help="where to write the .xlsx")],
+) -> None:
+    """Write a poll's tally (results, turnout by grid, a named poll's voters) as .xlsx.
+
+    Example: linli export poll 1 结果.xlsx
+    """
+    from pathlib import Path
+
+    from models.db import Database
+    from models.errors import DomainError
+    from models.poll_results import tally_xlsx
+    from models.polls import get_poll
+
+    settings = load_settings()
+    _ready(settings)
+
+    async def go() -> bytes:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                return await tally_xlsx(s, await get_poll(s, poll))
+        except DomainError:
+            raise SetupError(f"没有投票 {poll} / there is no poll {poll}") from None
+        finally:
+            await db.dispose()
+
+    Path(file).write_bytes(asyncio.run(go()))
+    typer.echo(f"poll {poll} written to {file}")
+
+
+@export_app.command("survey")
+def export_survey(
+    survey: Annotated[int, typer.Argument(help="the survey's number")],
+    file: Annotated[str, typer.Argument(help="where to write the .xlsx")],
+) -> None:
+    """Write a survey's results (per question, per team, every answer without names) as .xlsx.
+
+    Example: linli export survey 1 问卷.xlsx
+    """
+    from pathlib import Path
+
+    from models.db import Database
+    from models.errors import DomainError
+    from models.surveys import results_xlsx
+
+    settings = load_settings()
+    _ready(settings)
+
+    async def go() -> bytes:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                return await results_xlsx(s, survey)
+        except DomainError:
+            raise SetupError(f"没有问卷 {survey} / there is no survey {survey}") from None
+        finally:
+            await db.dispose()
+
+    Path(file).write_bytes(asyncio.run(go()))
+    typer.echo(f"survey {survey} written to {file}")
+
+
 @jobs_app.command("run")
-def jobs_run(job: Annotated[str, typer.Argument(help="the job: eligibility")]) -> None:
-    """Run a clock job now: `eligibility` is the daily scan for people due a benefit.
+def jobs_run(job: Annotated[str, typer.Argument(help="the job: eligibility or polls")]) -> None:
+    """Run a clock job now: `eligibility` is the daily scan for people due a benefit, `polls`
+    closes the polls past their deadline (sending the results) and reminds non-voters.
 
     Example: linli jobs run eligibility
     """
@@ -859,9 +977,9 @@ def jobs_run(job: Annotated[str, typer.Argument(help="the job: eligibility")]) -
     from models.db import Database
     from scheduler import jobs
 
-    if job != "eligibility":
+    if job not in ("eligibility", "polls"):
         raise SetupError(
-            f"没有这个任务：{job}（可用：eligibility） / no job {job} (known: eligibility)"
+            f"没有这个任务：{job}（可用：eligibility、polls） / no job {job} (known: eligibility, polls)"
         )
     settings = load_settings()
     _ready(settings)
@@ -871,11 +989,16 @@ def jobs_run(job: Annotated[str, typer.Argument(help="the job: eligibility")]) -
     async def go() -> dict[str, int]:
         db = Database(settings.database_url)
         try:
+            if job == "polls":
+                return await jobs.polls(db)
             return await jobs.eligibility(db, programmes)
         finally:
             await db.dispose()
 
     counts = asyncio.run(go())
+    if job == "polls":
+        typer.echo("polls: {closed} closed (results sent), {reminded} reminders".format(**counts))
+        return
     typer.echo(
         "eligibility: {approached} approached ({messaged} by message), {home_visits} home visits, "
         "{recert} re-certification reminders, {told} residents told of applications made for them".format(

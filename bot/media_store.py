@@ -27,7 +27,15 @@ from PIL import Image, UnidentifiedImageError
 from bot.config import Settings
 from handlers.core import Incoming, Media
 from models.db import Database
-from models.media import STORE, copy_on, record_stored, remember_copy, stored
+from models.media import (
+    DRAWN,
+    STORE,
+    copy_on,
+    drawn_bytes,
+    record_stored,
+    remember_copy,
+    stored,
+)
 
 log = logging.getLogger("linli.media")
 
@@ -282,8 +290,11 @@ class MediaKeeper:
         """A stored file's bytes and type."""
         async with self.db.session() as s:
             row = await stored(s, key)
+            drawn = await drawn_bytes(s, key) if row and row.source.startswith(DRAWN) else None
         if row is None:
             raise KeyError(key)
+        if drawn is not None:  # a chart the bot drew: kept in the database (models/media.py)
+            return drawn, row.content_type
         return await self.store.get(key), row.content_type
 
     async def copy(self, key: str, channel: str) -> str | None:

@@ -88,6 +88,9 @@ class Reply:
     document_name: str | None = None
     # A place sent after the text as a location message where the channel has maps (Telegram).
     venue: Venue | None = None
+    # Several stored pictures shown together, (photo reference, caption) each: an album on
+    # Telegram (sendMediaGroup), numbered pictures on WeChat and the console.
+    album: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass

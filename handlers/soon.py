@@ -1,4 +1,5 @@
-"""Features still to come (votes): declared, answering 马上就来.
+"""Features still to come: declared, answering 马上就来 (none today: booking, votes and stations
+have their modules).
 
 Each is a placeholder `Feature` with its menu item, commands and keywords; the bookings and votes work
 replaces one by listing its own feature module in `bot/app.py` instead.
@@ -40,18 +41,4 @@ def coming_soon(
     )
 
 
-vote = coming_soon(
-    "vote",
-    menu_order=40,
-    commands=("vote",),
-    keywords=Keywords(
-        "vote",
-        zh=(
-            "投票 表决 设计方案 方案 选方案 投一票 投个票 墙绘 外墙设计 "
-            "设计图 民意 征求意见 选哪个 哪个方案 投赞成 投反对 赞成票"
-        ),
-        en="vote, poll, ballot, wall design, design:1.5, designs:1.5",
-        rank=3,
-    ),
-)
-PLACEHOLDERS = (vote,)
+PLACEHOLDERS: tuple[Feature, ...] = ()

@@ -15,6 +15,7 @@ from models.booking_demo import seed_demo_bookings
 from models.events import seed_demo_events
 from models.idcard import IdCipher
 from models.people import grant_role
+from models.poll_demo import seed_poll_demo
 from models.register import seed_demo_register
 from models.reports import CategoryRoute, EscalationStep
 from models.tables import (
@@ -228,6 +229,10 @@ async def seed_demo(
             )
         )
     await session.flush()
+    if events:
+        # The wall-design vote, the satisfaction survey and 王丽 (in 王建国's household, so she
+        # is in the register too).
+        await seed_poll_demo(session, now)
     await seed_demo_register(session, cid, cipher, now)
     if events:
         await seed_demo_events(session, now)

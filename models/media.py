@@ -9,9 +9,10 @@ on its own channel until the platform forgets it), or one uploaded when first sh
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import LargeBinary, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -19,6 +20,7 @@ from models.db import UTCDateTime, utcnow
 from models.outbox import insert_ignoring_duplicates
 
 STORE = "store"  # the channel name of a stored file's reference: Media("store", key)
+DRAWN = "drawn"  # StoredMedia.source of a picture the bot drew itself (a chart, a demo design)
 
 
 class StoredMedia(SQLModel, table=True):
@@ -89,8 +91,55 @@ async def copy_on(session: AsyncSession, key: str, channel: str, now: datetime) 
 async def remember_copy(
     session: AsyncSession, key: str, channel: str, ref: str, expires_at: datetime | None
 ) -> None:
-    """The file is (now) on `channel` as `ref`, until `expires_at` (None: for good)."""
-    await session.execute(
-        delete(MediaCopy).where(col(MediaCopy.key) == key, col(MediaCopy.channel) == channel)
+    """The file is (now) on `channel` as `ref`, until `expires_at` (None: for good).
+
+    An upsert: the same picture sent to many people at once (a poll's result chart) may be
+    uploaded by several sends at the same moment, and the last one to finish wins."""
+    stmt = insert_ignoring_duplicates(
+        session, MediaCopy.__table__
+    ).values(  # type: ignore[attr-defined]
+        key=key, channel=channel, ref=ref[:256], expires_at=expires_at
     )
-    session.add(MediaCopy(key=key, channel=channel, ref=ref[:256], expires_at=expires_at))
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key", "channel"],
+            set_={"ref": stmt.excluded.ref, "expires_at": stmt.excluded.expires_at},
+        )
+    )
+
+
+class DrawnPicture(SQLModel, table=True):
+    """The bytes of a picture the bot drew (a poll's result chart, the demo's designs).
+
+    The clock and the demo seed (models/, scheduler/) have no media store, so these few small
+    PNGs live in the database; their `StoredMedia` row (source `drawn:…`) makes them a
+    `store:<key>` reference like any other, which every channel's sender knows how to show."""
+
+    key: str = Field(max_length=96, primary_key=True, foreign_key="storedmedia.key")
+    data: bytes = Field(sa_type=LargeBinary)
+
+
+async def keep_drawn(session: AsyncSession, data: bytes, what: str, now: datetime) -> str:
+    """Keep a drawn PNG; its `store:<key>` reference (the same picture is kept once)."""
+    key = f"{hashlib.sha256(data).hexdigest()}.png"
+    if await session.get(StoredMedia, key) is None:
+        session.add(
+            StoredMedia(
+                key=key,
+                kind="photo",
+                content_type="image/png",
+                size=len(data),
+                source=f"{DRAWN}:{what}"[:256],
+                created_at=now,
+            )
+        )
+        await session.flush()
+        session.add(DrawnPicture(key=key, data=data))
+        await session.flush()
+    return f"{STORE}:{key}"
+
+
+async def drawn_bytes(session: AsyncSession, key: str) -> bytes | None:
+    """The bytes of a drawn picture, None when `key` is not one."""
+    row = await session.get(DrawnPicture, key)
+    return row.data if row is not None else None

@@ -26,7 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import UniqueConstraint, func, select, update
+from sqlalchemy import UniqueConstraint, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -317,28 +317,33 @@ class Tally:
         return self.voters / self.eligible if self.eligible else 0.0
 
 
-async def eligible_count(session: AsyncSession, poll: Poll) -> int:
-    """How many people (or households, per household) may vote."""
-    query = select(Person).where(
-        col(Person.community_id) == poll.community_id, col(Person.verified)
-    )
+def audience_where(poll: Poll) -> Any:
+    """The condition on `Person` for the people who may vote in the poll."""
+    conditions = [col(Person.community_id) == poll.community_id, col(Person.verified)]
     if poll.audience == PollAudience.REPRESENTATIVES:
         reps = select(RoleGrant.person_id).where(
             col(RoleGrant.role) == Role.REPRESENTATIVE, col(RoleGrant.revoked_at).is_(None)
         )
-        query = query.where(col(Person.id).in_(reps))
+        conditions.append(col(Person.id).in_(reps))
     else:
-        query = query.where(col(Person.household_id).is_not(None))
+        conditions.append(col(Person.household_id).is_not(None))
     if poll.grid_id is not None:
-        query = query.where(col(Person.grid_id) == poll.grid_id)
+        conditions.append(col(Person.grid_id) == poll.grid_id)
     if poll.estate is not None:
         in_estate = (
             select(Household.id)
             .join(Building, col(Building.id) == Household.building_id)
             .where(col(Building.estate) == poll.estate)
         )
-        query = query.where(col(Person.household_id).in_(in_estate))
-    sub = query.subquery()
+        conditions.append(col(Person.household_id).in_(in_estate))
+    if poll.per_household:
+        conditions.append(col(Person.household_id).is_not(None))
+    return and_(*conditions)
+
+
+async def eligible_count(session: AsyncSession, poll: Poll) -> int:
+    """How many people (or households, per household) may vote."""
+    sub = select(Person).where(audience_where(poll)).subquery()
     counted = func.count(func.distinct(sub.c.household_id)) if poll.per_household else func.count()
     return int((await session.execute(select(counted).select_from(sub))).scalar_one())
 

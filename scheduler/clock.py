@@ -41,6 +41,8 @@ class Clock:
                                kwargs={"db": db, "wake": wake, "clock": clock}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.signups, "interval", seconds=tick_seconds, id="signups",
                                kwargs={"db": db, "wake": wake, "clock": clock}, **tick)  # fmt: skip
+        self.scheduler.add_job(jobs.polls, "interval", seconds=tick_seconds, id="polls",
+                               kwargs={"db": db, "wake": wake, "clock": clock}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.notices, "interval", seconds=tick_seconds, id="notices",
                                kwargs={"db": db, "wake": wake, "clock": clock}, **tick)  # fmt: skip
         self.scheduler.add_job(jobs.cases, "interval", seconds=max(tick_seconds, 30.0), id="cases",

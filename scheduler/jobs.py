@@ -12,6 +12,7 @@ from models.db import Database, utcnow
 from models.housekeeping import prune, prune_outbox
 from models.meetings import remind_unanswered
 from models.notices import report_progress, start_due_notices
+from models.poll_results import close_due_and_announce, remind_due_polls
 from models.reminders import fire_due_reminders
 from models.reports import escalate
 from models.signups import close_ended_slots, expire_offers, fire_signup_reminders
@@ -52,6 +53,24 @@ async def signups(
         }
     if any(counts.values()):
         log.info("signups: %s", counts)
+        if wake:
+            wake()
+    return counts
+
+
+async def polls(
+    db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow
+) -> dict[str, int]:
+    """Polls past their deadline close (the result chart goes to the audience, once); 24 hours
+    before the close the people who have not voted are reminded (once)."""
+    async with db.session() as session:
+        now = clock()
+        counts = {
+            "closed": len(await close_due_and_announce(session, now)),
+            "reminded": await remind_due_polls(session, now),
+        }
+    if any(counts.values()):
+        log.info("polls: %s", counts)
         if wake:
             wake()
     return counts

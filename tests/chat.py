@@ -46,6 +46,7 @@ from bot.app import Linli
 from bot.channels.telegram_channel import TelegramSender
 from bot.config import Settings
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from bot.media_store import MediaKeeper, media_store
 from models.db import Database
 from models.media import STORE, StoredMedia
 from tests.fakes.telegram import FakeBotApi, Sent
@@ -287,7 +288,8 @@ async def chat_fixture(
         app = await telegram()
         worker = DeliveryWorker(
             demo,
-            [TelegramSender(app.bot, FAST)],
+            # The media keeper the service gives its sender: stored pictures (a chart) upload.
+            [TelegramSender(app.bot, FAST, MediaKeeper(demo, media_store(settings), {}, clock))],
             DeliverySettings(concurrency=4),
             clock=clock,
         )

@@ -118,12 +118,12 @@ async def test_its_command_is_published_in_declared_order(
 def test_the_project_menu_commands_and_keywords_are_derived() -> None:
     features = FeatureSet(FEATURES)
     assert [c.name for c in features.commands] == [
-        "start", "report", "benefits", "book", "vote", "events", "stations", "status",
-        "register", "team", "mute", "lang", "cancel", "help",
+        "start", "report", "benefits", "book", "vote", "survey", "events", "stations", "status",
+        "register", "team", "mute", "link", "lang", "cancel", "help",
     ]  # fmt: skip
     assert features.detector.intents[-1] == "unknown"
-    # myteam (20), my_events (11), my_bookings and today_list (10)
-    assert len(features.detector.intents) == 17
+    # myteam (20), my_events (11), my_bookings and today_list (10), link and survey (12)
+    assert len(features.detector.intents) == 19
     # The WeChat channel's copy of the item names (until its split reads them) is the same set.
     assert {(i.intent, i.label_key) for i in features.menu_items} == set(menu.ALL_ITEMS)
 

@@ -123,7 +123,8 @@ async def _round_trip(url: str, register: list[tuple[Any, ...]], first_csv: bool
         before = await _state(db)
         async with db.session() as s:
             exported = await register_rows(s, CIPHER, cid)
-        assert len(exported) - 1 == 9 + first.count("added")  # the demo's nine, and the file's
+        # the demo's ten (王丽 joined with issue 12), and the file's
+        assert len(exported) - 1 == 10 + first.count("added")
         report = await run(write_register(exported, out), out)
         assert [r.status for r in report.rows] == ["unchanged"] * (len(exported) - 1), [
             (r.name, r.status, r.reason) for r in report.rows if r.status != "unchanged"

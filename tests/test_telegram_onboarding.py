@@ -42,8 +42,8 @@ async def test_the_command_list_is_registered_in_both_languages(telegram, api: F
 
 async def test_menu_button_routes_to_its_feature(chat: Chat) -> None:
     me = chat.user(502)
-    answer = await me.send("🗳 投票表决")
-    assert "投票表决" in texts(answer) and "马上就来" in texts(answer)
+    answer = await me.send("📅 预约服务")  # a feature still to come (votes came with issue 12)
+    assert "预约服务" in texts(answer) and "马上就来" in texts(answer)
 
 
 async def test_deep_link_invitation_links_a_new_resident(chat: Chat, demo: Database) -> None:

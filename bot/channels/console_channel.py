@@ -13,6 +13,7 @@ from bot.app import Linli
 from bot.config import Settings
 from bot.delivery import ChannelLimits
 from bot.i18n import translate
+from bot.media_store import stored_key
 from bot.render import numbered_lines
 from bot.runtime import Background
 from handlers.core import Incoming, Location, Media, Reply
@@ -136,6 +137,21 @@ class ConsoleChat:
             return replace(base, location=point)
         return replace(base, text=line)
 
+    async def _saved(self, ref: str) -> str:
+        """A stored picture written to the media folder (its path), else its reference."""
+        key = stored_key(ref)
+        if key is not None:
+            try:
+                data, _type = await self.linli.media.read(key)
+            except (KeyError, OSError):
+                data = b""
+            if data:
+                self.media_dir.mkdir(parents=True, exist_ok=True)
+                path = self.media_dir / key
+                path.write_bytes(data)
+                return await self._t("console.photo_saved", path=path)
+        return await self._t("console.photo_ref", ref=ref)
+
     async def say(self, line: str) -> list[Reply]:
         """Handle one typed line and print the answer."""
         if line.strip().startswith("/as"):
@@ -143,6 +159,8 @@ class ConsoleChat:
             return []
         replies = await self.linli.handle(self.incoming(line.rstrip("\r\n")))
         for reply in replies:
+            for ref, caption in reply.album:  # numbered pictures, saved where they can be opened
+                self._print(f"{caption} " + await self._saved(ref))
             if reply.photo_ref is not None:
                 self._print(await self._t("console.photo_ref", ref=reply.photo_ref))
             if reply.photo is not None:

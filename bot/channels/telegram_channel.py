@@ -14,6 +14,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
     KeyboardButton,
     ReplyKeyboardMarkup,
     Update,
@@ -152,9 +153,14 @@ async def _photo_of(reply: Reply, media: MediaKeeper | None) -> tuple[bytes | st
     """The picture to send (bytes or a file id Telegram has) and, for an upload, its store key."""
     if reply.photo is not None:
         return reply.photo, ""
-    if reply.photo_ref and reply.photo_ref.startswith(f"{CHANNEL}:"):
-        return reply.photo_ref.split(":", 1)[1], ""  # a file id Telegram already has
-    key = stored_key(reply.photo_ref)
+    return await _picture(reply.photo_ref, media)
+
+
+async def _picture(ref: str | None, media: MediaKeeper | None) -> tuple[bytes | str | None, str]:
+    """A stored picture reference as a file id Telegram has, or bytes to upload (and its key)."""
+    if ref and ref.startswith(f"{CHANNEL}:"):
+        return ref.split(":", 1)[1], ""  # a file id Telegram already has
+    key = stored_key(ref)
     if key is None or media is None:
         return None, ""
     copy = await media.copy(key, CHANNEL)
@@ -191,6 +197,8 @@ async def send_replies(
                 markup = None
             else:
                 menus.remember(str(chat_id), labels)
+        if reply.album:
+            await _send_album(bot, chat_id, reply.album, media)
         photo, key = await _photo_of(reply, media)
         if reply.document is not None and len(reply.text) <= MessageLimit.CAPTION_LENGTH:
             await bot.send_document(
@@ -223,6 +231,30 @@ async def send_replies(
                 address=v.address[:128] or v.title[:64],
                 reply_markup=markup,
             )
+
+
+async def _send_album(
+    bot: Any, chat_id: int | str, album: list[tuple[str, str]], media: MediaKeeper | None
+) -> None:
+    """Pictures with captions as one album (sendMediaGroup takes 2–10; one goes alone)."""
+    items: list[tuple[bytes | str, str, str]] = []
+    for ref, caption in album:
+        photo, key = await _picture(ref, media)
+        if photo is not None:
+            items.append((photo, key, caption[: MessageLimit.CAPTION_LENGTH]))
+    for start in range(0, len(items), 10):
+        group = items[start : start + 10]
+        if len(group) == 1:
+            photo, key, caption = group[0]
+            await _remember_upload(
+                media, key, await bot.send_photo(chat_id, photo=photo, caption=caption)
+            )
+            continue
+        sent = await bot.send_media_group(
+            chat_id, media=[InputMediaPhoto(media=p, caption=c) for p, _k, c in group]
+        )
+        for (_p, key, _c), message in zip(group, sent, strict=False):
+            await _remember_upload(media, key, message)
 
 
 def build_application(

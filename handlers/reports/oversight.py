@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 from handlers.core import Choice, Context, Reply
 from handlers.router import Outcome, Router
 from handlers.ui import scope_of, with_menu
+from models.charts import bar_chart
 from models.people import community_zone
 from models.reports import Score, case_no, open_cases, scores
 
@@ -43,31 +42,14 @@ async def grid_cases(ctx: Context, _arg: str) -> Outcome:
 
 
 def ratings_chart(title: str, names: list[str], averages: list[float], counts: list[int]) -> bytes:
-    """A small bar chart (PNG) of average stars; names are given in pinyin (no CJK font needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 0.5 + 0.45 * max(1, len(names))), dpi=100)
-    ax = fig.subplots()
-    ax.barh(names[::-1], averages[::-1], color="#c0392b")
-    for y, (avg, n) in enumerate(zip(averages[::-1], counts[::-1], strict=True)):
-        ax.text(avg + 0.05, y, f"{avg:.1f} ({n})", va="center", fontsize=8)
-    ax.set_xlim(0, 5.8)
-    ax.set_xlabel("stars (ratings)")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
-    return out.getvalue()
-
-
-def latin(name: str) -> str:
-    """A name in pinyin for the chart ('李红' → 'Li Hong')."""
-    from pypinyin import lazy_pinyin
-
-    return " ".join(p.capitalize() for p in lazy_pinyin(name))
+    """A bar chart (PNG) of average stars, names in Chinese (the CJK font of `models/charts.py`)."""
+    return bar_chart(
+        title,
+        names,
+        averages,
+        notes=[f"{avg:.1f} 分（{n} 次）" for avg, n in zip(averages, counts, strict=True)],
+        xmax=5.8,
+    )
 
 
 @router.intent("ratings", "ratings")
@@ -91,7 +73,7 @@ async def ratings(ctx: Context, _arg: str) -> Outcome:
     if not people:  # only the service points' teams are rated so far: no volunteer chart
         return [Reply(text), *with_menu(ctx, ctx.t("ratings.trend_hint"))]
     chart = ratings_chart(
-        "Volunteer ratings", [latin(s.name) for s in people[:12]],
+        "居民评议：志愿者平均评分", [s.name for s in people[:12]],
         [s.average for s in people[:12]], [s.count for s in people[:12]],
     )  # fmt: skip
     return [Reply(text), Reply(ctx.t("ratings.chart"), photo=chart, photo_name="ratings.png"),

@@ -97,7 +97,7 @@ async def find_by_id_number(
 # ---- demo ----
 
 DEMO_REGION = "320602"  # 南通市崇川区, the district of the news story (numbers are illustrative)
-DEMO_WOMEN = frozenset({"刘芳", "陈秀英", "李红", "赵敏"})
+DEMO_WOMEN = frozenset({"刘芳", "陈秀英", "李红", "赵敏", "王丽"})
 
 
 async def seed_demo_register(

@@ -39,6 +39,9 @@ class BadRequest(ApiError):
         super().__init__(400, f"Bad Request: {description}")
 
 
+SENDS = ("sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup")
+
+
 @dataclass
 class Limits:
     """Telegram's limits as the fake enforces them: per second overall, per chat, per group a minute."""
@@ -415,6 +418,34 @@ class FakeBotApi:
         if not p.get("photo"):
             raise BadRequest("there is no photo in the request")
         return self._record("sendPhoto", p, caption, photo=True)
+
+    async def api_sendMediaGroup(self, p: dict[str, Any]) -> Any:
+        """An album: 2–10 InputMediaPhoto items, each a file id or `attach://<part>` of the
+        upload; no reply_markup (Telegram takes none here). Answers the list of messages."""
+        media = p.get("media")
+        items = json.loads(media) if isinstance(media, str) else media
+        if not isinstance(items, list) or not 2 <= len(items) <= 10:
+            raise BadRequest("wrong number of media in the album (2-10)")
+        if p.get("reply_markup") is not None:
+            raise BadRequest("reply markup is not allowed in a media group")
+        answers = []
+        for item in items:
+            if item.get("type") != "photo" or not item.get("media"):
+                raise BadRequest("unsupported media in the album")
+            caption = item.get("caption") or ""
+            if len(caption) > 1024:
+                raise BadRequest("message caption is too long")
+            ref = str(item["media"])
+            photo: Any = (
+                p.get(ref.removeprefix("attach://")) if ref.startswith("attach://") else ref
+            )
+            if photo is None:
+                raise BadRequest("attached file not found in the request")
+            answers.append(
+                self._record("sendMediaGroup", {"chat_id": p["chat_id"], "photo": photo}, caption,
+                             photo=True)
+            )  # fmt: skip
+        return answers
 
     async def api_sendDocument(self, p: dict[str, Any]) -> Any:
         caption = p.get("caption") or ""

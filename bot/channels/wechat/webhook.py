@@ -234,6 +234,9 @@ class WeChatWebhook:
                 )
         photos: list[str] = []
         for r in replies:
+            # An album's pictures follow the text, in order (the text numbers them).
+            photos += [ref for ref, _caption in r.album
+                       if ref.startswith(f"{self.channel}:") or stored_key(ref)]  # fmt: skip
             if r.photo is not None:
                 uploaded = await self._upload(r)
                 if uploaded:
