@@ -1,8 +1,8 @@
 """The door poster of an event: title, time, place, a QR code to scan and the code in print.
 
 A PNG for the chat (and, on Telegram, an A4 PDF to print) drawn with Pillow; the QR code by
-`qrcode`. Chinese needs a CJK font: the Noto Sans CJK collection of the `noto-cjk-sans-otc`
-package (a dependency), else a system one (fonts-noto-cjk, WenQuanYi); a machine with none draws
+`qrcode`. Chinese needs a CJK font: the charts' packaged Noto Sans CJK (`cvttf-notosanscjk-regular`,
+a dependency, `models/charts.py`), else a system one (fonts-noto-cjk, WenQuanYi); a machine with none draws
 the Chinese in pinyin, so the poster still works (the QR code and the digits carry it).
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
+from models.charts import cjk_font
 from models.event_checkin import Poster
 
 # Pages of 150 dpi A4: big enough to print, small enough to send in a chat.
@@ -35,14 +36,9 @@ SYSTEM_FONTS = (
 @cache
 def cjk_font_file() -> tuple[str, int] | None:
     """A font file (and its index in a collection) that draws Chinese, or None."""
-    try:
-        import noto_cjk_sans_otc
-
-        path = Path(str(noto_cjk_sans_otc.FONT_PATH))
-        if path.is_file():
-            return str(path), 2  # Noto Sans CJK SC in the collection
-    except ImportError:
-        pass
+    packaged = cjk_font()  # the charts' packaged Noto Sans CJK (models/charts.py), one font for all
+    if packaged is not None and packaged.source == "package":
+        return str(packaged.path), 0
     for path_text, index in SYSTEM_FONTS:
         if Path(path_text).is_file():
             return path_text, index
