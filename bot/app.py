@@ -28,6 +28,7 @@ from handlers import (
     reports,
     signups,
     soon,
+    staff_desk,
     tasks,
     teams,
 )
@@ -60,6 +61,7 @@ FEATURES: tuple[Feature, ...] = (
     benefits.feature,
     events.feature,
     signups.feature,  # the sign-up engine's su:* buttons (events and bookings)
+    staff_desk.feature,  # /web: a one-time link to the staff desk (bot/console_web)
     *soon.PLACEHOLDERS,  # booking, vote, stations: 马上就来 until their modules exist
 )
 
@@ -129,6 +131,7 @@ class Linli:
             LOCALES,
             extras={
                 "invite_link": self.invite_link,
+                "console_link": self.console_link,
                 "id_cipher": self.id_cipher,
                 "programmes": self.programmes,
                 "fetch_media": self.fetch_media,
@@ -148,6 +151,10 @@ class Linli:
         if self.settings.telegram_bot_username:
             return f"https://t.me/{self.settings.telegram_bot_username}?start={code}"
         return code
+
+    def console_link(self, token: str) -> str:
+        """The staff desk's one-time sign-in link (CONSOLE_BASE_URL is where `linli serve` is seen)."""
+        return f"{self.settings.console_base_url.rstrip('/')}/console/login/{token}"
 
     async def fetch_media(self, media: Media) -> bytes:
         """The bytes of a file a person sent (a register file), from the channel it came on."""
