@@ -212,3 +212,58 @@ async def sign_ins(
         .limit(limit)
     )
     return [(s, n) for s, n in rows.all()]
+
+
+async def seed_desk_demo(session: AsyncSession, community_id: int, now: datetime) -> None:
+    """The desk's demo: 钱桂兰 (86) of 乐清网格, whose elderly allowance her grid leader 朱凡
+    filed on a home visit (代办) — waiting in 刘芳's review queue. Illustrative, like the rest."""
+    from models.benefits import apply_for_benefit, load_catalogue
+    from models.tables import Building, Household
+
+    zhu = (
+        await session.execute(
+            select(Person).where(
+                col(Person.community_id) == community_id, col(Person.name) == "朱凡"
+            )
+        )
+    ).scalar_one()
+    building = (
+        await session.execute(
+            select(Building).where(
+                col(Building.community_id) == community_id,
+                col(Building.estate) == "虹桥南村",
+                col(Building.number) == "3",
+            )
+        )
+    ).scalar_one()
+    home = Household(grid_id=building.grid_id, building_id=building.id, unit="1", room="102")  # type: ignore[arg-type]
+    session.add(home)
+    await session.flush()
+    today = now.date()
+    qian = Person(
+        community_id=community_id,
+        grid_id=building.grid_id,
+        household_id=home.id,
+        name="钱桂兰",
+        birth_date=today.replace(year=today.year - 86, day=min(today.day, 28)),
+        verified=True,
+        verified_at=now,
+        created_at=now,
+    )
+    session.add(qian)
+    await session.flush()
+    assert qian.id is not None
+    programme = load_catalogue(None).get("zlj")
+    if programme is None:  # a catalogue without the demo's programme: nothing to file
+        return
+    await apply_for_benefit(
+        session,
+        programme,
+        person_id=qian.id,
+        actor=zhu,
+        roles=await active_roles(session, zhu),
+        answers={"hukou": True, "other_allowance": False},
+        documents=[],
+        now=now,
+        note="入户走访时代办",
+    )

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.console import seed_desk_demo
 from models.events import seed_demo_events
 from models.idcard import IdCipher
 from models.people import grant_role
@@ -46,7 +47,8 @@ async def seed_demo(
     session: AsyncSession, now: datetime, cipher: IdCipher | None = None, *, events: bool = True
 ) -> bool:
     """Load the demo community once; False when it is already there (ID numbers need `cipher`;
-    `events=False` leaves out the demo workshop and meeting, whose times follow `now`)."""
+    `events=False` leaves out the dated extras: the demo workshop and meeting, whose times follow
+    `now`, and the application waiting on the staff desk)."""
     if (
         await session.execute(select(col(Community.id)).where(col(Community.name) == "虹南社区"))
     ).first():
@@ -230,4 +232,5 @@ async def seed_demo(
     await seed_demo_register(session, cid, cipher, now)
     if events:
         await seed_demo_events(session, now)
+        await seed_desk_demo(session, cid, now)  # an application waiting for 刘芳 (the desk)
     return True

@@ -84,7 +84,7 @@ def routes(desk: Desk) -> list[Route]:
             )
 
     async def decision(request: Request) -> Response:
-        app_id = int(request.path_params["id"])
+        app_id = int_or_none(request.path_params["id"]) or 0
         back = f"/console/applications/{app_id}"
         try:
             async with desk.signed(request, post=True) as s:
@@ -104,6 +104,6 @@ def routes(desk: Desk) -> list[Route]:
 
     return [
         Route("/applications", queue, methods=["GET"]),
-        Route("/applications/{id:int}", detail, methods=["GET"]),
-        Route("/applications/{id:int}/decide", decision, methods=["POST"]),
+        Route("/applications/{id}", detail, methods=["GET"]),
+        Route("/applications/{id}/decide", decision, methods=["POST"]),
     ]

@@ -83,7 +83,7 @@ def routes(desk: Desk) -> list[Route]:
             )
 
     async def assign(request: Request) -> Response:
-        report_id = int(request.path_params["id"])
+        report_id = int_or_none(request.path_params["id"]) or 0
         back = f"/console/cases/{report_id}"
         try:
             async with desk.signed(request, post=True) as s:
@@ -103,7 +103,7 @@ def routes(desk: Desk) -> list[Route]:
         return see_other(back + "?done=assigned")
 
     async def close(request: Request) -> Response:
-        report_id = int(request.path_params["id"])
+        report_id = int_or_none(request.path_params["id"]) or 0
         back = f"/console/cases/{report_id}"
         try:
             async with desk.signed(request, post=True) as s:
@@ -133,8 +133,8 @@ def routes(desk: Desk) -> list[Route]:
 
     return [
         Route("/cases", index, methods=["GET"]),
-        Route("/cases/{id:int}", detail, methods=["GET"]),
-        Route("/cases/{id:int}/assign", assign, methods=["POST"]),
-        Route("/cases/{id:int}/close", close, methods=["POST"]),
-        Route("/media/photo/{id:int}", photo, methods=["GET"]),
+        Route("/cases/{id}", detail, methods=["GET"]),
+        Route("/cases/{id}/assign", assign, methods=["POST"]),
+        Route("/cases/{id}/close", close, methods=["POST"]),
+        Route("/media/photo/{id}", photo, methods=["GET"]),
     ]

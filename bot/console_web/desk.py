@@ -168,28 +168,31 @@ class Desk:
         form = None
         if post:
             form = await request.form(max_files=1, max_fields=50, max_part_size=MAX_FIELD_BYTES)
-        now = self.now()
-        async with self.linli.db.session() as session:
-            found = await signed_in(session, request.cookies.get(COOKIE), now)
-            if found is None:
-                raise NotSignedIn()
-            viewer, console_session = found
-            if post:
-                given = form.get("csrf") if form is not None else None
-                if not isinstance(given, str) or not hmac.compare_digest(
-                    given.encode(), console_session.csrf.encode()
-                ):
-                    raise Forbidden()
-            yield Signed(
-                desk=self,
-                request=request,
-                session=session,
-                viewer=viewer,
-                console_session=console_session,
-                locale=self.locale_of(request, viewer.person.locale),
-                zone=await community_zone(session, viewer.community_id),
-                form=form,
-            )
+        try:
+            async with self.linli.db.session() as session:
+                found = await signed_in(session, request.cookies.get(COOKIE), self.now())
+                if found is None:
+                    raise NotSignedIn()
+                viewer, console_session = found
+                if post:
+                    given = form.get("csrf") if form is not None else None
+                    if not isinstance(given, str) or not hmac.compare_digest(
+                        given.encode(), console_session.csrf.encode()
+                    ):
+                        raise Forbidden()
+                yield Signed(
+                    desk=self,
+                    request=request,
+                    session=session,
+                    viewer=viewer,
+                    console_session=console_session,
+                    locale=self.locale_of(request, viewer.person.locale),
+                    zone=await community_zone(session, viewer.community_id),
+                    form=form,
+                )
+        finally:
+            if form is not None:
+                await form.close()  # an uploaded file's temporary copy
 
     def refused(self, request: Request, err: DomainError, back: str) -> HTMLResponse:
         """A refused action: why, in the viewer's language, and the way back (nothing changed)."""

@@ -56,6 +56,6 @@ def routes(desk: Desk) -> list[Route]:
 
     return [
         Route("/events", index, methods=["GET"]),
-        Route("/events/{id:int}", detail, methods=["GET"]),
-        Route("/events/{id:int}/export", export, methods=["GET"]),
+        Route("/events/{id}", detail, methods=["GET"]),
+        Route("/events/{id}/export", export, methods=["GET"]),
     ]

@@ -153,5 +153,5 @@ def routes(desk: Desk) -> list[Route]:
         Route("/notices", index, methods=["GET"]),
         Route("/notices/preview", preview, methods=["POST"]),
         Route("/notices/send", send, methods=["POST"]),
-        Route("/notices/{id:int}", report, methods=["GET"]),
+        Route("/notices/{id}", report, methods=["GET"]),
     ]
