@@ -58,13 +58,20 @@ def _parse_time(text: str | None) -> datetime | None:
     return moment
 
 
+def service_name(locale: str, code: str) -> str:
+    """A category's name without the chat's emoji ('🧹 杂物堆放' → '杂物堆放')."""
+    text = translate(locale, f"report.cat_{code}")
+    head, _, rest = text.partition(" ")
+    return rest if rest and not any(ch.isalnum() for ch in head) else text
+
+
 def _request_json(item: ServiceRequest, locale: str) -> dict[str, Any]:
     r = item.report
     return {
         "service_request_id": str(r.id),
         "status": item.status,
         "status_notes": translate(locale, f"report.state_{r.state}"),
-        "service_name": translate(locale, f"report.cat_{r.category}"),
+        "service_name": service_name(locale, r.category),
         "service_code": r.category,
         "description": r.description,
         "agency_responsible": None,
@@ -88,8 +95,8 @@ def open311_routes(linli: Linli) -> list[Route]:
         return [
             {
                 "service_code": code,
-                "service_name": translate(locale, f"report.cat_{code}"),
-                "description": translate("en" if locale == "zh" else "zh", f"report.cat_{code}"),
+                "service_name": service_name(locale, code),
+                "description": service_name("en" if locale == "zh" else "zh", code),
                 "metadata": False,
                 "type": "realtime",
                 "keywords": "",

@@ -20,9 +20,9 @@ from models.benefits import ApplicationStatus, BenefitApplication
 from models.console import ConsoleSession, seed_desk_demo
 from models.db import Database
 from models.media import record_stored
+from models.notices import Notice
 from models.register import RegisterImport
 from models.reports import Place, Report, report_problem
-from models.notices import Notice
 from models.tables import Building, Community, Grid, Outbox, Person
 from tests.chat import Chat
 from tests.conftest import FakeClock
