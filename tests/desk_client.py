@@ -3,17 +3,27 @@ transport, with a cookie jar, the sign-in by link, and the CSRF token read from 
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import uvicorn
+from PIL import Image
 from sqlalchemy import select
 
 from bot.app import Linli
 from bot.config import Settings
+from bot.media_store import content_key
 from bot.web import create_web_app
 from models.console import issue_link
-from models.tables import Person
+from models.media import record_stored
+from models.reports import Place, report_problem
+from models.tables import Building, Person
 
 BASE = "http://127.0.0.1:8080"  # Settings.console_base_url's default: the links point here
 LINK = re.compile(r"https?://\S+?/console/login/[A-Za-z0-9_-]+")
@@ -83,3 +93,51 @@ class Desk:
             assert self.csrf, "open a page first"
             form["csrf"] = self.csrf
         return await self.client.post(path, data=form, **kw)
+
+
+def jpeg(seed: int) -> bytes:
+    """A small real JPEG (the media store keeps pictures only)."""
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (seed % 255, 90, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def file_case(linli: Linli, reporter: str, estate: str, number: str) -> int:
+    """A report with one kept photo, filed as the chat files one; its id."""
+    photo = jpeg(len(reporter) + int(number))
+    key = content_key(photo, "image/jpeg")
+    await linli.media.store.put(key, photo, "image/jpeg")
+    now = linli.clock()
+    async with linli.db.session() as s:
+        await record_stored(s, key=key, kind="photo", content_type="image/jpeg", size=len(photo),
+                            channel="telegram", ref="file-1", now=now, copy_expires_at=None)  # fmt: skip
+        person = (await s.execute(select(Person).where(Person.name == reporter))).scalar_one()
+        building = (
+            await s.execute(
+                select(Building).where(Building.estate == estate, Building.number == number)
+            )
+        ).scalar_one()
+        report = await report_problem(
+            s, reporter=person, category="clutter", description="楼后堆了旧家具",
+            place=Place(building_id=building.id), photos=[("store", key)], now=now,
+        )  # fmt: skip
+        assert report.id is not None
+        return report.id
+
+
+@asynccontextmanager
+async def serving(app: object) -> AsyncIterator[str]:
+    """The app on a real local socket in this loop (the georeport client, the browser); its URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -5,13 +5,9 @@ reaches the volunteers, its status follows the case, and no reporter is ever sho
 from __future__ import annotations
 
 import asyncio
-import socket
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
-import uvicorn
 from georeport import GeoReport
 from sqlalchemy import select
 
@@ -26,6 +22,7 @@ from models.reports import Report
 from models.reports.closing import close_case
 from models.tables import Outbox, Person
 from tests.conftest import FakeClock
+from tests.desk_client import serving
 from tests.wechat_chat import link_account
 
 V2 = "/open311/v2"
@@ -126,24 +123,6 @@ async def test_a_report_filed_by_another_app_reaches_a_volunteer_and_follows_the
     assert [r["service_request_id"] for r in closed] == [request_id] and still_open == []
     assert later == []
     assert bad.status_code == 400 and bad.json()[0]["code"] == 400
-
-
-@asynccontextmanager
-async def serving(app: object) -> AsyncIterator[str]:
-    """The app on a real local socket in this loop (the georeport client speaks `requests`)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 async def test_the_georeport_client_lists_the_categories_and_reads_a_filed_report(

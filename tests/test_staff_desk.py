@@ -8,60 +8,26 @@ review queue deciding with the chat's own use case.
 
 from __future__ import annotations
 
-import io
-
-from PIL import Image
 from sqlalchemy import func, select
 
 from bot.app import Linli
 from bot.config import Settings
-from bot.media_store import content_key
 from models.benefits import ApplicationStatus, BenefitApplication
 from models.console import ConsoleSession, seed_desk_demo
 from models.db import Database
-from models.media import record_stored
 from models.notices import Notice
 from models.register import RegisterImport
-from models.reports import Place, Report, report_problem
-from models.tables import Building, Community, Grid, Outbox, Person
+from models.reports import Report
+from models.tables import Community, Grid, Outbox, Person
 from tests.chat import Chat
 from tests.conftest import FakeClock
-from tests.desk_client import BASE, Desk, link_for, link_in
+from tests.desk_client import BASE, Desk, file_case, jpeg, link_for, link_in
 from tests.wechat_chat import link_account
 
 
 async def _count(db: Database, table: type) -> int:
     async with db.session() as s:
         return int((await s.execute(select(func.count()).select_from(table))).scalar_one())
-
-
-def _jpeg(seed: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), (seed % 255, 90, 30)).save(out, "JPEG")
-    return out.getvalue()
-
-
-async def file_case(linli: Linli, reporter: str, estate: str, number: str) -> int:
-    """A report with one kept photo, filed as the chat files one; its id."""
-    photo = _jpeg(len(reporter) + int(number))
-    key = content_key(photo, "image/jpeg")
-    await linli.media.store.put(key, photo, "image/jpeg")
-    now = linli.clock()
-    async with linli.db.session() as s:
-        await record_stored(s, key=key, kind="photo", content_type="image/jpeg", size=len(photo),
-                            channel="telegram", ref="file-1", now=now, copy_expires_at=None)  # fmt: skip
-        person = (await s.execute(select(Person).where(Person.name == reporter))).scalar_one()
-        building = (
-            await s.execute(
-                select(Building).where(Building.estate == estate, Building.number == number)
-            )
-        ).scalar_one()
-        report = await report_problem(
-            s, reporter=person, category="clutter", description="楼后堆了旧家具",
-            place=Place(building_id=building.id), photos=[("store", key)], now=now,
-        )  # fmt: skip
-        assert report.id is not None
-        return report.id
 
 
 async def test_staff_sign_in_by_the_chats_link_once_and_residents_get_none(
@@ -191,7 +157,7 @@ async def test_a_picture_named_xlsx_changes_nothing_and_a_register_reports_each_
         await liu.get("/console/register")
         bad = await liu.post(
             "/console/register/upload",
-            files={"file": ("底册.xlsx", _jpeg(7), "application/vnd.ms-excel")},
+            files={"file": ("底册.xlsx", jpeg(7), "application/vnd.ms-excel")},
         )
         assert bad.status_code == 400 and "什么都没有改动" in bad.text
         assert await _count(demo, Person) == people
