@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from starlette.requests import Request
@@ -88,6 +89,16 @@ def _request_json(item: ServiceRequest, locale: str) -> dict[str, Any]:
     }
 
 
+async def _fields(request: Request, body: bytes) -> dict[str, str]:
+    """The POST's fields. A url-encoded body is read as UTF-8 whether or not the client
+    percent-encoded it (curl -d sends Chinese raw; Starlette's parser would read it as Latin-1)."""
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        form = await request.form(max_files=0, max_fields=40)
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return dict(pairs[:40])
+
+
 def open311_routes(linli: Linli) -> list[Route]:
     """The GeoReport v2 endpoints of `linli serve`."""
 
@@ -152,8 +163,7 @@ def open311_routes(linli: Linli) -> list[Route]:
         body = await request.body()
         if len(body) > MAX_BODY:
             return errors(413, "request too large")
-        form = await request.form(max_files=0, max_fields=40)
-        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        values = await _fields(request, body)
         try:
             lat = float(values["lat"]) if values.get("lat") else None
             long = float(values["long"]) if values.get("long") else None

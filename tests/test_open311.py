@@ -152,3 +152,20 @@ async def test_the_georeport_client_lists_the_categories_and_reads_a_filed_repor
         mine = await asyncio.to_thread(client.get_service_requests, service_code="clutter")
         assert [r["service_request_id"] for r in mine] == [request_id]
     assert [p.kind for p in await _pushes_to(demo, "李红")] == ["task"]
+
+
+async def test_chinese_sent_raw_by_curl_is_read_as_utf8(
+    linli: Linli, settings: Settings, demo: Database, clock: FakeClock
+) -> None:
+    key = await _key(demo, clock)
+    raw = f"api_key={key}&service_code=facility&description=电梯坏了&lat={AT_BUILDING_3['lat']}&long={AT_BUILDING_3['long']}"
+    async with _client(linli, settings) as http:
+        filed = await http.post(
+            f"{V2}/requests.json",
+            content=raw.encode(),  # what `curl -d description=电梯坏了` sends: not percent-encoded
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        [one] = (
+            await http.get(f"{V2}/requests/{filed.json()[0]['service_request_id']}.json")
+        ).json()
+    assert one["description"] == "电梯坏了"
