@@ -37,12 +37,13 @@ ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[object]:
     """A headless Chromium, or a skip saying why there is none."""
-    if not Path(CHROMIUM).exists():
+    if not HAVE_CHROMIUM:
         pytest.skip(f"no browser: {CHROMIUM} is missing (make browser installs Debian's chromium)")
     try:
         from playwright.async_api import async_playwright
