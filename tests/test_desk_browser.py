@@ -79,7 +79,7 @@ async def test_liu_fang_signs_in_sees_the_dashboard_and_approves_an_application(
         await page.wait_for_url(f"{base}/console/")
         assert await page.text_content("#apps-waiting") == "1"
         assert await page.text_content("#open-total") == "1"
-        assert await page.locator("svg.chart").count() == 2
+        assert await page.locator("svg.chart").count() == 1, "open cases drawn (no hours yet)"
         await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
         await page.click("text=待审核申请")
