@@ -112,6 +112,14 @@ async def test_a_grid_leader_cannot_open_another_grids_case_by_its_url(
     async with Desk(linli, settings) as zhou:
         await zhou.sign_in("周杰")
         assert (await zhou.get(f"/console/media/photo/{src}")).status_code == 404
+    async with Desk(linli, settings) as li:  # 李红 leads the team the case was routed to
+        await li.sign_in("李红")
+        mine = await li.get("/console/cases")
+        assert f"R{leqing:04d}" in mine.text and f"R{lemei:04d}" not in mine.text
+        page = await li.get(f"/console/cases/{leqing}")
+        assert page.status_code == 200 and "关闭工单" not in page.text, "she looks, staff close"
+        assert (await li.get("/console/notices")).status_code == 403
+        assert (await li.get(f"/console/cases/{lemei}")).status_code == 404
     async with demo.session() as s:
         assert (await s.get(Report, leqing)).state == "new"  # type: ignore[union-attr]
 
