@@ -157,8 +157,14 @@ class Desk:
             text = translate(locale, key)
             return text.format(**kw) if kw else text
 
+        def category(code: str) -> str:
+            # The chat's labels start with an emoji ("🧹 杂物堆放"); a page names it plainly.
+            text = t(f"report.cat_{code}")
+            head, _, rest = text.partition(" ")
+            return rest if rest and not any(ch.isalnum() for ch in head) else text
+
         html = self.env.get_template(template).render(
-            t=t, lang=locale, path=request.url.path, query=str(request.url.query), **values
+            t=t, category=category, lang=locale, path=request.url.path, query=str(request.url.query), **values
         )
         return HTMLResponse(html, status_code=status)
 
