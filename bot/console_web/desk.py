@@ -164,7 +164,12 @@ class Desk:
             return rest if rest and not any(ch.isalnum() for ch in head) else text
 
         html = self.env.get_template(template).render(
-            t=t, category=category, lang=locale, path=request.url.path, query=str(request.url.query), **values
+            t=t,
+            category=category,
+            lang=locale,
+            path=request.url.path,
+            query=str(request.url.query),
+            **values,
         )
         return HTMLResponse(html, status_code=status)
 
