@@ -165,7 +165,7 @@ class Desk:
 
         html = self.env.get_template(template).render(
             t=t,
-            category=category,
+            cat_name=category,
             lang=locale,
             path=request.url.path,
             query=str(request.url.query),
