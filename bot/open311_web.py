@@ -46,6 +46,14 @@ def _locale(request: Request) -> str:
     return "en" if request.headers.get("accept-language", "").lower().startswith("en") else "zh"
 
 
+def _request_id(text: str) -> int:
+    """A service_request_id: digits only, and small enough for the database's integer."""
+    text = text.strip()
+    if not text.isdigit() or len(text) > 9:
+        raise ValueError(f"service_request_id {text[:20]!r} is not a request number")
+    return int(text)
+
+
 def _w3c(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
@@ -138,7 +146,9 @@ def open311_routes(linli: Linli) -> list[Route]:
             return await post_request(request)
         q = request.query_params
         try:
-            ids = tuple(int(i) for i in q.get("service_request_id", "").split(",") if i.strip())
+            ids = tuple(
+                _request_id(i) for i in q.get("service_request_id", "").split(",") if i.strip()
+            )
             codes = tuple(c for c in q.get("service_code", "").split(",") if c.strip())
             statuses = tuple(
                 sorted({s.strip() for s in q.get("status", "").split(",") if s.strip()})

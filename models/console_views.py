@@ -340,31 +340,18 @@ async def audit_log(session: AsyncSession, viewer: Viewer, limit: int = 100) -> 
     """Case steps, application decisions, role grants, register imports and console sign-ins,
     newest first; a grid leader sees the first two for their grids."""
     cid = viewer.community_id
-    names: dict[int, str] = {
-        p.id: p.name
-        for p in (
-            await session.execute(select(Person).where(col(Person.community_id) == cid))
-        ).scalars()
-        if p.id is not None
-    }
-    out: list[AuditEntry] = []
+    # (when, actor id, text key, subject id, subject text, note); names are read once at the end.
+    rows: list[tuple[datetime, int | None, str, int | None, str, str | None]] = []
     events = await session.execute(
-        select(ReportEvent, col(Report.id))
+        select(ReportEvent)
         .join(Report, col(Report.id) == col(ReportEvent.report_id))
         .where(_report_scope(viewer))
         .order_by(col(ReportEvent.id).desc())
         .limit(limit)
     )
-    for e, rid in events.all():
-        out.append(
-            AuditEntry(
-                e.at,
-                names.get(e.actor_id or 0),
-                f"web.audit_case_{e.action}",
-                f"R{rid:04d}",
-                e.note,
-            )
-        )
+    for e in events.scalars():
+        rows.append((e.at, e.actor_id, f"web.audit_case_{e.action}", None,
+                     f"R{e.report_id:04d}", e.note))  # fmt: skip
     apps = (
         select(BenefitEvent, col(BenefitApplication.person_id))
         .join(BenefitApplication, col(BenefitApplication.id) == col(BenefitEvent.application_id))
@@ -376,15 +363,8 @@ async def audit_log(session: AsyncSession, viewer: Viewer, limit: int = 100) -> 
     for e, pid in (
         await session.execute(apps.order_by(col(BenefitEvent.id).desc()).limit(limit))
     ).all():
-        out.append(
-            AuditEntry(
-                e.at,
-                names.get(e.actor_id or 0),
-                f"web.audit_app_{e.to_status}",
-                f"#{e.application_id} {names.get(pid, '')}",
-                e.reason,
-            )
-        )
+        rows.append((e.at, e.actor_id, f"web.audit_app_{e.to_status}", pid,
+                     f"#{e.application_id}", e.reason))  # fmt: skip
     if viewer.is_manager:
         grants = await session.execute(
             select(RoleGrant)
@@ -393,24 +373,11 @@ async def audit_log(session: AsyncSession, viewer: Viewer, limit: int = 100) -> 
             .limit(limit)
         )
         for g in grants.scalars():
-            out.append(
-                AuditEntry(
-                    g.granted_at,
-                    names.get(g.granted_by_id or 0),
-                    "web.audit_role_granted",
-                    f"{names.get(g.person_id, '')} · {g.role}",
-                    g.reason,
-                )
-            )
+            rows.append((g.granted_at, g.granted_by_id, "web.audit_role_granted", g.person_id,
+                         g.role, g.reason))  # fmt: skip
             if g.revoked_at is not None:
-                out.append(
-                    AuditEntry(
-                        g.revoked_at,
-                        names.get(g.revoked_by_id or 0),
-                        "web.audit_role_revoked",
-                        f"{names.get(g.person_id, '')} · {g.role}",
-                    )
-                )
+                rows.append((g.revoked_at, g.revoked_by_id, "web.audit_role_revoked",
+                             g.person_id, g.role, None))  # fmt: skip
         imports = await session.execute(
             select(RegisterImport)
             .where(col(RegisterImport.community_id) == cid)
@@ -418,16 +385,26 @@ async def audit_log(session: AsyncSession, viewer: Viewer, limit: int = 100) -> 
             .limit(limit)
         )
         for i in imports.scalars():
-            out.append(
-                AuditEntry(
-                    i.at,
-                    names.get(i.by_id or 0),
-                    "web.audit_import",
-                    i.filename,
-                    f"+{i.added} ~{i.updated} ={i.unchanged} ✗{i.rejected}",
-                )
-            )
-        for s, name in await sign_ins(session, cid, limit):
-            out.append(AuditEntry(s.created_at, name, "web.audit_sign_in", ""))
-    out.sort(key=lambda a: a.at, reverse=True)
-    return out[:limit]
+            rows.append((i.at, i.by_id, "web.audit_import", None, i.filename,
+                         f"+{i.added} ~{i.updated} ={i.unchanged} ✗{i.rejected}"))  # fmt: skip
+        for s, _name in await sign_ins(session, cid, limit):
+            rows.append((s.created_at, s.person_id, "web.audit_sign_in", None, "", None))
+    rows.sort(key=lambda r: r[0], reverse=True)
+    rows = rows[:limit]
+    ids = {i for r in rows for i in (r[1], r[3]) if i is not None}
+    names: dict[int, str] = {}
+    if ids:
+        found = await session.execute(
+            select(col(Person.id), col(Person.name)).where(col(Person.id).in_(ids))
+        )
+        names = {int(i): n for i, n in found.all()}
+    return [
+        AuditEntry(
+            at,
+            names.get(actor) if actor else None,
+            key,
+            " ".join(x for x in (text, names.get(subject) if subject else None) if x),
+            note,
+        )
+        for at, actor, key, subject, text, note in rows
+    ]
