@@ -211,6 +211,8 @@ async def test_the_manager_approves_an_application_from_the_review_queue(
         assert "已通过" in (await liu.get(ok.headers["location"])).text
         twice = await liu.post(f"/console/applications/{app.id}/decide", {"decision": "approve"})
         assert twice.status_code == 400
+        audit = await liu.get("/console/audit")
+        assert "<td>刘芳</td><td>申请通过</td>" in audit.text and "钱桂兰" in audit.text
     async with Desk(linli, settings) as zhou:  # grid leader of the other grid: not even seen
         await zhou.sign_in("周杰")
         assert (await zhou.get(f"/console/applications/{app.id}")).status_code == 404
