@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DB ?= sqlite:///linli-demo.db
 
-.PHONY: demo demo-data test lint install interop bench bench-smoke clean
+.PHONY: demo demo-data test lint install interop browser bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint interop
+test: lint interop browser
 	$(BIN)/python -m pytest -q
 
 # The WeChat / WeCom interop vectors (tests/test_wechat_interop.py) need two npm packages,
@@ -61,6 +61,17 @@ interop:
 	  [ tests/interop/node_modules/.package-lock.json -nt tests/interop/package-lock.json ] || \
 	  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error); \
 	else echo "node/npm not found: the WeChat interop tests will be skipped"; fi
+
+# The staff desk's browser tests (tests/test_desk_browser.py) drive Debian's chromium through
+# Playwright (never `playwright install`: no browser download). Installed here when it is missing
+# and apt-get can run as root; otherwise those tests skip and say why.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y --no-install-recommends chromium fonts-noto-cjk >/dev/null 2>&1 || \
+	   (apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium fonts-noto-cjk >/dev/null)) || \
+	  echo "chromium could not be installed: the browser tests will be skipped"; \
+	else echo "no /usr/bin/chromium and no root apt-get: the browser tests will be skipped"; fi
 
 # Every benchmark in bench/ (found, not listed: bench/README.md), full size, minutes. Their smoke
 # runs are part of `make test` (tests/test_bench_smoke.py); `make bench-smoke` runs just those.

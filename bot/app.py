@@ -35,6 +35,7 @@ from handlers import (
     reports,
     signups,
     soon,
+    staff_desk,
     stations,
     surveys,
     tasks,
@@ -78,6 +79,7 @@ FEATURES: tuple[Feature, ...] = (
     poll_admin.feature,  # the organisers' side of 投票
     surveys.feature,  # 问卷
     linking.feature,  # 绑定其他账号
+    staff_desk.feature,  # /web: a one-time link to the staff desk (bot/console_web)
     *soon.PLACEHOLDERS,  # a feature still to come answers 马上就来 (none today)
 )
 
@@ -147,6 +149,7 @@ class Linli:
             LOCALES,
             extras={
                 "invite_link": self.invite_link,
+                "console_link": self.console_link,
                 "id_cipher": self.id_cipher,
                 "programmes": self.programmes,
                 "fetch_media": self.fetch_media,
@@ -166,6 +169,10 @@ class Linli:
         if self.settings.telegram_bot_username:
             return f"https://t.me/{self.settings.telegram_bot_username}?start={code}"
         return code
+
+    def console_link(self, token: str) -> str:
+        """The staff desk's one-time sign-in link (CONSOLE_BASE_URL is where `linli serve` is seen)."""
+        return f"{self.settings.console_base_url.rstrip('/')}/console/login/{token}"
 
     async def fetch_media(self, media: Media) -> bytes:
         """The bytes of a file a person sent (a register file), from the channel it came on."""

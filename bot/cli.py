@@ -1037,6 +1037,12 @@ def doctor() -> None:
         raise typer.Exit(2)
 
 
+# `linli open311 key` lives in its own module (this one is long enough).
+from bot.cli_open311 import group as open311_app  # noqa: E402
+
+app.add_typer(open311_app, name="open311")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `linli` script: a wrong set-up is one sentence and exit status 2."""
     from bot.doctor import explain

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # Where the bot writes files (the console's QR posters and charts, `linli wechat qr`):
     # a folder of its own, relative to where linli runs unless absolute; made when first used.
     files_dir: str = "data/files"
+    # Where staff reach `linli serve` (the staff desk's one-time links point here; https in
+    # production, behind the TLS proxy).
+    console_base_url: str = "http://127.0.0.1:8080"
 
 
 def files_dir(settings: Settings, *parts: str) -> Path:

@@ -1,4 +1,5 @@
-"""The ASGI app `linli serve` runs: Telegram webhooks, the WeChat / WeCom callbacks (later admin, Open311)."""
+"""The ASGI app `linli serve` runs: Telegram webhooks, the WeChat / WeCom callbacks, the staff
+desk (/console) and Open311 GeoReport v2 (/open311/v2)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from telegram import Update
 from telegram.ext import Application
 from telegram.request import BaseRequest
@@ -20,7 +21,9 @@ from telegram.request import BaseRequest
 from bot.app import Linli
 from bot.channels.wechat import WeChatChannels, build_channels
 from bot.config import Settings
+from bot.console_web import console_routes
 from bot.delivery import Sender
+from bot.open311_web import open311_routes
 
 log = logging.getLogger("linli.web")
 MAX_BODY = 1_000_000
@@ -42,7 +45,8 @@ def create_web_app(
     wechat: WeChatChannels | None = None,
 ) -> Starlette:
     """Routes: GET /healthz, POST <TELEGRAM_WEBHOOK_PATH> (403 unless the secret header matches),
-    GET/POST <WECHAT_PATH> and <WECOM_PATH> when those platforms are configured."""
+    GET/POST <WECHAT_PATH> and <WECOM_PATH> when those platforms are configured, the staff desk
+    under /console and Open311 under /open311/v2."""
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -73,7 +77,8 @@ def create_web_app(
     for path, hook in wechat.webhooks if wechat is not None else []:
         routes.append(Route(path, hook.verify, methods=["GET"]))
         routes.append(Route(path, hook.receive, methods=["POST"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    all_routes: list[BaseRoute] = [*routes, *open311_routes(linli), *console_routes(linli)]
+    return Starlette(routes=all_routes, lifespan=lifespan)
 
 
 def serving_app(

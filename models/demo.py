@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.booking_demo import seed_demo_bookings
+from models.console import seed_desk_demo
 from models.events import seed_demo_events
 from models.idcard import IdCipher
 from models.people import grant_role
@@ -48,7 +49,8 @@ async def seed_demo(
     session: AsyncSession, now: datetime, cipher: IdCipher | None = None, *, events: bool = True
 ) -> bool:
     """Load the demo community once; False when it is already there (ID numbers need `cipher`;
-    `events=False` leaves out the demo workshop and meeting, whose times follow `now`)."""
+    `events=False` leaves out the dated extras: the demo workshop and meeting, whose times follow
+    `now`, and the application waiting on the staff desk)."""
     if (
         await session.execute(select(col(Community.id)).where(col(Community.name) == "虹南社区"))
     ).first():
@@ -237,4 +239,5 @@ async def seed_demo(
     if events:
         await seed_demo_events(session, now)
         await seed_demo_bookings(session, now)
+        await seed_desk_demo(session, cid, now)  # an application waiting for 刘芳 (the desk)
     return True
