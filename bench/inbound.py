@@ -382,6 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
         "point at a database without the schema or with empty tables (restored afterwards)",
     )
     parser.add_argument(
+        "--compare-with",
+        metavar="URL",
+        default=None,
+        help="a second database (e.g. PostgreSQL, the same conditions as --database-url) "
+        "measured beside the first at every size, in the same run",
+    )
+    parser.add_argument(
         "--profile", metavar="FILE", help="write cProfile stats of the Linli phase to FILE"
     )
     return parser
@@ -408,20 +415,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run both phases (per size) and print the summaries, then the JSON line; 1 when an
-    invariant fails."""
+    """Run both phases (per size, per database) and print the summaries, then the JSON line;
+    1 when an invariant fails."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    database = ScratchDatabase(args.database_url, tmp_prefix="linli-bench-")
-    database.check()
+    urls = [args.database_url] + ([args.compare_with] if args.compare_with else [])
+    for url in urls:  # refuse before anything runs
+        ScratchDatabase(url, tmp_prefix="linli-bench-").check()
     profile = cProfile.Profile() if args.profile else None
     load = Load(args.chats, args.messages, args.warmup, args.rounds)
     proc, base_url = serve_in_subprocess()
-    runs: list[tuple[int | None, Phase, Phase]] = []
+    runs: dict[int, list[tuple[int | None, Phase, Phase]]] = {i: [] for i in range(len(urls))}
+    kinds: list[str] = []
     left_as_found = True
     try:
-        settings = _settings(database.url, base_url)
-        concurrency = settings.telegram_concurrent_updates
+        concurrency = _settings("sqlite://", base_url).telegram_concurrent_updates
         print(
             f"fake Telegram Bot API at {base_url} (own process); "
             f"{args.chats} residents x {args.messages} messages "
@@ -431,61 +439,104 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join("demo" if n is None else f"{n:,}" for n in args.sizes),
             flush=True,
         )
+        # Size by size, the databases one after the other (side by side on the same machine
+        # state), the echo bot before each: on a shared machine the ceiling moves.
         for size in args.sizes:
-            # The echo bot beside every size: on a shared machine the ceiling moves.
-            echo = asyncio.run(echo_phase(base_url, concurrency, load))
-            print(echo.summary(), flush=True)
-            if runs:  # a fresh database for every size (a temporary file is gone after one)
-                database = ScratchDatabase(args.database_url, tmp_prefix="linli-bench-")
+            for index, url in enumerate(urls):
+                echo = asyncio.run(echo_phase(base_url, concurrency, load))
+                print(echo.summary(), flush=True)
+                database = ScratchDatabase(url, tmp_prefix="linli-bench-")
                 database.check()
-                settings = _settings(database.url, base_url)
-            database.prepare()
-            try:
-                started = time.perf_counter()
-                # Linli runs the way `linli run` runs it (uvloop when installed); the echo bot
-                # the way a bare PTB bot runs (asyncio).
-                linli = run_async(linli_phase(settings, load, profile, size))
-            finally:
-                database.cleanup()
-                left_as_found = left_as_found and database.left_as_found()
-            label = "demo community" if size is None else f"{size:,} residents"
-            print(f"[{label}, {time.perf_counter() - started:.0f} s with the seeding]")
-            print(linli.summary(), flush=True)
-            runs.append((size, echo, linli))
+                if len(kinds) <= index:
+                    kinds.append(database.kind)
+                database.prepare()
+                try:
+                    started = time.perf_counter()
+                    # Linli runs the way `linli run` runs it (uvloop when installed); the echo
+                    # bot the way a bare PTB bot runs (asyncio).
+                    settings = _settings(database.url, base_url)
+                    linli = run_async(linli_phase(settings, load, profile, size))
+                finally:
+                    database.cleanup()
+                    left_as_found = left_as_found and database.left_as_found()
+                label = "demo community" if size is None else f"{size:,} residents"
+                took = time.perf_counter() - started
+                print(f"[{database.kind}, {label}, {took:.0f} s with the seeding]")
+                print(linli.summary(), flush=True)
+                runs[index].append((size, echo, linli))
     finally:
         stop_server(proc)
     if profile is not None:
         profile.dump_stats(args.profile)
         print(f"cProfile stats of the Linli phase written to {args.profile}")
-    sizes = [_size_figures(size, echo, linli) for size, echo, linli in runs]
-    for figures in sizes:
-        verdict = "meets" if figures["ratio"] >= GOAL_RATIO else "below"
-        print(
-            f"register {figures['residents'] or 'demo'}: ratio linli/echo = "
-            f"{figures['ratio']:.3f} ({verdict} the goal of {GOAL_RATIO}); CPU per message "
-            f"{figures['cpu_ms_per_message']:.2f} ms = {figures['cpu_vs_echo']:.2f} x the echo "
-            f"bot's (goal {GOAL_CPU_VS_ECHO}); database {database.kind}; loops: echo asyncio, "
-            f"linli {loop_name()}"
-        )
-    small, large = sizes[0], sizes[-1]
-    _, echo, linli = runs[-1]
+    per_db = [[_size_figures(size, e, x) for size, e, x in runs[i]] for i in range(len(urls))]
+    for kind, sizes in zip(kinds, per_db, strict=True):
+        for figures in sizes:
+            verdict = "meets" if figures["ratio"] >= GOAL_RATIO else "below"
+            print(
+                f"{kind}, register {figures['residents'] or 'demo'}: ratio linli/echo = "
+                f"{figures['ratio']:.3f} ({verdict} the goal of {GOAL_RATIO}); CPU per message "
+                f"{figures['cpu_ms_per_message']:.2f} ms = {figures['cpu_vs_echo']:.2f} x the "
+                f"echo bot's (goal {GOAL_CPU_VS_ECHO}); loops: echo asyncio, linli {loop_name()}"
+            )
+    sizes = per_db[0]
+    _, echo, linli = runs[0][-1]
+    everything = [phase for i in runs for _, e, x in runs[i] for phase in (e, x)]
     result = {
         "bench": "inbound",
         "smoke": args.smoke,
-        "residents": large["residents"],
+        "residents": sizes[-1]["residents"],
         "chats": args.chats,
         "messages_each": args.messages,
         "echo_rate": round(echo.rate, 2),
         "linli_rate": round(linli.rate, 2),
-        "ratio": large["ratio"],
+        "ratio": sizes[-1]["ratio"],
         "linli_p50_ms": round(linli.p(50), 2),
         "linli_p95_ms": round(linli.p(95), 2),
         "echo_p50_ms": round(echo.p(50), 2),
-        "cpu_ms_per_message": large["cpu_ms_per_message"],
-        "cpu_vs_echo": large["cpu_vs_echo"],
+        "cpu_ms_per_message": sizes[-1]["cpu_ms_per_message"],
+        "cpu_vs_echo": sizes[-1]["cpu_vs_echo"],
         "sizes": sizes,
-        # Time per message at the largest register against the smallest (goal <= 1.2): by
-        # rate, and by the bot's CPU per answer (what the machine's load moves least).
+        **_largest_smallest(sizes),
+        "database": kinds[0],
+        "linli_loop": loop_name(),
+        "classify_us": round(classify_us(), 1),
+        "goal_met": all(f["ratio"] >= GOAL_RATIO for f in sizes),
+        "invariants": {
+            "echo_answered_all": all(p.unanswered == 0 and p.answers > 0 for p in everything),
+            "linli_answered_all": all(p.unanswered == 0 and p.answers > 0 for p in everything),
+            "no_failed_calls": not any(p.failed_calls for p in everything),
+            "no_unexpected_answers": not any(p.unexpected_answers for p in everything),
+            "scratch_left_as_found": left_as_found,
+        },
+    }
+    if len(urls) > 1:
+        other = per_db[1]
+        result["compared"] = {
+            "database": kinds[1],
+            "sizes": other,
+            **_largest_smallest(other),
+            # The compared database's rate over the first's, size by size (PostgreSQL over
+            # SQLite: goal >= 0.8), and its CPU per message over the first's.
+            "rate_ratio": [
+                round(o["linli_rate"] / f["linli_rate"], 3) if f["linli_rate"] else None
+                for f, o in zip(sizes, other, strict=True)
+            ],
+            "cpu_ratio": [
+                round(o["cpu_ms_per_message"] / f["cpu_ms_per_message"], 3)
+                if f["cpu_ms_per_message"]
+                else None
+                for f, o in zip(sizes, other, strict=True)
+            ],
+        }
+    return emit(result)
+
+
+def _largest_smallest(sizes: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Time per message at the largest register against the smallest (goal <= 1.2): by rate,
+    and by the bot's CPU per answer (what the machine's load moves least)."""
+    small, large = sizes[0], sizes[-1]
+    return {
         "time_ratio_largest_smallest": round(small["linli_rate"] / large["linli_rate"], 3)
         if large["linli_rate"]
         else None,
@@ -494,21 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if small["cpu_ms_per_message"]
         else None,
-        "database": database.kind,
-        "linli_loop": loop_name(),
-        "classify_us": round(classify_us(), 1),
-        "goal_met": all(f["ratio"] >= GOAL_RATIO for f in sizes),
-        "invariants": {
-            "echo_answered_all": all(e.unanswered == 0 and e.answers > 0 for _, e, _ in runs),
-            "linli_answered_all": all(x.unanswered == 0 and x.answers > 0 for _, _, x in runs),
-            "no_failed_calls": not any(e.failed_calls or x.failed_calls for _, e, x in runs),
-            "no_unexpected_answers": not any(
-                e.unexpected_answers or x.unexpected_answers for _, e, x in runs
-            ),
-            "scratch_left_as_found": left_as_found,
-        },
     }
-    return emit(result)
 
 
 GOAL_CPU_VS_ECHO = 1.25
