@@ -159,39 +159,30 @@ async def best_accounts(session: AsyncSession, person_ids: list[int]) -> dict[in
     return out
 
 
-# Rows per INSERT in enqueue_many: 16 columns each stays under both databases' parameter limits.
-ENQUEUE_CHUNK = 1000
+_ENQUEUE_DEFAULTS: dict[str, Any] = {
+    "notice_id": None, "text": None, "photo_ref": None, "priority": 1,
+    "status": OutboxStatus.PENDING, "attempts": 0,
+}  # fmt: skip
 
 
 async def enqueue_many(
     session: AsyncSession, rows: list[dict[str, Any]], now: datetime
 ) -> set[str]:
     """Queue many messages at once (`enqueue`'s row, addresses resolved by the caller with
-    `best_accounts`); returns the dedupe keys that went in (a key queued before is skipped)."""
-    done: set[str] = set()
-    for start in range(0, len(rows), ENQUEUE_CHUNK):
-        chunk = [
-            {
-                "notice_id": None,
-                "text": None,
-                "photo_ref": None,
-                "priority": 1,
-                "status": OutboxStatus.PENDING,
-                "attempts": 0,
-                "not_before": now,
-                "created_at": now,
-                **row,
-            }
-            for row in rows[start : start + ENQUEUE_CHUNK]
-        ]
-        stmt = (
-            insert_ignoring_duplicates(session, Outbox)
-            .values(chunk)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(col(Outbox.dedupe_key))
-        )
-        done.update((await session.execute(stmt)).scalars())
-    return done
+    `best_accounts`); returns the dedupe keys that went in (a key queued before is skipped).
+
+    One statement with many parameter sets: SQLAlchemy sends them as a few multi-row INSERTs
+    ("insertmanyvalues") from one compiled statement, where `.values([...])` would compile a
+    new statement for every number of rows."""
+    if not rows:
+        return set()
+    stmt = (
+        insert_ignoring_duplicates(session, Outbox)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(col(Outbox.dedupe_key))
+    )
+    params = [{**_ENQUEUE_DEFAULTS, "not_before": now, "created_at": now, **row} for row in rows]
+    return set((await session.execute(stmt, params)).scalars())
 
 
 @dataclass(frozen=True)

@@ -276,9 +276,9 @@ async def _approach_many(
         (
             await session.execute(
                 insert_ignoring_duplicates(session, BenefitOutreach)
-                .values(claims)
                 .on_conflict_do_nothing(index_elements=["person_id", "programme", "period"])
-                .returning(col(BenefitOutreach.person_id), col(BenefitOutreach.id))
+                .returning(col(BenefitOutreach.person_id), col(BenefitOutreach.id)),
+                claims,  # many parameter sets, one compiled statement (outbox.enqueue_many)
             )
         ).all()
     )
