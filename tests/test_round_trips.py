@@ -80,8 +80,14 @@ async def test_roles_read_with_the_account_are_the_ones_granted(
     assert "发通知" in str(manager) and "发通知" not in str(resident)
 
 
-async def test_the_pool_does_not_ping_before_each_message(demo: Database) -> None:
-    assert demo.engine.sync_engine.pool._pre_ping is False
+async def test_the_pool_does_not_ping_before_each_message_nor_reconnect_under_load(
+    demo: Database,
+) -> None:
+    pool = demo.engine.sync_engine.pool
+    assert pool._pre_ping is False
+    # No overflow: connections opened beyond the pool were closed again on return, and
+    # reopened for the next burst (a connect costs more than many messages).
+    assert pool._max_overflow == 0  # type: ignore[attr-defined]
 
 
 async def test_a_message_is_answered_after_the_server_dropped_the_connection(
