@@ -97,7 +97,7 @@ class Linli:
         features: tuple[Feature, ...] = FEATURES,
     ) -> None:
         self.settings = settings
-        self.db = db or Database(settings.database_url)
+        self.db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
         self.clock = clock
         self.features = FeatureSet(features)
         self.router = self.features.router

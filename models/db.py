@@ -131,9 +131,9 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 class Database:
     """One engine and its session factory; `async with db.session() as s` is one transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 16) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
