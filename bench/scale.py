@@ -182,6 +182,9 @@ async def one_size(url: str, residents: int, args: argparse.Namespace) -> dict[s
         with recording(db) as ticks:
             timed = await clock_jobs(db, outreach=not args.no_outreach)
         rss_after_jobs = rss_mb()
+        # The first ticks work off what the generator left (every overdue report escalated,
+        # everyone of age approached); the second is a tick of an ordinary day.
+        again = await clock_jobs(db, outreach=not args.no_outreach)
         # A table the planner rightly reads whole because it is small here (an empty reminder
         # table, the few flows of the chats that talked) is not counted: only BIG rows or more.
         hot_scans = await big_scans(db, await explain(db, hot, force_index=False))
@@ -192,6 +195,7 @@ async def one_size(url: str, residents: int, args: argparse.Namespace) -> dict[s
             "seed_s": round(seed_s, 1),
             **measured,
             "jobs": timed,
+            "jobs_again": again,
             "hot_path_full_scans": hot_scans,
             "clock_full_scans": tick_scans,
             "rss_mb": {

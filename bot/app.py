@@ -47,7 +47,7 @@ from handlers.nlu import Understanding
 from handlers.nlu.model import default_model
 from handlers.router import Dispatcher, Router
 from models.benefits import load_catalogue
-from models.db import Database, utcnow
+from models.db import Database, connection_lost, utcnow
 from models.direct_messages import offer_choices_first, take_held
 from models.inbox import first_delivery
 from models.people import locale_of
@@ -117,7 +117,7 @@ class Linli:
         features: tuple[Feature, ...] = FEATURES,
     ) -> None:
         self.settings = settings
-        self.db = db or Database(settings.database_url)
+        self.db = db or Database(settings.database_url, pool_size=settings.database_pool_size)
         self.clock = clock
         self.features = FeatureSet(features)
         self.router = self.features.router
@@ -205,12 +205,20 @@ class Linli:
         async with self._lock(inc):
             now = inc.received_at or self.clock()
             try:
-                async with self.db.session() as session:
-                    if inc.message_id is not None and not await self._first_time(session, inc, now):
-                        log.info("duplicate %s update %s ignored", inc.channel, inc.message_id)
-                        return []
-                    replies = await self.dispatcher.dispatch(session, inc, now)
-                    replies = await self._held_first(session, inc, now) + replies
+                try:
+                    replies = await self._answer(inc, now)
+                except Exception as err:
+                    # A connection the server dropped (no pre-ping checks them: models/db.py)
+                    # fails before anything committed; the message is answered on a fresh one.
+                    if not connection_lost(err):
+                        raise
+                    log.warning(
+                        "database connection lost; %s chat %s again", inc.channel, inc.chat_id
+                    )
+                    replies = await self._answer(inc, now)
+                if replies is None:
+                    log.info("duplicate %s update %s ignored", inc.channel, inc.message_id)
+                    return []
                 for listener in self.after_commit:
                     listener()
                 return replies
@@ -221,6 +229,14 @@ class Linli:
                 )
                 locale = await self._mark_failed(inc, now)
                 return [Reply(translate(locale, "error.generic").format(id=error_id))]
+
+    async def _answer(self, inc: Incoming, now: datetime) -> list[Reply] | None:
+        """One transaction: record the update, answer it; None when it was seen before."""
+        async with self.db.session() as session:
+            if inc.message_id is not None and not await self._first_time(session, inc, now):
+                return None
+            replies = await self.dispatcher.dispatch(session, inc, now)
+            return await self._held_first(session, inc, now) + replies
 
     async def _held_first(self, session: AsyncSession, inc: Incoming, now: datetime) -> list[Reply]:
         """Messages that could not reach this person (WeChat's 48-hour window), given first."""

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field(default="sqlite:///linli.db")
+    # PostgreSQL connections a bot process keeps (SQLite always has one): messages in flight
+    # beyond it wait for a connection; on a loaded server each round trip waits for it, so
+    # throughput is about connections / latency (bench/README.md).
+    database_pool_size: int = Field(default=32, ge=1)
     log_level: str = "INFO"
 
     telegram_token: str | None = None

@@ -17,7 +17,7 @@ from handlers.intents import normalize
 from handlers.nlu import Understanding, understand
 from handlers.nlu.model import default_model
 from models.errors import DomainError
-from models.people import active_roles, load_chat
+from models.people import load_chat
 from models.tables import Conversation
 
 if TYPE_CHECKING:  # the features are built from routers; only the annotation needs the type
@@ -272,16 +272,17 @@ class Dispatcher:
         return understood.intent, understood.rule or "model", understood
 
     async def _context(self, session: AsyncSession, inc: Incoming, now: datetime) -> Context:
-        account, person, conv = await load_chat(
+        chat = await load_chat(
             session, inc.channel, inc.user_id, inc.chat_id, now, inc.display_name
         )
+        account, person, conv = chat.account, chat.person, chat.conversation
         locale = (person.locale if person else None) or account.locale or "zh"
         return Context(
             session=session,
             incoming=inc,
             account=account,
             person=person,
-            roles=await active_roles(session, person),
+            roles=chat.roles,
             locale=locale,
             now=now,
             conversation=conv,

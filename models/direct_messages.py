@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.outbox import insert_ignoring_duplicates
+from models.people import HELD_WAITING
 from models.tables import ChannelAccount, Conversation, Outbox, OutboxStatus
 
 
@@ -122,30 +123,33 @@ async def mark_unsubscribed(
 
 # A held message older than this no longer matters (an offer long taken, a rating long due).
 HELD_FOR = timedelta(days=7)
+_HELD = (
+    select(Outbox)
+    .where(
+        col(Outbox.account_id)
+        == select(col(ChannelAccount.id))
+        .where(
+            col(ChannelAccount.channel) == bindparam("channel"),
+            col(ChannelAccount.external_id) == bindparam("external_id"),
+        )
+        .scalar_subquery(),
+        col(Outbox.status) == literal_column(f"'{OutboxStatus.HELD.value}'"),  # the partial index
+        col(Outbox.created_at) > bindparam("since"),
+    )
+    .order_by(col(Outbox.id))
+)
 
 
 async def take_held(
     session: AsyncSession, channel: str, external_id: str, now: datetime
 ) -> list[Outbox]:
     """Messages that could not reach this account and still matter, oldest first; now given."""
-    account = await account_of(session, channel, external_id)
-    if account is None:
+    waiting = session.info.get(HELD_WAITING, {}).get((channel, external_id))
+    if waiting is False:  # load_chat looked in this transaction: nothing is held
         return []
-    rows = list(
-        (
-            await session.execute(
-                select(Outbox)
-                .where(
-                    col(Outbox.account_id) == account.id,
-                    col(Outbox.status) == OutboxStatus.HELD,
-                    col(Outbox.created_at) > now - HELD_FOR,
-                )
-                .order_by(col(Outbox.id))
-            )
-        )
-        .scalars()
-        .all()
-    )
+    rows = list((await session.execute(_HELD, {
+        "channel": channel, "external_id": external_id, "since": now - HELD_FOR,
+    })).scalars().all())  # fmt: skip
     for row in rows:
         row.status = OutboxStatus.SENT
         row.sent_at = now

@@ -120,6 +120,72 @@ async def enqueue(
 
 
 @dataclass(frozen=True)
+class Address:
+    """Where a person is reached: the fields of their best account an outbox row copies."""
+
+    account_id: int
+    channel: str
+    chat_id: str
+    locale: str | None
+
+
+async def best_accounts(session: AsyncSession, person_ids: list[int]) -> dict[int, Address]:
+    """`account_for` for many people in one query: person id → address (reachable ones only)."""
+    if not person_ids:
+        return {}
+    ca = ChannelAccount
+    rows = await session.execute(
+        select(
+            col(ca.person_id),
+            col(ca.id),
+            col(ca.channel),
+            col(ca.chat_id),
+            col(ca.locale),
+            col(ca.blocked_at),
+        )
+        .where(col(ca.person_id).in_(person_ids))
+        .order_by(col(ca.person_id), col(ca.last_seen_at).desc(), col(ca.id).desc())
+    )
+    by_person: dict[int, list[Any]] = {}
+    for row in rows:
+        by_person.setdefault(row[0], []).append(row)
+    out: dict[int, Address] = {}
+    for person_id, accounts in by_person.items():
+        if any(a.channel != CONSOLE for a in accounts):
+            accounts = [a for a in accounts if a.channel != CONSOLE]
+        best = next((a for a in accounts if a.blocked_at is None), None)
+        if best is not None:
+            out[person_id] = Address(best.id, best.channel, best.chat_id, best.locale)
+    return out
+
+
+_ENQUEUE_DEFAULTS: dict[str, Any] = {
+    "notice_id": None, "text": None, "photo_ref": None, "priority": 1,
+    "status": OutboxStatus.PENDING, "attempts": 0,
+}  # fmt: skip
+
+
+async def enqueue_many(
+    session: AsyncSession, rows: list[dict[str, Any]], now: datetime
+) -> set[str]:
+    """Queue many messages at once (`enqueue`'s row, addresses resolved by the caller with
+    `best_accounts`); returns the dedupe keys that went in (a key queued before is skipped).
+
+    One statement with many parameter sets: SQLAlchemy sends them as a few multi-row INSERTs
+    ("insertmanyvalues") from one compiled statement, where `.values([...])` would compile a
+    new statement for every number of rows."""
+    if not rows:
+        return set()
+    stmt = (
+        insert_ignoring_duplicates(session, Outbox)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(col(Outbox.dedupe_key))
+    )
+    params = [{**_ENQUEUE_DEFAULTS, "not_before": now, "created_at": now, **row} for row in rows]
+    return set((await session.execute(stmt, params)).scalars())
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A row a worker has leased, with what is needed to send it."""
 

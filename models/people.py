@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, exists, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -18,6 +18,8 @@ from models.tables import (
     Conversation,
     Grid,
     Household,
+    Outbox,
+    OutboxStatus,
     Person,
     Role,
     RoleGrant,
@@ -75,9 +77,29 @@ def touch_account(account: ChannelAccount, chat_id: str, now: datetime) -> None:
 
 
 # Built once: this runs for every message, and a prebuilt statement skips construction and
-# cache-key generation each time.
+# cache-key generation each time. One statement brings the account, the person, the flow
+# state, the person's active role grants (one row each; none: one row with NULLs) and whether
+# messages are held for this account (WeChat's window, models/direct_messages.py: take_held
+# reads them only then) — on PostgreSQL each statement is a round trip.
+_HELD_WAITING = (
+    exists()
+    .where(
+        col(Outbox.account_id) == col(ChannelAccount.id),
+        # A literal, not a parameter: so that the planners may use the partial index on
+        # held rows (ix_outbox_held_account), which a parameter could not prove applies.
+        col(Outbox.status) == literal_column(f"'{OutboxStatus.HELD.value}'"),
+    )
+    .label("held_waiting")
+)
 _LOAD_CHAT = (
-    select(ChannelAccount, Person, Conversation)
+    select(
+        ChannelAccount,
+        Person,
+        Conversation,
+        col(RoleGrant.role),
+        col(RoleGrant.grid_id),
+        _HELD_WAITING,
+    )
     .outerjoin(Person, col(Person.id) == col(ChannelAccount.person_id))
     .outerjoin(
         Conversation,
@@ -86,11 +108,31 @@ _LOAD_CHAT = (
             col(Conversation.chat_id) == bindparam("chat_id"),
         ),
     )
+    .outerjoin(
+        RoleGrant,
+        and_(
+            col(RoleGrant.person_id) == col(Person.id),
+            col(RoleGrant.revoked_at).is_(None),
+        ),
+    )
     .where(
         col(ChannelAccount.channel) == bindparam("channel"),
         col(ChannelAccount.external_id) == bindparam("external_id"),
     )
 )
+
+# session.info key: (channel, external_id) → whether held messages wait (set by load_chat).
+HELD_WAITING = "linli.held_waiting"
+
+
+@dataclass(frozen=True)
+class Chat:
+    """Who is writing, in which flow, with which roles: what every message starts from."""
+
+    account: ChannelAccount
+    person: Person | None
+    conversation: Conversation
+    roles: frozenset[tuple[str, int | None]]
 
 
 async def load_chat(
@@ -100,24 +142,37 @@ async def load_chat(
     chat_id: str,
     now: datetime,
     display_name: str | None = None,
-) -> tuple[ChannelAccount, Person | None, Conversation]:
-    """Account, person and flow state of one chat in one query (created on first contact)."""
+) -> Chat:
+    """Account, person, flow state and roles of one chat in one query (created on first contact)."""
     params = {"channel": channel, "external_id": external_id, "chat_id": chat_id}
-    row = (await session.execute(_LOAD_CHAT, params)).first()
-    if row is None:
+    rows = (await session.execute(_LOAD_CHAT, params)).all()
+    if not rows:
         account = await get_or_create_account(
             session, channel, external_id, chat_id, now, display_name
         )
-        person, conversation = None, None
+        person, conversation, granted, held = None, None, set(), False
     else:
-        account, person, conversation = row
+        account, person, conversation = rows[0][0], rows[0][1], rows[0][2]
+        granted = {(role, grid) for *_, role, grid, _held in rows if role is not None}
+        held = bool(rows[0][5])
         touch_account(account, chat_id, now)
+    session.info.setdefault(HELD_WAITING, {})[(channel, external_id)] = held
     if conversation is None:
         conversation = Conversation(
             channel=channel, chat_id=chat_id, data={}, choices=[], updated_at=now
         )
         session.add(conversation)
-    return account, person, conversation
+    return Chat(account, person, conversation, _with_residence(person, granted))
+
+
+def _with_residence(
+    person: Person | None, granted: set[tuple[str, int | None]]
+) -> frozenset[tuple[str, int | None]]:
+    if person is None:
+        return frozenset()
+    if person.verified and person.household_id is not None:
+        granted.add((Role.RESIDENT.value, person.grid_id))
+    return frozenset(granted)
 
 
 async def active_roles(
@@ -134,10 +189,7 @@ async def active_roles(
             )
         )
     ).all()
-    roles = {(r, g) for r, g in rows}
-    if person.verified and person.household_id is not None:
-        roles.add((Role.RESIDENT.value, person.grid_id))
-    return frozenset(roles)
+    return _with_residence(person, {(r, g) for r, g in rows})
 
 
 async def set_locale(

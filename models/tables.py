@@ -233,6 +233,14 @@ class Outbox(SQLModel, table=True):
         Index("ix_outbox_due", "status", "priority", "id"),
         # Housekeeping deletes finished rows past the retention, oldest first.
         Index("ix_outbox_created_at", "created_at"),
+        # Messages held for an account (WeChat's window), looked up on every message: only
+        # held rows are in it, so it costs nothing to the millions of others.
+        Index(
+            "ix_outbox_held_account",
+            "account_id",
+            sqlite_where=sql_text("status = 'held'"),
+            postgresql_where=sql_text("status = 'held'"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=160, unique=True)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from models.benefits import Catalogue, run_outreach
+from models.benefits import Catalogue, run_outreach_in_steps
 from models.bookings import extend_series
 from models.db import Database, utcnow
 from models.housekeeping import prune, prune_outbox
@@ -139,8 +139,8 @@ async def eligibility(
     db: Database, programmes: Catalogue, wake: Callable[[], None] | None = None
 ) -> dict[str, int]:
     """The daily eligibility scan: approach people reaching a benefit's age, home visits, re-certification."""
-    async with db.session() as session:
-        counts = await run_outreach(session, programmes, utcnow())
+    # A thousand people a transaction: the bot's own writes never wait long behind it.
+    counts = await run_outreach_in_steps(db.session, programmes, utcnow())
     log.info("eligibility: %s", counts)
     if wake and any(counts.values()):
         wake()

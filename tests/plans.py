@@ -49,6 +49,8 @@ LARGE = frozenset(
         "event",
         "eventinvitee",
         "sessionseries",
+        "poll",
+        "ballot",
     }
 )
 

@@ -42,7 +42,7 @@ from models.benefits.notifications import (
     tell_residents_not_yet_told,
     tell_reviewers,
 )
-from models.benefits.outreach import people_to_help, run_outreach
+from models.benefits.outreach import people_to_help, run_outreach, run_outreach_in_steps
 from models.benefits.permissions import (
     filer_role,
     get_visible,
@@ -114,6 +114,7 @@ __all__ = [
     "record_event",
     "review_queue",
     "run_outreach",
+    "run_outreach_in_steps",
     "start_review",
     "tell_applicant",
     "tell_resident_filed",
