@@ -42,8 +42,12 @@ async def test_the_command_list_is_registered_in_both_languages(telegram, api: F
 
 async def test_menu_button_routes_to_its_feature(chat: Chat) -> None:
     me = chat.user(502)
-    answer = await me.send("📅 预约服务")  # a feature still to come (votes came with issue 12)
-    assert "预约服务" in texts(answer) and "马上就来" in texts(answer)
+    # Someone who has not joined yet: the station finder answers anyone (a courier passing by) …
+    answer = await me.send("☕ 附近驿站")
+    assert "您在哪里" in texts(answer)
+    # … while booking asks them to join first.
+    answer = await me.send("📅 预约服务")
+    assert "请先登记" in texts(answer)
 
 
 async def test_deep_link_invitation_links_a_new_resident(chat: Chat, demo: Database) -> None:

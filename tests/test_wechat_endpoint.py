@@ -210,8 +210,8 @@ async def test_subscribe_greets_and_a_menu_click_routes_to_its_feature(
     me = harness.user("o-gina")
     hello = reply_text(await me.event("subscribe"))
     assert "邻里小助手" in hello and "1. " in hello and "回复数字" in hello
-    booking = reply_text(await me.event("CLICK", "intent:booking"))  # a feature still to come
-    assert "预约服务" in booking and "马上就来" in booking
+    stations = reply_text(await me.event("CLICK", "intent:stations"))  # open to anyone
+    assert "您在哪里" in stations
     assert await me.event("VIEW", "https://example.org") == []
 
 
