@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -184,52 +186,105 @@ class Places:
         return self.households[(place.building.id, place.unit, place.room)]
 
 
+LOOKUP_BATCH = 1000  # ID hashes a query
+
+
+@dataclass(slots=True)
+class KnownPerson:
+    """The columns of a known person that an import compares and keeps (no ORM object)."""
+
+    id: int
+    name: str
+    phone: str | None
+    birth_date: date | None
+    grid_id: int | None
+    household_id: int | None
+    verified: bool
+    verified_at: datetime | None
+    verified_by_id: int | None
+
+
+@dataclass(slots=True)
+class KnownRecord:
+    """The register columns of a known person."""
+
+    id_hash: str | None
+    id_cipher: str | None
+    relation: str | None
+    lives_alone: bool
+    limited_mobility: bool
+    notes: str | None
+
+
+Known = tuple[KnownPerson, KnownRecord | None]
+_PERSON_COLUMNS = tuple(KnownPerson.__slots__)  # type: ignore[attr-defined]
+_RECORD_COLUMNS = tuple(KnownRecord.__slots__)  # type: ignore[attr-defined]
+
+
+def _known_select() -> Any:
+    person, record = Person.__table__, ResidentRecord.__table__  # type: ignore[attr-defined]
+    return select(
+        *(person.c[k] for k in _PERSON_COLUMNS),
+        record.c.person_id.label("record_person_id"),
+        *(record.c[k] for k in _RECORD_COLUMNS),
+    )
+
+
+def _known(row: Any) -> Known:
+    n = len(_PERSON_COLUMNS)
+    person = KnownPerson(*row[:n])
+    record = KnownRecord(*row[n + 1 :]) if row[n] is not None else None
+    return person, record
+
+
 async def known_by_hash(
     session: AsyncSession, community_id: int, digests: list[str]
-) -> dict[str, tuple[Person, ResidentRecord]]:
-    """The people of these ID hashes (one query)."""
+) -> dict[str, tuple[KnownPerson, KnownRecord]]:
+    """The people of these ID hashes (a query per thousand; plain rows, not ORM objects)."""
     if not digests:
         return {}
-    rows = await session.execute(
-        select(Person, ResidentRecord)
-        .join(ResidentRecord, col(ResidentRecord.person_id) == Person.id)
-        .where(
-            col(ResidentRecord.community_id) == community_id,
-            col(ResidentRecord.id_hash).in_(digests),
+    out: dict[str, tuple[KnownPerson, KnownRecord]] = {}
+    for start in range(0, len(digests), LOOKUP_BATCH):
+        rows = await session.execute(
+            _known_select()
+            .join_from(Person, ResidentRecord, col(ResidentRecord.person_id) == Person.id)
+            .where(
+                col(ResidentRecord.community_id) == community_id,
+                col(ResidentRecord.id_hash).in_(digests[start : start + LOOKUP_BATCH]),
+            )
         )
-    )
-    return {record.id_hash: (person, record) for person, record in rows}  # type: ignore[misc]
+        for row in rows:
+            person, record = _known(row)
+            assert record is not None and record.id_hash is not None
+            out[record.id_hash] = (person, record)
+    return out
 
 
-async def known_without_id(
-    session: AsyncSession, community_id: int
-) -> dict[str, list[tuple[Person, ResidentRecord | None]]]:
+async def known_without_id(session: AsyncSession, community_id: int) -> dict[str, list[Known]]:
     """People known without an ID number (self-registered, seeded), by name; one query.
 
     Read once per import: they are few next to the register, and a query per chunk by name
     would scan the person table each time (no index on names), the cost per row growing with it.
     """
-    out: dict[str, list[tuple[Person, ResidentRecord | None]]] = {}
+    out: dict[str, list[Known]] = {}
     rows = await session.execute(
-        select(Person, ResidentRecord)
-        .outerjoin(ResidentRecord, col(ResidentRecord.person_id) == Person.id)
+        _known_select()
+        .outerjoin_from(Person, ResidentRecord, col(ResidentRecord.person_id) == Person.id)
         .where(
             col(Person.community_id) == community_id,
             or_(col(ResidentRecord.person_id).is_(None), col(ResidentRecord.id_hash).is_(None)),
         )
         .order_by(col(Person.id))
     )
-    for person, record in rows:
+    for row in rows:
+        person, record = _known(row)
         out.setdefault(person.name, []).append((person, record))
     return out
 
 
 def adoptable(
-    candidates: list[tuple[Person, ResidentRecord | None]],
-    row: ParsedRow,
-    household_id: int | None,
-    taken: set[int],
-) -> tuple[Person, ResidentRecord | None] | None:
+    candidates: list[Known], row: ParsedRow, household_id: int | None, taken: set[int]
+) -> Known | None:
     """The known person this row completes: same name and same home or phone, not yet taken."""
     for person, record in candidates:
         if person.id in taken:
