@@ -53,36 +53,66 @@ async def reserve_ids(session: AsyncSession, table: Table, count: int) -> list[i
     return list(range(top + 1, top + 1 + count))
 
 
-def _processors(session: AsyncSession, table: Table, columns: Sequence[str]) -> list[Any]:
-    dialect = session.get_bind().dialect
-    return [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
-
-
 async def insert_rows(
-    session: AsyncSession, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    skip_conflicts_on: Sequence[str] = (),
 ) -> None:
-    """Insert `rows` (Python values in the order of `columns`) in one driver call."""
+    """Insert `rows` (Python values in the order of `columns`) in one driver call.
+
+    `skip_conflicts_on`: the columns of a unique constraint; a row that would break it is left
+    out (ON CONFLICT DO NOTHING), as when someone registered the same flat meanwhile.
+    """
     if not rows:
         return
     driver = await _driver(session)
+    names = ", ".join(columns)
+    conflict = (
+        f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
+    )
     if session.get_bind().dialect.name == "postgresql":
-        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
+        if not conflict:
+            await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
+            return
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        await driver.executemany(
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks}){conflict}", rows
+        )
         return
-    procs = _processors(session, table, columns)
-    convert: list[tuple[int, Callable[[Any], Any]]] = [
-        (i, p) for i, p in enumerate(procs) if p is not None
-    ]
-    if convert:
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i, proc in convert:
-                values[i] = proc(values[i])
-            converted.append(values)
-        rows = converted  # type: ignore[assignment]
     marks = ", ".join("?" * len(columns))
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-    await driver.executemany(sql, rows)
+    await driver.executemany(
+        f"INSERT INTO {table.name} ({names}) VALUES ({marks}){conflict}",
+        _bound(session, table, columns, rows),
+    )
+
+
+def _bound(
+    session: AsyncSession, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> list[Any]:
+    """The rows with each value as the column's type stores it (SQLite: dates as text)."""
+    dialect = session.get_bind().dialect
+    convert: list[tuple[int, Callable[[Any], Any], dict[Any, Any]]] = []
+    for i, name in enumerate(columns):
+        proc = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if proc is not None:
+            convert.append((i, proc, {}))
+    if not convert:
+        return rows
+    out: list[Any] = []
+    for row in rows:
+        values = list(row)
+        for i, proc, seen in convert:
+            # The same few values recur (the import's time, birthdays): convert each once.
+            value = values[i]
+            try:
+                values[i] = seen[value]
+            except KeyError:
+                values[i] = seen[value] = proc(value)
+        out.append(values)
+    return out
 
 
 IMPORT_CACHE_KIB = 64 * 1024  # SQLite page cache during an import (the default is 2 MiB)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.register.bulk import insert_rows
 from models.register.parsing import ParsedRow, Rejected
 from models.register.tables import ResidentRecord
 from models.tables import Building, Grid, Household, Person
@@ -152,31 +153,23 @@ class Places:
         if not wanted:
             return
         # Someone may have registered one of these flats since the import began: insert what
-        # is missing (ignoring such a one), then read all of their ids back.
-        from models.outbox import insert_ignoring_duplicates
-
-        await session.execute(
-            insert_ignoring_duplicates(session, Household).on_conflict_do_nothing(
-                index_elements=["building_id", "unit", "room"]
-            ),
-            [
-                {"grid_id": ref.grid_id, "building_id": key[0], "unit": key[1], "room": key[2]}
-                for key, ref in wanted.items()
-            ],
+        # is missing (leaving out such a one), then read the ids of the buildings' flats back.
+        await insert_rows(
+            session,
+            Household.__table__,  # type: ignore[attr-defined]
+            ("grid_id", "building_id", "unit", "room"),
+            [(ref.grid_id, *key) for key, ref in wanted.items()],
+            skip_conflicts_on=("building_id", "unit", "room"),
         )
-        keys = list(wanted)
+        buildings = {key[0]: ref for key, ref in wanted.items()}
         for hid, bid, unit, room in await session.execute(
             select(
                 col(Household.id), col(Household.building_id), col(Household.unit),
                 col(Household.room),
-            ).where(
-                tuple_(col(Household.building_id), col(Household.unit), col(Household.room)).in_(
-                    keys
-                )
-            )
+            ).where(col(Household.building_id).in_(list(buildings)))
         ):  # fmt: skip
             self.households[(bid, unit, room)] = hid
-            self.building_of_household[hid] = wanted[(bid, unit, room)]
+            self.building_of_household[hid] = buildings[bid]
 
     def household_id(self, place: Place) -> int | None:
         """The household of a place (after `write_new_places`)."""
