@@ -31,6 +31,7 @@ from models.register.matching import (
     known_without_id,
 )
 from models.register.parsing import ImportReport, ParsedRow, Rejected, RowResult, check_file
+from models.register.report import rejections_of
 from models.register.tables import RegisterImport, ResidentRecord
 from models.tables import Person
 
@@ -112,6 +113,7 @@ async def import_register(
             updated=report.count("updated"),
             unchanged=report.count("unchanged"),
             rejected=report.count("rejected"),
+            rejections=rejections_of(report),
             at=now,
         )
         session.add(audit)
