@@ -49,7 +49,7 @@ class Place:
 
 
 class Places:
-    """Grids, buildings and households of one community, loaded once (three queries)."""
+    """Grids and buildings of one community, loaded once; flats as the chunks need them."""
 
     def __init__(self, community_id: int) -> None:
         self.community_id = community_id
@@ -58,6 +58,8 @@ class Places:
         self.buildings: dict[tuple[str, str], BuildingRef] = {}
         self.households: dict[tuple[int, str, str], int] = {}
         self.building_of_household: dict[int, BuildingRef] = {}
+        self.by_id: dict[int, BuildingRef] = {}
+        self._flats_read: set[int] = set()
 
     async def load(self, session: AsyncSession) -> None:
         """Read the community's places."""
@@ -67,24 +69,44 @@ class Places:
         ):
             self.grids[grid_key(name)] = (gid, name)
             self.grid_names[gid] = name
-        by_id: dict[int, BuildingRef] = {}
         for bid, grid_id, estate, number in await session.execute(
             select(
                 col(Building.id), col(Building.grid_id), col(Building.estate), col(Building.number)
             ).where(col(Building.community_id) == cid)
         ):
             ref = BuildingRef(bid, grid_id, estate, number)
-            self.buildings[(estate, number)] = by_id[bid] = ref
-        for hid, bid, unit, room in await session.execute(
-            select(
-                col(Household.id), col(Household.building_id), col(Household.unit),
-                col(Household.room),
-            )
-            .join(Building, col(Building.id) == Household.building_id)
-            .where(col(Building.community_id) == cid)
-        ):  # fmt: skip
-            self.households[(bid, unit, room)] = hid
-            self.building_of_household[hid] = by_id[bid]
+            self.buildings[(estate, number)] = self.by_id[bid] = ref
+
+    async def load_flats(self, session: AsyncSession, building_ids: set[int]) -> None:
+        """The flats of these buildings, those not read yet (a query per thousand buildings).
+
+        Read as the chunks need them, not all at the start: importing 1,000 people into a
+        district's register reads their buildings' flats, not the district's.
+        """
+        todo = sorted(b for b in building_ids if b not in self._flats_read)
+        for start in range(0, len(todo), 1000):
+            batch = todo[start : start + 1000]
+            for hid, bid, unit, room in await session.execute(
+                select(
+                    col(Household.id), col(Household.building_id), col(Household.unit),
+                    col(Household.room),
+                ).where(col(Household.building_id).in_(batch))
+            ):  # fmt: skip
+                self.households[(bid, unit, room)] = hid
+                self.building_of_household[hid] = self.by_id[bid]
+        self._flats_read.update(todo)
+
+    async def load_homes(self, session: AsyncSession, household_ids: set[int]) -> None:
+        """The buildings of these households (people's homes), those not known yet."""
+        todo = sorted(h for h in household_ids if h not in self.building_of_household)
+        for start in range(0, len(todo), 1000):
+            for hid, bid in await session.execute(
+                select(col(Household.id), col(Household.building_id)).where(
+                    col(Household.id).in_(todo[start : start + 1000])
+                )
+            ):
+                if bid in self.by_id:
+                    self.building_of_household[hid] = self.by_id[bid]
 
     def resolve(self, row: ParsedRow) -> Place:
         """The row's place (a new building is noted, not yet written); Rejected if it cannot be."""
@@ -162,6 +184,7 @@ class Places:
             skip_conflicts_on=("building_id", "unit", "room"),
         )
         buildings = {key[0]: ref for key, ref in wanted.items()}
+        self._flats_read.update(buildings)
         for hid, bid, unit, room in await session.execute(
             select(
                 col(Household.id), col(Household.building_id), col(Household.unit),

@@ -160,8 +160,20 @@ async def _write_chunk(
             placed.append((row, places.resolve(row)))
         except Rejected as err:
             out.append(_rejected(row, err))
+    await places.load_flats(
+        session, {p.building.id for _, p in placed if p.building and p.building.id is not None}
+    )
     await places.write_new_places(session, [p for _, p in placed])
     known = await known_by_hash(session, community_id, [r.digest for r, _ in placed])
+    # Rows without an address may name someone whose home is elsewhere: their homes' buildings.
+    homes: set[int] = set()
+    for row, place in placed:
+        if place.building is None:
+            match = known.get(row.digest)
+            for person, _ in [match] if match else loose.get(row.name, []):
+                if person.household_id is not None:
+                    homes.add(person.household_id)
+    await places.load_homes(session, homes)
     new_people: list[tuple[ParsedRow, int, int | None]] = []
     new_records: list[tuple[Any, ...]] = []
     person_updates: list[dict[str, Any]] = []
