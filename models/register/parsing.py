@@ -1,6 +1,6 @@
 """Reading a register file and checking its rows: pure code, no database.
 
-The file is read streaming (openpyxl's read-only mode, or the csv module); every row is
+The file is read streaming (our own .xlsx reader, `xlsx.py`, or the csv module); every row is
 checked before anything is written, so a file that is no register changes nothing.
 """
 
