@@ -137,3 +137,32 @@ async def import_cache(db: Database) -> AsyncIterator[None]:
     finally:
         async with db.engine.connect() as conn:
             await conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+
+
+class PlannerStatistics:
+    """On PostgreSQL, ANALYZE the register's tables each time they have grown by half or more.
+
+    An import into empty tables outruns autovacuum: the planner still believes them empty and
+    answers a chunk's `id_hash IN (…)` with a sequential scan, so each chunk reads the whole
+    table and the import grows with its square (measured: 100,000 rows took 232 s against 5.6 s
+    for 10,000). Re-analyzing after each doubling costs a few ANALYZEs per import.
+    """
+
+    TABLES = ("person", "residentrecord", "household", "building")
+
+    def __init__(self, db: Database, first_after: int = 2000) -> None:
+        self.db = db
+        self.next_at = first_after
+        self.written = 0
+
+    async def written_rows(self, count: int) -> None:
+        """`count` more rows were committed; ANALYZE when the tables have grown enough."""
+        if self.db.is_sqlite:
+            return
+        self.written += count
+        if self.written < self.next_at:
+            return
+        async with self.db.engine.connect() as conn:
+            await conn.exec_driver_sql(f"ANALYZE {', '.join(self.TABLES)}")
+            await conn.commit()
+        self.next_at = self.written * 2

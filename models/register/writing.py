@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import Database
 from models.idcard import IdCipher
-from models.register.bulk import import_cache, insert_rows, reserve_ids
+from models.register.bulk import PlannerStatistics, import_cache, insert_rows, reserve_ids
 from models.register.matching import (
     Known,
     Place,
@@ -88,6 +88,7 @@ async def import_register(
     taken: set[int] = set()
     done, total = len(checked.rejected), checked.total
     rows = checked.parsed
+    statistics = PlannerStatistics(db)
     async with import_cache(db):
         for start in range(0, len(rows), chunk_rows):
             chunk = rows[start : start + chunk_rows]
@@ -98,6 +99,7 @@ async def import_register(
                 done += len(chunk)
                 if on_chunk is not None:
                     await on_chunk(session, done, total)
+            await statistics.written_rows(len(chunk))
             if committed is not None:
                 await committed(done, total)
             await asyncio.sleep(0)  # the chat's turn
