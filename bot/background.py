@@ -28,6 +28,7 @@ from models.errors import DomainError
 from models.idcard import IdCipher
 from models.outbox import enqueue
 from models.register import CHUNK_ROWS, ImportReport, ImportRequest, import_register
+from models.register.report import LISTED_IN_CHAT
 from models.tables import Person
 
 log = logging.getLogger("linli.background")
@@ -129,7 +130,9 @@ class RegisterImports:
                 )  # fmt: skip
 
         async def on_finish(session: AsyncSession, report: ImportReport, import_id: int) -> None:
-            await self._tell(session, request, f"register:{run_id}:done", report=report)
+            await self._tell(
+                session, request, f"register:{run_id}:done", report=report, import_id=import_id
+            )
 
         async def committed(done: int, total: int) -> None:
             self.wake()
@@ -162,6 +165,7 @@ class RegisterImports:
         report: ImportReport | None = None,
         error: DomainError | None = None,
         failed: str | None = None,
+        import_id: int | None = None,
     ) -> None:
         person = await session.get(Person, request.by_id)
         locale = person.locale if person else "zh"
@@ -170,7 +174,13 @@ class RegisterImports:
             text = translate(locale, k)
             return text.format(**values) if values else text
 
-        if report is not None:
+        choices: list[list[str]] | None = None
+        if report is not None and import_id is not None and len(report.rejected) > LISTED_IN_CHAT:
+            # A long list does not fit a chat message: the first rows, the rest as a file.
+            text = render_import_report(t, report, request.filename, listed=LISTED_IN_CHAT)
+            text += "\n" + t("roster.rows_in_file")
+            choices = [["roster.btn_rows_file", f"rrows:{import_id}"]]
+        elif report is not None:
             text = render_import_report(t, report, request.filename)
         elif error is not None:
             text = t(error.key, **error.values)
@@ -178,5 +188,5 @@ class RegisterImports:
             text = t("roster.import_failed", file=request.filename, error=failed)
         await enqueue(
             session, person_id=request.by_id, kind="register", dedupe_key=key, now=self.clock(),
-            text=text, priority=0,
+            text=text, choices=choices, priority=0,
         )  # fmt: skip

@@ -15,6 +15,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from operator import mul
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -32,12 +33,15 @@ MAX_AGE = 120
 
 def check_char(first17: str) -> str:
     """The 18th character for 17 digits (ISO 7064 MOD 11-2)."""
-    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
-    return CHECK_CHARS[total % 11]
+    if len(first17) != len(WEIGHTS):
+        raise ValueError("17 digits expected")
+    return CHECK_CHARS[sum(map(mul, map(int, first17), WEIGHTS)) % 11]
 
 
 def normalize_id(raw: str) -> str:
     """Full-width digits, spaces and a small x are what people type; the canonical form has none."""
+    if raw.isascii() and raw.isalnum():  # the usual case, at register scale: nothing to undo
+        return raw.upper()
     text = unicodedata.normalize("NFKC", raw)
     return "".join(ch for ch in text if not ch.isspace() and ch not in "-'").upper()
 
@@ -146,6 +150,8 @@ class IdCipher:
         if len(secret) < 32:
             raise ValueError("ID_HASH_KEY must be at least 32 characters: run `linli keys new`")
         self._hash_key = secret
+        # The keyed state after the prefix, computed once; each lookup copies it.
+        self._hash_prefix = hmac.new(secret, b"linli-id:", hashlib.sha256)
 
     def encrypt(self, number: IdNumber) -> str:
         """Ciphertext (text) of the ID number."""
@@ -161,7 +167,9 @@ class IdCipher:
     def lookup_hash(self, number: IdNumber | str) -> str:
         """Keyed hash (hex) that finds a person by ID number without decrypting anything."""
         value = number.value if isinstance(number, IdNumber) else normalize_id(number)
-        return hmac.new(self._hash_key, b"linli-id:" + value.encode(), hashlib.sha256).hexdigest()
+        digest = self._hash_prefix.copy()
+        digest.update(value.encode())
+        return digest.hexdigest()
 
 
 def new_keys() -> tuple[str, str]:

@@ -297,7 +297,10 @@ async def chat_fixture(
         def make_telegram(uid: int, name: str) -> TelegramChatUser:
             return TelegramChatUser(app, api, uid, name)
 
-        yield Chat("telegram", demo, make_telegram, worker.drain, api.blocked.add, api=api)
+        yield Chat(
+            "telegram", demo, make_telegram, worker.drain, api.blocked.add,
+            linli=app.bot_data["linli"], api=api,
+        )  # fmt: skip
         return
     harness = WeChatHarness(wechat_settings(settings), demo, clock)
 

@@ -349,3 +349,51 @@ def test_the_xlsx_reader_reads_what_openpyxl_reads(kind: str) -> None:
             values_only=True), 1)
     )  # fmt: skip
     assert trimmed(xlsx_rows(data)) == expected
+
+
+def test_the_xlsx_reader_takes_cells_in_any_form_a_spreadsheet_writes() -> None:
+    """The fast forms (Excel's attribute order) and the general ones: other orders, namespace
+    prefixes, formulas, rich text and phonetic guides, self-closing rows and cells."""
+    import zipfile
+
+    from models.register.xlsx import MAIN, PKG_REL, REL, xlsx_rows
+
+    sheet = (
+        f'<x:worksheet xmlns:x="{MAIN}"><x:sheetData>'
+        '<x:row r="1"><x:c t="s" r="B1"><x:v>0</x:v></x:c><x:c r="A1" t="inlineStr">'
+        "<x:is><x:t>甲 &amp; 乙</x:t></x:is></x:c></x:row>"
+        f"</x:sheetData></x:worksheet>"
+    )
+    plain = (
+        f'<worksheet xmlns="{MAIN}"><sheetData>'
+        '<row r="2" spans="1:4"><c r="A2" s="3" t="s"><v>1</v></c><c r="B2" s="2"><v>42</v></c>'
+        '<c r="C2" t="str"><f>A2&amp;"x"</f><v>顾x</v></c><c r="D2" s="1"/><c r="E2" t="b"><v>1</v></c>'
+        '<c t="inlineStr" r="F2"><is><r><t>桂</t></r><r><t>兰</t></r><rPh><t>gui</t></rPh></is></c>'
+        '</row><row r="4"/><row r="5" ht="15" customHeight="1"><c r="AB5"><v>-2.5</v></c></row>'
+        "</sheetData></worksheet>"
+    )
+    shared = f'<sst xmlns="{MAIN}"><si><t>第二列</t></si><si><r><t>顾</t></r><r><t>桂兰</t></r></si></sst>'
+    expected = {
+        "prefixed": [(1, ["甲 & 乙", "第二列"])],
+        "plain": [
+            (2, ["顾桂兰", 42, "顾x", None, True, "桂兰"]),
+            (4, []),
+            (5, [None] * 27 + [-2.5]),
+        ],
+    }
+    for kind, xml in (("prefixed", sheet), ("plain", plain)):
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            z.writestr(
+                "xl/workbook.xml",
+                f'<workbook xmlns="{MAIN}" xmlns:r="{REL}"><sheets>'
+                '<sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>',
+            )
+            z.writestr(
+                "xl/_rels/workbook.xml.rels",
+                f'<Relationships xmlns="{PKG_REL}"><Relationship Id="rId1" '
+                'Target="worksheets/sheet1.xml" Type="x"/></Relationships>',
+            )
+            z.writestr("xl/sharedStrings.xml", shared)
+            z.writestr("xl/worksheets/sheet1.xml", xml)
+        assert list(xlsx_rows(out.getvalue())) == expected[kind], kind

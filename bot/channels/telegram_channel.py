@@ -281,6 +281,7 @@ def build_application(
     app = builder.build()
     # The command list the features declare, published by register_commands.
     app.bot_data["commands"] = linli.features.commands
+    app.bot_data["linli"] = linli  # its background jobs (tests wait for a register import)
     menus = MenuMemory()
 
     async def fetch(ref: str) -> bytes:

@@ -18,6 +18,7 @@ from models.benefits import (
 )
 from models.errors import DomainError
 from models.register import MAX_BYTES, ImportReport, ImportRequest, check_header
+from models.register.report import grouped, rejected_rows, report_xlsx
 
 router = Router()
 
@@ -153,17 +154,19 @@ async def import_how(ctx: Context, _rest: str) -> Outcome:
     return with_menu(ctx, ctx.t("roster.import_how"))
 
 
-def render_import_report(t: Translate, report: ImportReport, filename: str) -> str:
+def render_import_report(
+    t: Translate, report: ImportReport, filename: str, *, listed: int = MAX_LISTED_REJECTIONS
+) -> str:
     """The per-row report of an import as text (chat and `linli import residents`)."""
     lines = [
         t("roster.import_done", file=filename, added=report.count("added"),
           updated=report.count("updated"), unchanged=report.count("unchanged"),
           rejected=report.count("rejected")),
     ]  # fmt: skip
-    for row in report.rejected[:MAX_LISTED_REJECTIONS]:
+    for row in report.rejected[:listed]:
         reason = t(row.reason or "roster.bad_row", **row.values)
         lines.append(t("roster.row", line=row.line, name=row.name or "-", reason=reason))
-    extra = len(report.rejected) - MAX_LISTED_REJECTIONS
+    extra = len(report.rejected) - listed
     if extra > 0:
         lines.append(t("roster.more_rows", count=extra))
     return "\n".join(lines)
@@ -199,3 +202,26 @@ async def register_file(ctx: Context, _text: str) -> Outcome | None:
         return with_menu(ctx, ctx.t("roster.import_busy"))
     # The import runs in the background (bot/background.py): progress and report follow.
     return with_menu(ctx, ctx.t("roster.import_started", file=filename))
+
+
+@router.payload("rrows", audit=int, refuse="roster.no_such_import")
+async def rejected_rows_file(ctx: Context, audit: int) -> Outcome:
+    """'rrows:<import>': the rejected rows of an import, as an .xlsx (Telegram) or grouped text.
+
+    WeChat cannot send a file to an official account's follower: there the reasons come
+    grouped, with the first row numbers of each.
+    """
+    if ctx.person is None or not is_manager(ctx):
+        return with_menu(ctx, ctx.t("error.forbidden"))
+    try:
+        found, rows = await rejected_rows(ctx.session, audit, ctx.person.community_id)
+    except DomainError as err:
+        return with_menu(ctx, ctx.t(err.key, **err.values))
+    if not rows:
+        return with_menu(ctx, ctx.t("roster.rows_none", file=found.filename))
+    caption = ctx.t("roster.rows_file_caption", file=found.filename, count=len(rows))
+    if ctx.incoming.channel == "telegram":
+        name = ctx.t("roster.rows_file_name", id=found.id)
+        return [Reply(caption, document=report_xlsx(ctx.t, rows), document_name=name)]
+    lines = [caption, *grouped(ctx.t, rows), ctx.t("roster.rows_file_elsewhere")]
+    return with_menu(ctx, "\n".join(lines))

@@ -5,8 +5,10 @@ changes nothing the second time; every row is reported as added, updated, unchan
 rejected (with the reason as a message key). A file that is not a register at all (a
 picture renamed .xlsx, a spreadsheet without the name and ID columns) changes nothing.
 
-`parsing` reads and checks rows (no database), `matching` finds places and people in batches,
-`writing` imports in chunks, `export` writes the same format back.
+`parsing` reads and checks rows (no database; `xlsx` is the reader), `matching` finds places and
+people in batches, `writing` imports in chunks (`bulk`: rows handed to the driver in one call),
+`report` keeps the rejected rows and makes the per-row report file, `export` writes the same
+format back.
 """
 
 from models.register.export import (

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from models.register.bulk import insert_rows
 from models.register.parsing import ParsedRow, Rejected
 from models.register.tables import ResidentRecord
 from models.tables import Building, Grid, Household, Person
@@ -46,7 +49,7 @@ class Place:
 
 
 class Places:
-    """Grids, buildings and households of one community, loaded once (three queries)."""
+    """Grids and buildings of one community, loaded once; flats as the chunks need them."""
 
     def __init__(self, community_id: int) -> None:
         self.community_id = community_id
@@ -55,6 +58,8 @@ class Places:
         self.buildings: dict[tuple[str, str], BuildingRef] = {}
         self.households: dict[tuple[int, str, str], int] = {}
         self.building_of_household: dict[int, BuildingRef] = {}
+        self.by_id: dict[int, BuildingRef] = {}
+        self._flats_read: set[int] = set()
 
     async def load(self, session: AsyncSession) -> None:
         """Read the community's places."""
@@ -64,24 +69,44 @@ class Places:
         ):
             self.grids[grid_key(name)] = (gid, name)
             self.grid_names[gid] = name
-        by_id: dict[int, BuildingRef] = {}
         for bid, grid_id, estate, number in await session.execute(
             select(
                 col(Building.id), col(Building.grid_id), col(Building.estate), col(Building.number)
             ).where(col(Building.community_id) == cid)
         ):
             ref = BuildingRef(bid, grid_id, estate, number)
-            self.buildings[(estate, number)] = by_id[bid] = ref
-        for hid, bid, unit, room in await session.execute(
-            select(
-                col(Household.id), col(Household.building_id), col(Household.unit),
-                col(Household.room),
-            )
-            .join(Building, col(Building.id) == Household.building_id)
-            .where(col(Building.community_id) == cid)
-        ):  # fmt: skip
-            self.households[(bid, unit, room)] = hid
-            self.building_of_household[hid] = by_id[bid]
+            self.buildings[(estate, number)] = self.by_id[bid] = ref
+
+    async def load_flats(self, session: AsyncSession, building_ids: set[int]) -> None:
+        """The flats of these buildings, those not read yet (a query per thousand buildings).
+
+        Read as the chunks need them, not all at the start: importing 1,000 people into a
+        district's register reads their buildings' flats, not the district's.
+        """
+        todo = sorted(b for b in building_ids if b not in self._flats_read)
+        for start in range(0, len(todo), 1000):
+            batch = todo[start : start + 1000]
+            for hid, bid, unit, room in await session.execute(
+                select(
+                    col(Household.id), col(Household.building_id), col(Household.unit),
+                    col(Household.room),
+                ).where(col(Household.building_id).in_(batch))
+            ):  # fmt: skip
+                self.households[(bid, unit, room)] = hid
+                self.building_of_household[hid] = self.by_id[bid]
+        self._flats_read.update(todo)
+
+    async def load_homes(self, session: AsyncSession, household_ids: set[int]) -> None:
+        """The buildings of these households (people's homes), those not known yet."""
+        todo = sorted(h for h in household_ids if h not in self.building_of_household)
+        for start in range(0, len(todo), 1000):
+            for hid, bid in await session.execute(
+                select(col(Household.id), col(Household.building_id)).where(
+                    col(Household.id).in_(todo[start : start + 1000])
+                )
+            ):
+                if bid in self.by_id:
+                    self.building_of_household[hid] = self.by_id[bid]
 
     def resolve(self, row: ParsedRow) -> Place:
         """The row's place (a new building is noted, not yet written); Rejected if it cannot be."""
@@ -150,31 +175,24 @@ class Places:
         if not wanted:
             return
         # Someone may have registered one of these flats since the import began: insert what
-        # is missing (ignoring such a one), then read all of their ids back.
-        from models.outbox import insert_ignoring_duplicates
-
-        await session.execute(
-            insert_ignoring_duplicates(session, Household).on_conflict_do_nothing(
-                index_elements=["building_id", "unit", "room"]
-            ),
-            [
-                {"grid_id": ref.grid_id, "building_id": key[0], "unit": key[1], "room": key[2]}
-                for key, ref in wanted.items()
-            ],
+        # is missing (leaving out such a one), then read the ids of the buildings' flats back.
+        await insert_rows(
+            session,
+            Household.__table__,  # type: ignore[attr-defined]
+            ("grid_id", "building_id", "unit", "room"),
+            [(ref.grid_id, *key) for key, ref in wanted.items()],
+            skip_conflicts_on=("building_id", "unit", "room"),
         )
-        keys = list(wanted)
+        buildings = {key[0]: ref for key, ref in wanted.items()}
+        self._flats_read.update(buildings)
         for hid, bid, unit, room in await session.execute(
             select(
                 col(Household.id), col(Household.building_id), col(Household.unit),
                 col(Household.room),
-            ).where(
-                tuple_(col(Household.building_id), col(Household.unit), col(Household.room)).in_(
-                    keys
-                )
-            )
+            ).where(col(Household.building_id).in_(list(buildings)))
         ):  # fmt: skip
             self.households[(bid, unit, room)] = hid
-            self.building_of_household[hid] = wanted[(bid, unit, room)]
+            self.building_of_household[hid] = buildings[bid]
 
     def household_id(self, place: Place) -> int | None:
         """The household of a place (after `write_new_places`)."""
@@ -184,52 +202,105 @@ class Places:
         return self.households[(place.building.id, place.unit, place.room)]
 
 
+LOOKUP_BATCH = 1000  # ID hashes a query
+
+
+@dataclass(slots=True)
+class KnownPerson:
+    """The columns of a known person that an import compares and keeps (no ORM object)."""
+
+    id: int
+    name: str
+    phone: str | None
+    birth_date: date | None
+    grid_id: int | None
+    household_id: int | None
+    verified: bool
+    verified_at: datetime | None
+    verified_by_id: int | None
+
+
+@dataclass(slots=True)
+class KnownRecord:
+    """The register columns of a known person."""
+
+    id_hash: str | None
+    id_cipher: str | None
+    relation: str | None
+    lives_alone: bool
+    limited_mobility: bool
+    notes: str | None
+
+
+Known = tuple[KnownPerson, KnownRecord | None]
+_PERSON_COLUMNS = tuple(KnownPerson.__slots__)  # type: ignore[attr-defined]
+_RECORD_COLUMNS = tuple(KnownRecord.__slots__)  # type: ignore[attr-defined]
+
+
+def _known_select() -> Any:
+    person, record = Person.__table__, ResidentRecord.__table__  # type: ignore[attr-defined]
+    return select(
+        *(person.c[k] for k in _PERSON_COLUMNS),
+        record.c.person_id.label("record_person_id"),
+        *(record.c[k] for k in _RECORD_COLUMNS),
+    )
+
+
+def _known(row: Any) -> Known:
+    n = len(_PERSON_COLUMNS)
+    person = KnownPerson(*row[:n])
+    record = KnownRecord(*row[n + 1 :]) if row[n] is not None else None
+    return person, record
+
+
 async def known_by_hash(
     session: AsyncSession, community_id: int, digests: list[str]
-) -> dict[str, tuple[Person, ResidentRecord]]:
-    """The people of these ID hashes (one query)."""
+) -> dict[str, tuple[KnownPerson, KnownRecord]]:
+    """The people of these ID hashes (a query per thousand; plain rows, not ORM objects)."""
     if not digests:
         return {}
-    rows = await session.execute(
-        select(Person, ResidentRecord)
-        .join(ResidentRecord, col(ResidentRecord.person_id) == Person.id)
-        .where(
-            col(ResidentRecord.community_id) == community_id,
-            col(ResidentRecord.id_hash).in_(digests),
+    out: dict[str, tuple[KnownPerson, KnownRecord]] = {}
+    for start in range(0, len(digests), LOOKUP_BATCH):
+        rows = await session.execute(
+            _known_select()
+            .join_from(Person, ResidentRecord, col(ResidentRecord.person_id) == Person.id)
+            .where(
+                col(ResidentRecord.community_id) == community_id,
+                col(ResidentRecord.id_hash).in_(digests[start : start + LOOKUP_BATCH]),
+            )
         )
-    )
-    return {record.id_hash: (person, record) for person, record in rows}  # type: ignore[misc]
+        for row in rows:
+            person, record = _known(row)
+            assert record is not None and record.id_hash is not None
+            out[record.id_hash] = (person, record)
+    return out
 
 
-async def known_without_id(
-    session: AsyncSession, community_id: int
-) -> dict[str, list[tuple[Person, ResidentRecord | None]]]:
+async def known_without_id(session: AsyncSession, community_id: int) -> dict[str, list[Known]]:
     """People known without an ID number (self-registered, seeded), by name; one query.
 
     Read once per import: they are few next to the register, and a query per chunk by name
     would scan the person table each time (no index on names), the cost per row growing with it.
     """
-    out: dict[str, list[tuple[Person, ResidentRecord | None]]] = {}
+    out: dict[str, list[Known]] = {}
     rows = await session.execute(
-        select(Person, ResidentRecord)
-        .outerjoin(ResidentRecord, col(ResidentRecord.person_id) == Person.id)
+        _known_select()
+        .outerjoin_from(Person, ResidentRecord, col(ResidentRecord.person_id) == Person.id)
         .where(
             col(Person.community_id) == community_id,
             or_(col(ResidentRecord.person_id).is_(None), col(ResidentRecord.id_hash).is_(None)),
         )
         .order_by(col(Person.id))
     )
-    for person, record in rows:
+    for row in rows:
+        person, record = _known(row)
         out.setdefault(person.name, []).append((person, record))
     return out
 
 
 def adoptable(
-    candidates: list[tuple[Person, ResidentRecord | None]],
-    row: ParsedRow,
-    household_id: int | None,
-    taken: set[int],
-) -> tuple[Person, ResidentRecord | None] | None:
+    candidates: list[Known], row: ParsedRow, household_id: int | None, taken: set[int]
+) -> Known | None:
     """The known person this row completes: same name and same home or phone, not yet taken."""
     for person, record in candidates:
         if person.id in taken:

@@ -1,6 +1,6 @@
 """Reading a register file and checking its rows: pure code, no database.
 
-The file is read streaming (openpyxl's read-only mode, or the csv module); every row is
+The file is read streaming (our own .xlsx reader, `xlsx.py`, or the csv module); every row is
 checked before anything is written, so a file that is no register changes nothing.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from models.errors import DomainError
 from models.idcard import IdCipher, IdNumber, parse_id_number
-from models.onboarding import clean_name, clean_phone, clean_room_part
+from models.onboarding import PHONE_RE, clean_name, clean_phone, clean_room_part
 from models.register.xlsx import NotAWorkbook, xlsx_rows
 
 # Telegram lets a bot download files of up to 20 MB; a 200,000-row CSV is about 18 MB.
@@ -101,6 +101,8 @@ class Rejected(Exception):
 
 
 def _cell_text(value: Any, column: str) -> str:
+    if value.__class__ is str:  # most cells: test the exact type first (isinstance is slower)
+        return value.strip()  # type: ignore[no-any-return]
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -218,6 +220,8 @@ def _flag(cells: dict[str, str], column: str, label: str) -> bool | None:
 def _phone(text: str) -> str | None:
     if not text:
         return None
+    if len(text) == 11 and PHONE_RE.match(text):  # already clean (clean_phone would keep it)
+        return text
     try:
         return clean_phone(text)
     except DomainError:
@@ -227,8 +231,16 @@ def _phone(text: str) -> str | None:
         raise Rejected("roster.bad_phone") from None
 
 
+def _room_part(text: str) -> str:
+    if len(text) <= 8 and text.isascii() and text.isdigit():  # clean_room_part would keep it
+        return text
+    return clean_room_part(text)
+
+
 def building_number(text: str) -> str:
     """'3', '3幢', '3栋', '3号楼' → '3'."""
+    if text.isascii() and text.isdigit():
+        return text
     number = unicodedata.normalize("NFKC", text).strip()
     for suffix in ("号楼", "幢", "栋", "号"):
         number = number.removesuffix(suffix)
@@ -256,7 +268,7 @@ def parse_row(line: int, raw: dict[str, Any], today: date, cipher: IdCipher) -> 
         if not all(parts):
             raise Rejected("roster.incomplete_address")
         try:
-            unit, room = clean_room_part(parts[2]), clean_room_part(parts[3])
+            unit, room = _room_part(parts[2]), _room_part(parts[3])
         except DomainError:
             raise Rejected("roster.bad_address") from None
         number_text = building_number(parts[1])

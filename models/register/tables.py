@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
 from models.db import UTCDateTime, utcnow
@@ -41,3 +43,9 @@ class RegisterImport(SQLModel, table=True):
     unchanged: int = 0
     rejected: int = 0
     at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
+    # The rejected rows, [line, name, masked ID or null, reason key, {values}]: never a raw ID.
+    # The per-row report file is made from them when the manager asks for it.
+    rejections: list[list[Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=sql_text("'[]'")),
+    )

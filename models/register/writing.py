@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import Database
 from models.idcard import IdCipher
+from models.register.bulk import PlannerStatistics, import_cache, insert_rows, reserve_ids
 from models.register.matching import (
+    Known,
     Place,
     Places,
     adoptable,
@@ -29,10 +31,14 @@ from models.register.matching import (
     known_without_id,
 )
 from models.register.parsing import ImportReport, ParsedRow, Rejected, RowResult, check_file
+from models.register.report import rejections_of
 from models.register.tables import RegisterImport, ResidentRecord
 from models.tables import Person
 
-CHUNK_ROWS = 1000
+# Rows a transaction: large enough that each page of the ID-hash index is written back to the
+# WAL a few times per import rather than once per thousand rows, small enough that the chat waits
+# a fraction of a second at most for the writer.
+CHUNK_ROWS = 5000
 # Called inside a chunk's transaction after its writes: (session, rows done, rows in the file).
 ChunkHook = Callable[[AsyncSession, int, int], Awaitable[None]]
 # Called inside the last transaction, with the report and the id of the audit row.
@@ -51,10 +57,6 @@ class ImportRequest:
     filename: str
     today: date
     source: str = "chat"
-
-
-_RECORD_FIELDS = ("relation", "lives_alone", "limited_mobility", "notes")
-_PERSON_FIELDS = ("name", "phone", "birth_date", "grid_id", "household_id")
 
 
 async def import_register(
@@ -86,18 +88,21 @@ async def import_register(
     taken: set[int] = set()
     done, total = len(checked.rejected), checked.total
     rows = checked.parsed
-    for start in range(0, len(rows), chunk_rows):
-        chunk = rows[start : start + chunk_rows]
-        async with db.session() as session:
-            results += await _write_chunk(
-                session, cipher, places, loose, chunk, community_id, now, by_id, taken
-            )
-            done += len(chunk)
-            if on_chunk is not None:
-                await on_chunk(session, done, total)
-        if committed is not None:
-            await committed(done, total)
-        await asyncio.sleep(0)  # the chat's turn
+    statistics = PlannerStatistics(db)
+    async with import_cache(db):
+        for start in range(0, len(rows), chunk_rows):
+            chunk = rows[start : start + chunk_rows]
+            async with db.session() as session:
+                results += await _write_chunk(
+                    session, cipher, places, loose, chunk, community_id, now, by_id, taken
+                )
+                done += len(chunk)
+                if on_chunk is not None:
+                    await on_chunk(session, done, total)
+            await statistics.written_rows(len(chunk))
+            if committed is not None:
+                await committed(done, total)
+            await asyncio.sleep(0)  # the chat's turn
     report = ImportReport(sorted(results, key=lambda r: r.line))
     async with db.session() as session:
         audit = RegisterImport(
@@ -110,6 +115,7 @@ async def import_register(
             updated=report.count("updated"),
             unchanged=report.count("unchanged"),
             rejected=report.count("rejected"),
+            rejections=rejections_of(report),
             at=now,
         )
         session.add(audit)
@@ -129,11 +135,19 @@ def _record_values(row: ParsedRow) -> dict[str, Any]:
     }
 
 
+_NEW_PERSON = ("id", "community_id", "grid_id", "household_id", "name", "phone", "birth_date",
+               "locale", "verified", "verified_by_id", "verified_at", "created_at")  # fmt: skip
+_NEW_RECORD = ("person_id", "community_id", "id_hash", "id_cipher", "id_masked", "relation",
+               "lives_alone", "limited_mobility", "notes", "updated_at")  # fmt: skip
+PERSON = Person.__table__  # type: ignore[attr-defined]
+RECORD = ResidentRecord.__table__  # type: ignore[attr-defined]
+
+
 async def _write_chunk(
     session: AsyncSession,
     cipher: IdCipher,
     places: Places,
-    loose: dict[str, list[tuple[Person, ResidentRecord | None]]],
+    loose: dict[str, list[Known]],
     rows: list[ParsedRow],
     community_id: int,
     now: datetime,
@@ -148,28 +162,31 @@ async def _write_chunk(
             placed.append((row, places.resolve(row)))
         except Rejected as err:
             out.append(_rejected(row, err))
+    await places.load_flats(
+        session, {p.building.id for _, p in placed if p.building and p.building.id is not None}
+    )
     await places.write_new_places(session, [p for _, p in placed])
     known = await known_by_hash(session, community_id, [r.digest for r, _ in placed])
-    new_people: list[dict[str, Any]] = []
-    new_rows: list[ParsedRow] = []
-    new_records: list[dict[str, Any]] = []
+    # Rows without an address may name someone whose home is elsewhere: their homes' buildings.
+    homes: set[int] = set()
+    for row, place in placed:
+        if place.building is None:
+            match = known.get(row.digest)
+            for person, _ in [match] if match else loose.get(row.name, []):
+                if person.household_id is not None:
+                    homes.add(person.household_id)
+    await places.load_homes(session, homes)
+    new_people: list[tuple[ParsedRow, int, int | None]] = []
+    new_records: list[tuple[Any, ...]] = []
     person_updates: list[dict[str, Any]] = []
     record_updates: list[dict[str, Any]] = []
     for row, place in placed:
         household_id = places.household_id(place)
-        match = known.get(row.digest)
+        match: Known | None = known.get(row.digest)
         if match is None:
             match = adoptable(loose.get(row.name, []), row, household_id, taken)
         if match is None:
-            new_people.append(
-                {
-                    "community_id": community_id, "grid_id": place.grid_id,
-                    "household_id": household_id, "name": row.name, "phone": row.phone,
-                    "birth_date": row.number.birth_date, "locale": "zh", "verified": True,
-                    "verified_by_id": by_id, "verified_at": now, "created_at": now,
-                }
-            )  # fmt: skip
-            new_rows.append(row)
+            new_people.append((row, place.grid_id, household_id))
             out.append(RowResult(row.line, "added", row.name, row.number.masked))
             continue
         person, record = match
@@ -178,7 +195,6 @@ async def _write_chunk(
             if conflict is not None:
                 out.append(_rejected(row, conflict))
                 continue
-        assert person.id is not None
         taken.add(person.id)
         wanted: dict[str, Any] = {
             "name": row.name,
@@ -198,7 +214,7 @@ async def _write_chunk(
                 changed = True
                 record_updates.append(
                     {
-                        "person_id": person.id,
+                        "b_person_id": person.id,
                         "id_hash": row.digest,
                         # Encrypted once; an unchanged number is not re-encrypted (Fernet
                         # output differs each time, so that would be a change every import).
@@ -211,7 +227,7 @@ async def _write_chunk(
         if changed:
             person_updates.append(
                 {
-                    "id": person.id,
+                    "b_id": person.id,
                     **wanted,
                     "verified": True,
                     "verified_at": person.verified_at if person.verified else now,
@@ -222,59 +238,40 @@ async def _write_chunk(
             RowResult(row.line, "updated" if changed else "unchanged", row.name, row.number.masked)
         )
     if new_people:
-        await _insert_people(session, new_people, new_rows, new_records, cipher, community_id, now)
+        ids = await reserve_ids(session, PERSON, len(new_people))
+        await insert_rows(
+            session,
+            PERSON,
+            _NEW_PERSON,
+            [
+                (pid, community_id, grid_id, household_id, row.name, row.phone,
+                 row.number.birth_date, "zh", True, by_id, now, now)
+                for pid, (row, grid_id, household_id) in zip(ids, new_people, strict=True)
+            ],
+        )  # fmt: skip
+        new_records += [
+            _new_record(cipher, row, pid, community_id, now)
+            for pid, (row, _, _) in zip(ids, new_people, strict=True)
+        ]
     if person_updates:
-        await session.execute(update(Person), person_updates)
-    if new_records:
-        await session.execute(insert(ResidentRecord), new_records)
+        await session.execute(
+            PERSON.update().where(PERSON.c.id == bindparam("b_id")), person_updates
+        )
+    await insert_rows(session, RECORD, _NEW_RECORD, new_records)
     if record_updates:
-        await session.execute(update(ResidentRecord), record_updates)
+        await session.execute(
+            RECORD.update().where(RECORD.c.person_id == bindparam("b_person_id")), record_updates
+        )
     return out
-
-
-def _person_key(values: Any) -> tuple[Any, ...]:
-    return tuple(values[k] for k in _PERSON_FIELDS)
-
-
-async def _insert_people(
-    session: AsyncSession,
-    people: list[dict[str, Any]],
-    rows: list[ParsedRow],
-    records: list[dict[str, Any]],
-    cipher: IdCipher,
-    community_id: int,
-    now: datetime,
-) -> None:
-    """One batched INSERT … RETURNING; each new id is matched to its row by the row's values.
-
-    RETURNING's order is not guaranteed, and SQLAlchemy's order-keeping variant falls back to
-    a statement per row on SQLite. Two rows with the same values in every person column are
-    interchangeable (nothing refers to either yet), so matching by value is exact.
-    """
-    table = Person.__table__  # type: ignore[attr-defined]
-    returned = await session.execute(
-        table.insert().returning(table.c.id, *(table.c[k] for k in _PERSON_FIELDS)), people
-    )
-    ids: dict[tuple[Any, ...], list[int]] = {}
-    for r in returned.mappings():
-        ids.setdefault(_person_key(r), []).append(r["id"])
-    for values, row in zip(people, rows, strict=True):
-        person_id = ids[_person_key(values)].pop()
-        records.append(_new_record(cipher, row, person_id, community_id, now))
 
 
 def _new_record(
     cipher: IdCipher, row: ParsedRow, person_id: int, community_id: int, now: datetime
-) -> dict[str, Any]:
-    return {
-        "person_id": person_id,
-        "community_id": community_id,
-        "id_hash": row.digest,
-        "id_cipher": cipher.encrypt(row.number),
-        "id_masked": row.number.masked,
-        **_record_values(row),
-        "updated_at": now,
-    }
+) -> tuple[Any, ...]:
+    return (
+        person_id, community_id, row.digest, cipher.encrypt(row.number), row.number.masked,
+        row.relation, row.lives_alone, row.limited_mobility, row.notes, now,
+    )  # fmt: skip
 
 
 def _rejected(row: ParsedRow, err: Rejected) -> RowResult:
