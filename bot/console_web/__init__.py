@@ -2,8 +2,8 @@
 managers and team leaders, signed in by a one-time link from the chat ("/web").
 
 One module per page (`dashboard`, `cases`, `applications`, `register`, `notices`, `events`,
-`bookings`, `polls`, `audit`, `signin`); `desk.py` has what they share. Pages call the same use cases of `models/`
-as the chat, so a decision on the desk is the decision the chat would make.
+`bookings`, `polls`, `audit`, `signin`); `desk.py` has what they share. Pages call the same
+use cases of `models/` as the chat, so a decision on the desk is the decision the chat would make.
 """
 
 from __future__ import annotations
