@@ -225,3 +225,41 @@ async def test_without_a_staff_session_the_pages_send_to_the_sign_in_help(
     async with demo.session() as s:
         assert (await s.get(Slot, first.id)).status == "open"  # type: ignore[union-attr]
         assert (await s.get(Poll, poll.id)).status == "open"  # type: ignore[union-attr]
+
+
+async def test_a_grid_leader_sees_his_grids_poll_but_only_managers_see_who_voted(
+    linli: Linli, settings: Settings, demo: Database, clock: FakeClock
+) -> None:
+    now = clock()
+    async with demo.session() as s:
+        people = {p.name: p for p in (await s.execute(select(Person))).scalars()}
+        zhu, wang = people["朱凡"], people["王建国"]
+        leqing = frozenset({(Role.GRID_LEADER, zhu.grid_id)})
+        draft = PollDraft("乐清网格的健身器材放在哪里？", [("楼前空地", None), ("小花园", None)],
+                          now + timedelta(days=2))  # fmt: skip
+        poll = await create_poll(s, draft, zhu, leqing, now)
+        option = (
+            await s.execute(select(PollOption).where(col(PollOption.poll_id) == poll.id).limit(1))
+        ).scalar_one()
+        await cast_vote(s, poll.id or 0, option.id or 0, wang, now)
+    async with Desk(linli, settings) as desk:
+        await desk.sign_in("朱凡")
+        home = await desk.get("/console/")
+        assert 'href="/console/polls"' in home.text
+        assert "乐清网格的健身器材放在哪里？" in (await desk.get("/console/polls")).text
+        page = await desk.get(f"/console/polls/{poll.id}")
+        assert page.status_code == 200 and "楼前空地" in page.text and "乐清网格" in page.text
+        assert "王建国" not in page.text and "投票名单" not in page.text
+    async with Desk(linli, settings) as zhou:  # 周杰 leads 乐美网格: not his grid's poll
+        await zhou.sign_in("周杰")
+        assert "乐清网格的健身器材" not in (await zhou.get("/console/polls")).text
+        assert (await zhou.get(f"/console/polls/{poll.id}")).status_code == 404
+    async with Desk(linli, settings) as liu:
+        await liu.sign_in("刘芳")
+        page = await liu.get(f"/console/polls/{poll.id}")
+        assert "投票名单" in page.text and "王建国" in page.text
+        english = await liu.get(f"/console/lang/en?next=/console/polls/{poll.id}")
+        assert english.status_code in (302, 303, 307)
+        page = await liu.get(f"/console/polls/{poll.id}")
+        assert "Turnout by grid" in page.text and "Who voted" in page.text
+        assert "Close the poll now" in page.text
