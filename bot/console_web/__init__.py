@@ -2,8 +2,8 @@
 managers and team leaders, signed in by a one-time link from the chat ("/web").
 
 One module per page (`dashboard`, `cases`, `applications`, `register`, `notices`, `events`,
-`audit`, `signin`); `desk.py` has what they share. Pages call the same use cases of `models/`
-as the chat, so a decision on the desk is the decision the chat would make.
+`bookings`, `polls`, `audit`, `signin`); `desk.py` has what they share. Pages call the same
+use cases of `models/` as the chat, so a decision on the desk is the decision the chat would make.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from bot.app import Linli
 from bot.console_web import (
     applications,
     audit,
+    bookings,
     cases,
     dashboard,
     events,
     notices,
+    polls,
     register,
     signin,
 )
@@ -40,6 +42,8 @@ def console_app(linli: Linli) -> Starlette:
         *register.routes(desk),
         *notices.routes(desk),
         *events.routes(desk),
+        *bookings.routes(desk),
+        *polls.routes(desk),
         *audit.routes(desk),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -1,0 +1,64 @@
+"""预约: the service points a viewer runs, their sessions this week and next (places held,
+waitlist, the no-show rate), one session's list of who booked, and cancelling a session — the
+chat's use cases (`session_board`, `cancel_session`: everyone booked or waiting is told)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot.console_web.desk import Desk, Forbidden, NotFound, int_or_none, see_other
+from models.booking_desk import cancel_session
+from models.desk_bookings import may_see_bookings, session_people, two_weeks
+from models.errors import DomainError
+
+
+def routes(desk: Desk) -> list[Route]:
+    async def index(request: Request) -> Response:
+        async with desk.signed(request) as s:
+            if not may_see_bookings(s.viewer):
+                raise Forbidden()
+            boards = await two_weeks(s.session, s.viewer, desk.now())
+            return s.render("bookings.html", boards=boards, now=desk.now())
+
+    async def detail(request: Request) -> Response:
+        slot_id = int_or_none(request.path_params["id"]) or 0
+        async with desk.signed(request) as s:
+            if not may_see_bookings(s.viewer):
+                raise Forbidden()
+            try:
+                slot, point, people = await session_people(s.session, s.viewer, slot_id)
+            except DomainError as err:
+                raise NotFound() from err
+            return s.render(
+                "booking_session.html",
+                slot=slot,
+                point=point,
+                people=people,
+                now=desk.now(),
+                done=request.query_params.get("done"),
+            )
+
+    async def cancel(request: Request) -> Response:
+        slot_id = int_or_none(request.path_params["id"]) or 0
+        back = f"/console/bookings/{slot_id}"
+        try:
+            async with desk.signed(request, post=True) as s:
+                if not may_see_bookings(s.viewer):
+                    raise Forbidden()
+                try:
+                    await session_people(s.session, s.viewer, slot_id)
+                except DomainError as err:
+                    raise NotFound() from err
+                await cancel_session(s.session, slot_id, s.viewer.id, desk.now())
+        except DomainError as err:
+            return desk.refused(request, err, back)
+        desk.committed()
+        return see_other(back + "?done=session_cancelled")
+
+    return [
+        Route("/bookings", index, methods=["GET"]),
+        Route("/bookings/{id}", detail, methods=["GET"]),
+        Route("/bookings/{id}/cancel", cancel, methods=["POST"]),
+    ]
