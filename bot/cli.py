@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -20,6 +20,8 @@ import typer
 from bot.config import Settings, SetupError, files_dir, id_cipher, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from handlers.nlu import Understanding
 
 T = TypeVar("T")
@@ -901,6 +903,34 @@ def import_poll(
     typer.echo(asyncio.run(go()))
 
 
+def _export_xlsx(
+    file: str,
+    make: Callable[[AsyncSession], Awaitable[bytes]],
+    missing: str,
+    done: str,
+) -> None:
+    """Run one export in its own transaction and write its bytes to `file` (a DomainError, i.e.
+    no such poll or survey, is the one-sentence `missing`)."""
+    from models.db import Database
+    from models.errors import DomainError
+
+    settings = load_settings()
+    _ready(settings)
+
+    async def go() -> bytes:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as s:
+                return await make(s)
+        except DomainError:
+            raise SetupError(missing) from None
+        finally:
+            await db.dispose()
+
+    Path(file).write_bytes(asyncio.run(go()))
+    typer.echo(done)
+
+
 @export_app.command("poll")
 def export_poll(
     poll: Annotated[int, typer.Argument(help="the poll's number")],
@@ -910,28 +940,15 @@ def export_poll(
 
     Example: linli export poll 1 结果.xlsx
     """
-    from pathlib import Path
-
-    from models.db import Database
-    from models.errors import DomainError
     from models.poll_results import tally_xlsx
     from models.polls import get_poll
 
-    settings = load_settings()
-    _ready(settings)
+    async def make(s: AsyncSession) -> bytes:
+        return await tally_xlsx(s, await get_poll(s, poll))
 
-    async def go() -> bytes:
-        db = Database(settings.database_url)
-        try:
-            async with db.session() as s:
-                return await tally_xlsx(s, await get_poll(s, poll))
-        except DomainError:
-            raise SetupError(f"没有投票 {poll} / there is no poll {poll}") from None
-        finally:
-            await db.dispose()
-
-    Path(file).write_bytes(asyncio.run(go()))
-    typer.echo(f"poll {poll} written to {file}")
+    _export_xlsx(
+        file, make, f"没有投票 {poll} / there is no poll {poll}", f"poll {poll} written to {file}"
+    )
 
 
 @export_app.command("survey")
@@ -943,27 +960,17 @@ def export_survey(
 
     Example: linli export survey 1 问卷.xlsx
     """
-    from pathlib import Path
-
-    from models.db import Database
-    from models.errors import DomainError
     from models.surveys import results_xlsx
 
-    settings = load_settings()
-    _ready(settings)
+    async def make(s: AsyncSession) -> bytes:
+        return await results_xlsx(s, survey)
 
-    async def go() -> bytes:
-        db = Database(settings.database_url)
-        try:
-            async with db.session() as s:
-                return await results_xlsx(s, survey)
-        except DomainError:
-            raise SetupError(f"没有问卷 {survey} / there is no survey {survey}") from None
-        finally:
-            await db.dispose()
-
-    Path(file).write_bytes(asyncio.run(go()))
-    typer.echo(f"survey {survey} written to {file}")
+    _export_xlsx(
+        file,
+        make,
+        f"没有问卷 {survey} / there is no survey {survey}",
+        f"survey {survey} written to {file}",
+    )
 
 
 @jobs_app.command("run")
