@@ -265,8 +265,14 @@ class DeliveryWorker:
         async with self._flush_lock:
             ids, self._sent = self._sent, []
             if ids:
-                async with self.db.session() as s:
-                    await mark_sent(s, ids, self.clock())
+                try:
+                    async with self.db.session() as s:
+                        await mark_sent(s, ids, self.clock())
+                except BaseException:
+                    # Cancelled (the flusher or a sender stopped at shutdown) or failed mid-write:
+                    # the ids go back, so the last flush records them (marking twice is harmless).
+                    self._sent[:0] = ids
+                    raise
                 # Only now, recorded as sent, may these ids be claimed (and skipped) again.
                 self._held.difference_update(ids)
                 self._note_idle()
