@@ -47,7 +47,7 @@ from handlers.nlu import Understanding
 from handlers.nlu.model import default_model
 from handlers.router import Dispatcher, Router
 from models.benefits import load_catalogue
-from models.db import Database, connection_lost, utcnow
+from models.db import Database, connection_lost, lost_insert_race, utcnow
 from models.direct_messages import offer_choices_first, take_held
 from models.inbox import first_delivery
 from models.people import locale_of
@@ -210,10 +210,14 @@ class Linli:
                 except Exception as err:
                     # A connection the server dropped (no pre-ping checks them: models/db.py)
                     # fails before anything committed; the message is answered on a fresh one.
-                    if not connection_lost(err):
+                    if not (connection_lost(err) or lost_insert_race(err, "conversation")):
                         raise
                     log.warning(
-                        "database connection lost; %s chat %s again", inc.channel, inc.chat_id
+                        "%s; %s chat %s again",
+                        "database connection lost" if connection_lost(err) else "chat state "
+                        "created meanwhile by a push",
+                        inc.channel,
+                        inc.chat_id,
                     )
                     replies = await self._answer(inc, now)
                 if replies is None:

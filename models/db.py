@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -110,6 +110,16 @@ def connection_lost(error: BaseException) -> bool:
     """The database connection broke under this statement (a server restart, a cut
     connection): the transaction never committed, so running it again is safe."""
     return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def lost_insert_race(error: BaseException, table: str) -> bool:
+    """Another transaction created the row this one inserted (a pushed message's numbered
+    choices and a person's first message to the same chat): nothing here committed, and
+    run again the transaction finds the row and updates it."""
+    statement = getattr(error, "statement", None) or ""
+    return isinstance(error, IntegrityError) and statement.lstrip().upper().startswith(
+        f"INSERT INTO {table.upper()} "
+    )
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

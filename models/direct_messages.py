@@ -91,10 +91,7 @@ async def offer_pushed_choices(
     choices. With no flow open, the pushed choices replace what was offered before (1, 2, …);
     inside a flow they are added after the flow's own, so those keep their numbers.
     """
-    conv = await session.get(Conversation, (channel, chat_id))
-    if conv is None:
-        conv = Conversation(channel=channel, chat_id=chat_id, data={}, choices=[], updated_at=now)
-        session.add(conv)
+    conv = await _conversation_locked(session, channel, chat_id, now)
     if conv.flow is None:
         conv.choices = [list(c) for c in choices]
         first = 1
@@ -103,6 +100,30 @@ async def offer_pushed_choices(
         conv.choices = [*conv.choices, *[list(c) for c in choices]]
     conv.updated_at = now
     return first
+
+
+async def _conversation_locked(
+    session: AsyncSession, channel: str, chat_id: str, now: datetime
+) -> Conversation:
+    """This chat's state, created if missing and locked until commit (PostgreSQL: FOR UPDATE).
+
+    A push runs beside the person's own messages: a plain read-then-insert lost the race
+    to a first message's insert (conversation_pkey) and two pushes could both read the old
+    choices. Insert-if-missing then read-for-update serialises them on the row.
+    """
+    await session.execute(
+        insert_ignoring_duplicates(session, Conversation)
+        .values(channel=channel, chat_id=chat_id, data={}, choices=[], updated_at=now)
+        .on_conflict_do_nothing()
+    )
+    return (
+        await session.execute(
+            select(Conversation)
+            .where(col(Conversation.channel) == channel, col(Conversation.chat_id) == chat_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
 
 
 async def mark_unsubscribed(
