@@ -214,8 +214,9 @@ class Linli:
                         raise
                     log.warning(
                         "%s; %s chat %s again",
-                        "database connection lost" if connection_lost(err) else "chat state "
-                        "created meanwhile by a push",
+                        "database connection lost"
+                        if connection_lost(err)
+                        else "chat state created meanwhile by a push",
                         inc.channel,
                         inc.chat_id,
                     )
