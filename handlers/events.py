@@ -12,10 +12,12 @@ import re
 from datetime import datetime, timedelta
 
 from handlers.core import Choice, Context, Done, Reply, StepResult
+from handlers.event_files import EVENTS_FILE
 from handlers.feature import Command, Feature, MenuItem, MyItems
 from handlers.intents import Keywords
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from handlers.ui import ask, with_menu
+from handlers.uploads import register_file_kind
 from models.errors import DomainError
 from models.events import (
     KIND,
@@ -51,6 +53,7 @@ from models.signups import (
 )
 
 router = Router()
+register_file_kind(EVENTS_FILE)  # an events table sent in the chat (handlers/uploads.py)
 
 CHECK_IN = re.compile(r"^\s*(?:签到|check\s*in)\s*(\d{4})\s*$", re.IGNORECASE)
 
