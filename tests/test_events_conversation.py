@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import col
 
-from models.events import DEMO_CODE, Event, EventInvitee, seed_demo_events
+from models.event_demo import DEMO_CODE, seed_demo_events
+from models.events import Event, EventInvitee
 from models.signups import Signup, Slot, check_invariants
 from models.tables import Person
 from tests.chat import Chat, labels
@@ -113,6 +114,7 @@ async def test_refusals_change_nothing(chat: Chat, clock: FakeClock) -> None:
 
 
 async def test_calendar_and_the_meeting_rsvp(chat: Chat, clock: FakeClock) -> None:
+    wang = await chat.person("王建国")  # invited: in the chat before the demo's events are loaded
     workshop, meeting = await _demo_events(chat, clock)
     li = await chat.person("李红")
     await li.send("我的活动")
@@ -125,7 +127,9 @@ async def test_calendar_and_the_meeting_rsvp(chat: Chat, clock: FakeClock) -> No
         assert method == "sendDocument" and name == f"event-{workshop}.ics"
         assert b"BEGIN:VCALENDAR" in data and "手工坊".encode() in data
 
-    wang = await chat.person("王建国")
+    await chat.deliver()  # the invitation the demo sent when it was loaded, with the RSVP buttons
+    assert wang.told("📩 邀请您参加：议事协商会：车库电表改造")
+    assert "✅ 参加" in labels(wang.messages)
     await wang.send("活动")
     assert wang.told("议题：1. 车库电表统一迁移方案")
     await wang.press("✅ 参加")
