@@ -12,10 +12,12 @@ import re
 from datetime import datetime, timedelta
 
 from handlers.core import Choice, Context, Done, Reply, StepResult
+from handlers.event_files import EVENTS_FILE
 from handlers.feature import Command, Feature, MenuItem, MyItems
 from handlers.intents import Keywords
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from handlers.ui import ask, with_menu
+from handlers.uploads import register_file_kind
 from models.errors import DomainError
 from models.events import (
     KIND,
@@ -43,6 +45,7 @@ from models.meetings import answer_rsvp, rsvp_buttons
 from models.signups import (
     ACTIVE,
     SignupStatus,
+    add_capacity,
     check_in,
     check_in_by_code,
     free_places,
@@ -51,6 +54,7 @@ from models.signups import (
 )
 
 router = Router()
+register_file_kind(EVENTS_FILE)  # an events table sent in the chat (handlers/uploads.py)
 
 CHECK_IN = re.compile(r"^\s*(?:签到|check\s*in)\s*(\d{4})\s*$", re.IGNORECASE)
 
@@ -250,6 +254,7 @@ async def event_roster(ctx: Context, event: int) -> Outcome:
             Choice(ctx.t("events.btn_export"), f"ev:xlsx:{event}"),
             Choice(ctx.t("events.btn_announce"), f"ev:announce:{event}"),
             Choice(ctx.t("events.btn_edit"), f"ev:edit:{event}"),
+            Choice(ctx.t("events.btn_more_place"), f"ev:more:{event}"),
             Choice(ctx.t("events.btn_end"), f"ev:end:{event}"),
             Choice(ctx.t("events.btn_drop"), f"ev:drop:{event}"),
         ]
@@ -345,6 +350,22 @@ async def end(ctx: Context, event: int) -> Outcome:
     assert ctx.person is not None and ctx.person.id is not None
     await end_event(ctx.session, event, ctx.person.id, ctx.now)
     return with_menu(ctx, ctx.t("events.ended"))
+
+
+@router.payload("ev:more", event=int, refuse="events.not_found")
+async def more_place(ctx: Context, event: int) -> Outcome:
+    """The organiser adds a place: the first one waiting whose party fits is offered it (the
+    engine checks who may; a forged button changes nothing)."""
+    if not _registered(ctx):
+        return with_menu(ctx, ctx.t("error.register_first"))
+    assert ctx.person is not None and ctx.person.id is not None
+    found, slot = await get_event(ctx.session, event)
+    if found.cancelled_at is not None or ctx.now >= slot.starts_at:
+        return with_menu(
+            ctx, ctx.t("signup.slot_cancelled" if found.cancelled_at else "signup.past")
+        )
+    slot = await add_capacity(ctx.session, slot.id or 0, 1, ctx.person.id, ctx.now)
+    return [Reply(ctx.t("events.place_added", capacity=slot.capacity)), *await event_roster(ctx, event)]  # type: ignore[operator]  # fmt: skip
 
 
 @router.payload("ev:drop", event=int, refuse="events.not_found")

@@ -9,6 +9,7 @@ from handlers.nlu import extract_details
 from handlers.onboarding import join_with_code
 from handlers.router import Outcome, Router
 from handlers.ui import with_menu
+from models.booking_desk import managed_points
 from models.onboarding import looks_like_code
 from models.people import set_locale
 
@@ -17,8 +18,13 @@ router = Router()
 
 @router.intent("help", "help", "menu")
 async def show_help(ctx: Context, _arg: str) -> Outcome:
-    """The menu with a short guide."""
-    return with_menu(ctx, ctx.t("help.text"))
+    """The menu with a short guide, and the /commands this person uses: 我的预约 for everyone,
+    今日名单 for whoever runs a service point (its team, the managers)."""
+    lines = [ctx.t("help.text"), ctx.t("help.commands_everyone")]
+    if ctx.person is not None and ctx.person.id is not None:
+        if await managed_points(ctx.session, ctx.person.id):
+            lines.append(ctx.t("help.commands_station"))
+    return with_menu(ctx, "\n".join(lines))
 
 
 @router.intent("start", "start")

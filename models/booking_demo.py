@@ -4,13 +4,13 @@ Names of teams, times and coordinates are illustrative. Each point has its named
 session series on Saturdays, so the coming Saturday has sessions to book; 张伟 is in the
 haircut team (he sees its 今日名单), and two neighbours already hold places in the first haircut
 session, so the demo shows the last place going and the waitlist. An extra haircut session starts
-45 minutes after the demo is loaded (one of its two places taken): the console walkthrough books,
-waits, is promoted and checks in there today.
+about 45 minutes after the demo is loaded, on that day in the community's time zone (one of its
+two places taken): the console walkthrough books, waits, is promoted and checks in there today.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -48,6 +48,20 @@ def coming_saturday(now: datetime, zone: ZoneInfo) -> datetime:
     today = now.astimezone(zone).date()
     days = (5 - today.weekday()) % 7 or 7
     return datetime.combine(today + timedelta(days=days), time(0), zone)
+
+
+def demo_today_start(now: datetime, zone: ZoneInfo) -> datetime:
+    """When the demo's extra session starts: 45 minutes after loading (booking closes 30 minutes
+    before, check-in opens an hour before), on the community's today. Late in the evening, when
+    that would be after midnight, at 23:55 while that can still be booked; in the last half hour
+    before midnight 45 minutes ahead after all (今日名单 lists a session whose check-in is open)."""
+    start = (now + timedelta(minutes=45)).replace(second=0, microsecond=0)
+    start -= timedelta(minutes=start.minute % 5)
+    today = now.astimezone(zone).date()
+    if start.astimezone(zone).date() == today:
+        return start
+    last = datetime.combine(today, time(23, 55), zone).astimezone(UTC)
+    return last if last > now + timedelta(minutes=35) else start
 
 
 async def seed_demo_bookings(session: AsyncSession, now: datetime) -> list[ServicePoint]:
@@ -109,10 +123,9 @@ async def seed_demo_bookings(session: AsyncSession, now: datetime) -> list[Servi
     ).scalar_one()
     for name in ("王建国", "赵敏"):
         await book(session, first.id or 0, people[name].id or 0, now)
-    # An extra haircut session today, 45 minutes after the demo was loaded (booking closes 30
-    # minutes before), so the console demo can book, wait, be promoted and check in today.
-    start = (now + timedelta(minutes=45)).replace(second=0, microsecond=0)
-    start -= timedelta(minutes=start.minute % 5)
+    # An extra haircut session today, so the console demo can book, wait, be promoted and check
+    # in today (see `demo_today_start`).
+    start = demo_today_start(now, zone)
     today = await create_slot(
         session, community_id=cid, kind=KIND, owner_id=haircut.id or 0, starts_at=start,
         ends_at=start + timedelta(minutes=30), capacity=2, now=now,

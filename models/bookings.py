@@ -24,6 +24,7 @@ from models.db import UTCDateTime, utcnow
 from models.errors import DomainError
 from models.outbox import enqueue
 from models.signups import (
+    CHECK_IN_OPENS,
     HOLDING,
     Signup,
     SignupResult,
@@ -415,21 +416,21 @@ async def sessions(
 async def todays_list(
     session: AsyncSession, point_id: int, person_id: int, now: datetime
 ) -> list[tuple[Slot, list[Signup]]]:
-    """今日名单: today's sessions of the point with their sign-ups (for its team and managers)."""
+    """今日名单: today's sessions of the point with their sign-ups (for its team and managers),
+    and any session whose check-in is open now (one just after midnight, seen late at night)."""
     point = await session.get(ServicePoint, point_id)
     if point is None or not await may_manage_point(session, point, person_id):
         raise DomainError("signup.not_allowed")
     zone = await _zone(session, point.community_id)
     day = now.astimezone(zone).date()
     start = datetime.combine(day, time(0), zone)
+    today = (col(Slot.starts_at) >= start) & (col(Slot.starts_at) < start + timedelta(days=1))
+    door_open = (col(Slot.starts_at) <= now + CHECK_IN_OPENS) & (
+        col(Slot.ends_at) >= now - CHECK_IN_OPENS
+    )
     rows = await session.execute(
         select(Slot)
-        .where(
-            col(Slot.kind) == KIND,
-            col(Slot.owner_id) == point_id,
-            col(Slot.starts_at) >= start,
-            col(Slot.starts_at) < start + timedelta(days=1),
-        )
+        .where(col(Slot.kind) == KIND, col(Slot.owner_id) == point_id, today | door_open)
         .order_by(col(Slot.starts_at))
     )
     out = []

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from models.booking_demo import seed_demo_bookings
 from models.console import seed_desk_demo
-from models.events import seed_demo_events
+from models.event_demo import seed_demo_events
 from models.idcard import IdCipher
 from models.people import grant_role
 from models.poll_demo import seed_poll_demo

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.db import Database
@@ -85,8 +87,8 @@ class ImportReport:
         return sum(1 for r in self.rows if r.status == status)
 
 
-def read_rows(data: bytes, filename: str) -> list[dict[str, Any]]:
-    """The file's rows as {column: value} by the header row (.xlsx by openpyxl, else CSV)."""
+def _table(data: bytes, filename: str, limit: int | None = None) -> list[list[Any]]:
+    """The file's non-empty rows (.xlsx by openpyxl, else CSV); the first `limit` rows only."""
     if filename.lower().endswith(".xlsx"):
         from openpyxl import load_workbook
 
@@ -97,14 +99,22 @@ def read_rows(data: bytes, filename: str) -> list[dict[str, Any]]:
         sheet = book.active
         if sheet is None:
             raise DomainError("events.import_unreadable")
-        table = [list(r) for r in sheet.iter_rows(values_only=True)]
+        table = [list(r) for r in sheet.iter_rows(values_only=True, max_row=limit)]
     else:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = data.decode("gb18030", errors="replace")  # Excel's CSV on a Chinese system
-        table = [list(r) for r in csv.reader(io.StringIO(text))]
-    table = [r for r in table if any(c not in (None, "") for c in r)]
+        try:
+            table = [list(r) for r in itertools.islice(csv.reader(io.StringIO(text)), limit)]
+        except csv.Error as err:  # e.g. a NUL byte: not a table
+            raise DomainError("events.import_unreadable") from err
+    return [r for r in table if any(c not in (None, "") for c in r)]
+
+
+def read_rows(data: bytes, filename: str) -> list[dict[str, Any]]:
+    """The file's rows as {column: value} by the header row (.xlsx by openpyxl, else CSV)."""
+    table = _table(data, filename)
     if not table:
         raise DomainError("events.import_empty")
     names: dict[int, str] = {}
@@ -189,75 +199,73 @@ def _choice(
 
 
 async def _one_row(
-    db: Database,
+    s: AsyncSession,
     organiser_id: int,
     row: dict[str, Any],
     number: int,
     now: datetime,
     duty_title: str,
 ) -> RowResult:
-    async with db.session() as s:
-        organiser = await s.get(Person, organiser_id)
-        assert organiser is not None
-        zone = await zone_of(s, organiser.community_id)
-        missing = [c for c in REQUIRED if not _text(row.get(c))]
-        if missing:
-            raise DomainError("events.import_missing", columns=", ".join(missing))
-        title, place = _text(row["title"]), _text(row["place"])
-        starts = _moment(row["start"], zone)
-        ends = _moment(row["end"], zone, day_of=starts)
-        if ends <= starts:
-            raise DomainError("signup.bad_times")
-        kind = _choice(
-            row.get("kind"), KINDS, set(EventKind), EventKind.ACTIVITY, "events.bad_kind"
+    """One row's event (and its duties), in the caller's transaction or savepoint."""
+    organiser = await s.get(Person, organiser_id)
+    assert organiser is not None
+    zone = await zone_of(s, organiser.community_id)
+    missing = [c for c in REQUIRED if not _text(row.get(c))]
+    if missing:
+        raise DomainError("events.import_missing", columns=", ".join(missing))
+    title, place = _text(row["title"]), _text(row["place"])
+    starts = _moment(row["start"], zone)
+    ends = _moment(row["end"], zone, day_of=starts)
+    if ends <= starts:
+        raise DomainError("signup.bad_times")
+    kind = _choice(row.get("kind"), KINDS, set(EventKind), EventKind.ACTIVITY, "events.bad_kind")
+    audience = _choice(
+        row.get("audience"), AUDIENCES, set(Audience) - {Audience.GRID, Audience.INVITEES},
+        Audience.ALL, "events.bad_audience",
+    )  # fmt: skip
+    capacity = _number(row["capacity"], "capacity", 1, 10000)
+    companions = _number(row.get("companions"), "companions", 0, 9)
+    duties = _duties(row.get("duties"))
+    when = f"{starts.astimezone(zone):%Y-%m-%d %H:%M}"
+    same = await s.execute(
+        select(Event.id)
+        .join(Slot, col(Slot.id) == Event.slot_id)
+        .where(
+            col(Event.community_id) == organiser.community_id,
+            col(Event.title) == title,
+            col(Event.cancelled_at).is_(None),
+            col(Slot.starts_at) == starts,
         )
-        audience = _choice(
-            row.get("audience"), AUDIENCES, set(Audience) - {Audience.GRID, Audience.INVITEES},
-            Audience.ALL, "events.bad_audience",
-        )  # fmt: skip
-        capacity = _number(row["capacity"], "capacity", 1, 10000)
-        companions = _number(row.get("companions"), "companions", 0, 9)
-        duties = _duties(row.get("duties"))
-        when = f"{starts.astimezone(zone):%Y-%m-%d %H:%M}"
-        same = await s.execute(
-            select(Event.id)
-            .join(Slot, col(Slot.id) == Event.slot_id)
-            .where(
-                col(Event.community_id) == organiser.community_id,
-                col(Event.title) == title,
-                col(Event.cancelled_at).is_(None),
-                col(Slot.starts_at) == starts,
-            )
-        )
-        existing = same.scalar_one_or_none()
-        if existing is not None:
-            return RowResult(
-                number, "exists", "events.import_exists", {"title": title, "when": when}, existing
-            )
-        event = await create_event(
-            s,
-            organiser=organiser,
-            kind=kind,
-            title=title,
-            place=place,
-            starts_at=starts,
-            ends_at=ends,
-            capacity=capacity,
-            audience=audience,
-            max_party=1 + companions,
-            now=now,
-        )
-        helpers = 0
-        for name, count in duties:
-            await add_duties(s, event.id or 0, organiser_id, name or duty_title, count, now)
-            helpers += count
+    )
+    existing = same.scalar_one_or_none()
+    if existing is not None:
         return RowResult(
-            number,
-            "created",
-            "events.import_created",
-            {"title": title, "when": when, "capacity": capacity, "helpers": helpers},
-            event.id,
+            number, "exists", "events.import_exists", {"title": title, "when": when}, existing
         )
+    event = await create_event(
+        s,
+        organiser=organiser,
+        kind=kind,
+        title=title,
+        place=place,
+        starts_at=starts,
+        ends_at=ends,
+        capacity=capacity,
+        audience=audience,
+        max_party=1 + companions,
+        now=now,
+    )
+    helpers = 0
+    for name, count in duties:
+        await add_duties(s, event.id or 0, organiser_id, name or duty_title, count, now)
+        helpers += count
+    return RowResult(
+        number,
+        "created",
+        "events.import_created",
+        {"title": title, "when": when, "capacity": capacity, "helpers": helpers},
+        event.id,
+    )
 
 
 async def import_events(
@@ -277,8 +285,45 @@ async def import_events(
     report = ImportReport()
     for number, row in enumerate(read_rows(data, filename), start=2):  # row 1 is the header
         try:
-            result = await _one_row(db, organiser_id, row, number, now, duty_title)
+            async with db.session() as s:
+                result = await _one_row(s, organiser_id, row, number, now, duty_title)
         except DomainError as err:  # this row's transaction is rolled back: nothing of it stays
             result = RowResult(number, "error", err.key, dict(err.values))
         report.rows.append(result)
     return report
+
+
+async def import_events_here(
+    session: AsyncSession,
+    *,
+    organiser: Person,
+    data: bytes,
+    filename: str,
+    now: datetime,
+    duty_title: str = "志愿服务",
+) -> ImportReport:
+    """The same import in the caller's transaction (a file sent in the chat), each row in its
+    own savepoint: a bad row is rolled back whole and reported, the good ones stay."""
+    if not await may_create_events(session, organiser):
+        raise DomainError("error.forbidden")
+    report = ImportReport()
+    for number, row in enumerate(read_rows(data, filename), start=2):  # row 1 is the header
+        try:
+            async with session.begin_nested():
+                result = await _one_row(session, organiser.id or 0, row, number, now, duty_title)
+        except DomainError as err:  # the row's savepoint is rolled back: nothing of it stays
+            result = RowResult(number, "error", err.key, dict(err.values))
+        report.rows.append(result)
+    return report
+
+
+def looks_like_events(data: bytes, filename: str) -> bool:
+    """Whether a file is an events table: its header row names most of the required columns
+    (a file sent in the chat is routed by its header; `read_rows` then says what is missing)."""
+    try:
+        table = _table(data, filename, limit=5)
+    except DomainError:
+        return False
+    head = {str(c or "").strip().lower() for c in (table[0] if table else [])}
+    found = [c for c in REQUIRED if head & set(COLUMNS[c])]
+    return len(found) >= 3

@@ -3,10 +3,20 @@ booking, a full session with a waitlist promotion, and a check-in at the station
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models.booking_demo import seed_demo_bookings
+from models.bookings import sessions, todays_list
 from models.db import Database, utcnow
+from models.signups import Slot
+from models.tables import Person
 from tests.test_console import run
 
 
@@ -47,3 +57,36 @@ async def test_the_readme_walkthrough_booking_waitlist_promotion_check_in(
     assert "位置是您的了" in out
     assert "今日名单：志愿理发" in out and "朱凡 已签到" in out
     assert "志愿理发" in out.split("我的预约")[-1] and "：已签到" in out.split("我的预约")[-1]
+
+
+async def bookable(s: AsyncSession, point_id: int, now: datetime) -> Slot | None:
+    """The point's soonest bookable session (what 预约服务 → 志愿理发 offers first)."""
+    found = await sessions(s, point_id, now)
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize(
+    ("local", "starts", "same_day"),
+    [
+        ("10:02", "10:45", True),  # 45 minutes ahead, rounded down to 5 minutes
+        ("23:05", "23:50", True),
+        ("23:18", "23:55", True),  # 45 minutes ahead is tomorrow: the last bookable time today
+        ("23:40", "00:25", False),  # no bookable time left today: 今日名单 shows it all the same
+    ],
+)
+async def test_the_demos_session_today_is_today_in_the_communitys_time(
+    demo: Database, local: str, starts: str, same_day: bool
+) -> None:
+    zone = ZoneInfo("Asia/Shanghai")  # the demo community's time zone, not the machine's
+    hour, minute = map(int, local.split(":"))
+    now = datetime(2026, 12, 3, hour, minute, tzinfo=zone).astimezone(UTC)
+    async with demo.session() as s:
+        points = await seed_demo_bookings(s, now)
+        haircut = points[0]
+        today = await bookable(s, haircut.id or 0, now)
+        assert today is not None, "the walkthrough can book it now"
+        assert f"{today.starts_at.astimezone(zone):%H:%M}" == starts
+        assert (today.starts_at.astimezone(zone).date() == now.astimezone(zone).date()) == same_day
+        zhang = (await s.execute(select(Person.id).where(col(Person.name) == "张伟"))).scalar_one()
+        listed = [slot.id for slot, _ in await todays_list(s, haircut.id or 0, zhang, now)]
+        assert today.id in listed, "张伟's 今日名单 has it"

@@ -379,3 +379,17 @@ async def test_two_taps_on_the_last_place_at_the_same_moment(chat: Chat, clock: 
     states = {(await _signup(chat, slot.id or 0, n)).status for n in ("李红", "朱凡")}  # type: ignore[union-attr]
     assert states == {"booked", "waiting"}
     await _invariants(chat)
+
+
+async def test_the_help_names_the_commands_each_person_uses(chat: Chat, clock: FakeClock) -> None:
+    await _demo(chat, clock)
+    wang = await chat.person("王建国")  # a resident
+    await wang.send("/help")
+    assert "/mybookings 我的预约" in wang.last_text and "/today" not in wang.last_text
+    zhang = await chat.person("张伟")  # in the haircut team: he checks people in
+    await zhang.send("/help")
+    assert "/mybookings 我的预约" in zhang.last_text and "/today 今日名单" in zhang.last_text
+    await zhang.send("/today")
+    assert "今日名单：志愿理发" in zhang.last_text or zhang.told("今日名单")
+    await wang.send("/today")  # not his: told so, nothing shown
+    assert "今日名单：" not in wang.last_text

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from models.channel_tokens import ChannelToken
 from models.db import Database, utcnow
-from models.events import DEMO_CODE, Event, seed_demo_events
+from models.event_demo import DEMO_CODE, seed_demo_events
+from models.events import Event
 from models.signups import Signup, check_invariants
 from models.tables import Person
 from tests.chat import Chat

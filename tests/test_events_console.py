@@ -7,7 +7,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from models.db import Database, utcnow
-from models.events import DEMO_CODE, EventRating, seed_demo_events
+from models.event_demo import DEMO_CODE, seed_demo_events
+from models.events import EventRating
 from models.tasks import VolunteerHours
 from tests.test_console import run
 

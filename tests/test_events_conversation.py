@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import col
 
-from models.events import DEMO_CODE, Event, EventInvitee, seed_demo_events
+from models.event_demo import DEMO_CODE, seed_demo_events
+from models.events import Event, EventInvitee
 from models.signups import Signup, Slot, check_invariants
 from models.tables import Person
 from tests.chat import Chat, labels
@@ -113,6 +114,7 @@ async def test_refusals_change_nothing(chat: Chat, clock: FakeClock) -> None:
 
 
 async def test_calendar_and_the_meeting_rsvp(chat: Chat, clock: FakeClock) -> None:
+    wang = await chat.person("王建国")  # invited: in the chat before the demo's events are loaded
     workshop, meeting = await _demo_events(chat, clock)
     li = await chat.person("李红")
     await li.send("我的活动")
@@ -125,7 +127,9 @@ async def test_calendar_and_the_meeting_rsvp(chat: Chat, clock: FakeClock) -> No
         assert method == "sendDocument" and name == f"event-{workshop}.ics"
         assert b"BEGIN:VCALENDAR" in data and "手工坊".encode() in data
 
-    wang = await chat.person("王建国")
+    await chat.deliver()  # the invitation the demo sent when it was loaded, with the RSVP buttons
+    assert wang.told("📩 邀请您参加：议事协商会：车库电表改造")
+    assert "✅ 参加" in labels(wang.messages)
     await wang.send("活动")
     assert wang.told("议题：1. 车库电表统一迁移方案")
     await wang.press("✅ 参加")
@@ -139,3 +143,34 @@ async def test_calendar_and_the_meeting_rsvp(chat: Chat, clock: FakeClock) -> No
             )
         ).scalar_one()
     assert answer == "yes"
+
+
+async def test_the_organiser_adds_a_place_and_the_first_waiting_is_offered_it(
+    chat: Chat, clock: FakeClock
+) -> None:
+    workshop, _meeting = await _demo_events(chat, clock)
+    zhang = await chat.person("张伟")
+    await zhang.press_payload(f"ev:join:{workshop}:0")  # the last place
+    zhu = await chat.person("朱凡")
+    await zhu.press_payload(f"ev:join:{workshop}:0")
+    assert "候补第 1 位" in zhu.last_text
+    wang = await chat.person("王建国")  # a resident forging the organiser's button
+    await wang.press_payload(f"ev:more:{workshop}")
+    assert "加 1 个名额" not in wang.last_text
+    async with chat.db.session() as s:
+        slot = (
+            await s.execute(
+                select(Slot).join(Event, col(Event.slot_id) == Slot.id).where(Event.id == workshop)
+            )
+        ).scalar_one()
+        assert slot.capacity == 3, "nothing changed"
+    liu = await chat.person("刘芳")  # the organiser
+    await liu.press_payload(f"ev:list:{workshop}")
+    await liu.press("➕ 加 1 个名额")
+    assert "已加 1 个名额（现在共 4 个）" in "\n".join(m.text for m in liu.messages[-3:])
+    await chat.deliver()
+    assert zhu.told("有空位了")
+    offered = await _signup_of(chat, workshop, "朱凡")
+    assert offered is not None and offered.status == "offered"
+    async with chat.db.session() as s:
+        assert all((await check_invariants(s)).values())

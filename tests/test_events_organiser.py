@@ -10,7 +10,8 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from models.events import DEMO_CODE, Event, EventDuty, EventRating, seed_demo_events
+from models.event_demo import DEMO_CODE, seed_demo_events
+from models.events import Event, EventDuty, EventRating
 from models.signups import Signup, Slot, check_invariants
 from models.tables import Person
 from models.tasks import Task, VolunteerHours, credit_hours

@@ -118,7 +118,8 @@ async def test_its_command_is_published_in_declared_order(
 def test_the_project_menu_commands_and_keywords_are_derived() -> None:
     features = FeatureSet(FEATURES)
     assert [c.name for c in features.commands] == [
-        "start", "report", "benefits", "book", "vote", "survey", "events", "stations", "status",
+        "start", "report", "benefits", "book", "mybookings", "today", "vote", "survey", "events",
+        "stations", "status",
         "register", "team", "mute", "link", "lang", "cancel", "help",
     ]  # fmt: skip
     assert features.detector.intents[-1] == "unknown"

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -422,3 +423,49 @@ async def test_a_late_reminder_says_when_it_was_due(world: World) -> None:
             await s.execute(select(Outbox).where(col(Outbox.text_key) == "signup.reminder_late"))
         ).scalar_one()
     assert row.values["due"] == "03-07 16:00"  # 08:00 UTC (30 h before start minus a day)
+
+
+async def test_check_in_codes_are_unique_where_they_can_be_typed(world: World) -> None:
+    """Two sessions of one point on one day never share a door code, and no two people in them
+    share a personal code: the volunteer who types 4821 at the station finds one person."""
+    morning = await world.slot(3)  # 10:00 local, owner 1
+    later = await world.slot(3, in_hours=48.5)  # 10:30, the same point and day
+    next_day = await world.slot(3, in_hours=72)
+    async with world.db.session() as s:
+        slots = {i: await s.get(Slot, i) for i in (morning, later, next_day)}
+    scope = slots[morning].code_scope  # type: ignore[union-attr]
+    assert scope == slots[later].code_scope != slots[next_day].code_scope  # type: ignore[union-attr]
+    assert slots[morning].code != slots[later].code  # type: ignore[union-attr]
+    # Every four-digit code of that day is already someone's (cancelled sign-ups keep theirs):
+    # a new sign-up in the later session draws until a code is free — six digits at last.
+    now = world.clock()
+    async with world.db.session() as s:
+        await s.execute(
+            insert(Signup),
+            [
+                {"slot_id": morning, "person_id": world.people["赵"], "party": 1,
+                 "status": SignupStatus.CANCELLED, "booked_as": "self", "code": str(code),
+                 "code_scope": scope, "created_at": now, "updated_at": now}
+                for code in range(1000, 10000)
+            ],
+        )  # fmt: skip
+    wang = await world.sign_up(later, "王")
+    assert wang.status == SignupStatus.BOOKED and len(wang.code) == 6
+    li = await world.sign_up(next_day, "李")  # another day is another scope: four digits
+    assert len(li.code) == 4
+    # The database itself refuses a second holder of a code in the scope.
+    with pytest.raises(IntegrityError):
+        async with world.db.session() as s:
+            s.add(
+                Signup(slot_id=later, person_id=world.people["张"], status=SignupStatus.CANCELLED,
+                       code=wang.code, code_scope=scope, created_at=now, updated_at=now)
+            )  # fmt: skip
+            await s.flush()
+    async with world.db.session() as s:  # the door codes too
+        with pytest.raises(IntegrityError):
+            async with s.begin_nested():
+                moved = await s.get(Slot, later)
+                assert moved is not None
+                moved.code = slots[morning].code  # type: ignore[union-attr]
+                await s.flush()
+    assert all((await world.invariants()).values())

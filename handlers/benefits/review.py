@@ -8,6 +8,7 @@ from handlers.benefits.mine import application_card, document_replies
 from handlers.core import Ask, Choice, Context, Done, Reply, StepResult, Translate
 from handlers.router import Answer, Flow, Outcome, Router, start_flow
 from handlers.ui import ask, cancel_choice, with_menu
+from handlers.uploads import kinds_for, recognised
 from models.benefits import (
     ApplicationStatus,
     community_today,
@@ -174,23 +175,31 @@ def render_import_report(
 
 @router.before_intents
 async def register_file(ctx: Context, _text: str) -> Outcome | None:
-    """A manager sends the register (.xlsx / .csv) into the chat: import it, report each row."""
+    """A file sent into the chat: a kind registered in handlers/uploads.py (an events table …)
+    goes to its feature; a manager's other file is read as the register (.xlsx / .csv)."""
     doc = ctx.incoming.document
     if doc is None:
         return None
-    if ctx.person is None or not is_manager(ctx):
+    kinds = await kinds_for(ctx)
+    if ctx.person is None or not (is_manager(ctx) or kinds):
         return with_menu(ctx, ctx.t("roster.managers_only"))
-    cipher = id_cipher_of(ctx)
     fetch = ctx.data.get("fetch_media")
-    if cipher is None or not callable(fetch):
+    if not callable(fetch):
         return with_menu(ctx, ctx.t("roster.no_keys"))
     if doc.size is not None and doc.size > MAX_BYTES:
         return with_menu(ctx, ctx.t("roster.too_big", mb=MAX_BYTES // (1024 * 1024)))
-    start = ctx.data.get("start_register_import")
-    if not callable(start):
-        return with_menu(ctx, ctx.t("roster.no_keys"))
     data = await fetch(doc)
     filename = doc.name or "register"
+    kind = recognised(kinds, data, filename)
+    if kind is not None:
+        return await kind.handle(ctx, data, filename)
+    if not is_manager(ctx):  # a grid leader's file that is none of the kinds they may send
+        what = "、".join(ctx.t(k.label_key) for k in kinds)
+        return with_menu(ctx, ctx.t("uploads.not_recognised", kinds=what))
+    cipher = id_cipher_of(ctx)
+    start = ctx.data.get("start_register_import")
+    if cipher is None or not callable(start):
+        return with_menu(ctx, ctx.t("roster.no_keys"))
     try:
         check_header(data)  # a picture, a shopping list: refused now, nothing started
     except DomainError as err:

@@ -16,7 +16,11 @@ feature = Feature(
     name="booking",
     router=router,
     menu=(MenuItem("booking", 30),),
-    commands=(Command("book", 30),),
+    commands=(
+        Command("book", 30),
+        Command("mybookings", 31),  # 我的预约: every resident
+        Command("today", 32),  # 今日名单: a station's team (others are told it is not theirs)
+    ),
     keywords=(
         Keywords(
             "booking",

@@ -3,7 +3,8 @@
 The package: `tables` (event, invitee, duty, rating), `rules` (who may join or organise, the
 reminder times), `organising` (create, join, change, cancel, announce), `lists` (the roster,
 its .xlsx, the .ics), `duties` (helpers on issue 4's tasks), `after` (ending, hours, ratings),
-`kind` (the engine's slot kind and the duty task kind, registered at import), `demo`.
+`kind` (the engine's slot kind and the duty task kind, registered at import); the demo's
+events are models/event_demo.py.
 Import from `models.events`: every public name is re-exported here.
 
 An event owns one slot of the engine (kind "event"): its places, waitlist, reminders and
@@ -20,7 +21,6 @@ their events.
 from __future__ import annotations
 
 from models.events.after import end_event, rate_event, rating_buttons, unrated
-from models.events.demo import DEMO_CODE, DEMO_MEETING, DEMO_WORKSHOP, seed_demo_events
 from models.events.duties import add_duties, duty_of
 from models.events.kind import EVENT
 from models.events.lists import ics, roster, roster_xlsx
@@ -58,9 +58,6 @@ from models.events.tables import (
 
 __all__ = [
     "CHILD_AGE",
-    "DEMO_CODE",
-    "DEMO_MEETING",
-    "DEMO_WORKSHOP",
     "DUTY_KIND",
     "EVENT",
     "KIND",
@@ -91,7 +88,6 @@ __all__ = [
     "rating_buttons",
     "roster",
     "roster_xlsx",
-    "seed_demo_events",
     "unrated",
     "upcoming_for",
     "when_text",

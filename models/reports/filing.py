@@ -420,6 +420,7 @@ async def report_problem(
         created_at=now,
         respond_by=now + timedelta(minutes=minutes),
         updated_at=now,
+        team_id=team_id,
     )
     session.add(report)
     await session.flush()

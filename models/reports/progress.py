@@ -219,7 +219,8 @@ async def rate_report(
         report.respond_by = now + timedelta(
             minutes=await first_response_minutes(session, report.community_id)
         )
-        await new_task(session, report, now)
+        # Back to the team the place names (a rest station's), else routed by category again.
+        await new_task(session, report, now, team_id=report.team_id)
         reopened = await task_of(session, report)
         assert reopened is not None
         for leader in await role_holders(

@@ -45,6 +45,9 @@ class Report(SQLModel, table=True):
     share_contact: bool = False
     state: str = Field(default=ReportState.NEW, max_length=16)
     task_id: int | None = None
+    # The team the place names (a rest station's managing team): its tasks go there, a
+    # reopened report too; None: routed by category.
+    team_id: int | None = Field(default=None, foreign_key="team.id")
     # Which rung of the escalation ladder the report has reached (0: none yet).
     escalation_level: int = 0
     created_at: datetime = timestamp(default_factory=utcnow)

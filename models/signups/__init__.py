@@ -54,8 +54,10 @@ from models.signups.kinds import (
     register_kind,
 )
 from models.signups.places import (
+    CODE_TRIES,
     SignupResult,
     active_signup,
+    code_scope,
     create_slot,
     free_places,
     get_signup,
@@ -87,6 +89,7 @@ from models.signups.waitlist import (
 __all__ = [
     "ACTIVE",
     "CHECK_IN_OPENS",
+    "CODE_TRIES",
     "HOLDING",
     "KINDS",
     "AfterSlot",
@@ -112,6 +115,7 @@ __all__ = [
     "check_invariants",
     "claim_offer",
     "close_ended_slots",
+    "code_scope",
     "create_slot",
     "decline_offer",
     "expire_offers",

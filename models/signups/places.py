@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from models.signups.tables import (
     Slot,
     SlotStatus,
 )
+from models.tables import Community
 
 # --- reading ------------------------------------------------------------------------------------
 
@@ -123,9 +125,27 @@ async def person_signups(
 # --- making slots -------------------------------------------------------------------------------
 
 
-def new_code() -> str:
-    """A four-digit code, read aloud or typed at the door."""
-    return f"{secrets.randbelow(9000) + 1000}"
+# Tries for a code free in its scope: four digits first, six when four keep colliding (a scope
+# with thousands of sign-ups), so a sign-up never fails for want of a code.
+CODE_TRIES = 12
+
+
+def new_code(attempt: int = 0) -> str:
+    """A four-digit code, read aloud or typed at the door (six digits after many collisions)."""
+    if attempt < CODE_TRIES - 2:
+        return f"{secrets.randbelow(9000) + 1000}"
+    return f"{secrets.randbelow(900000) + 100000}"
+
+
+async def code_scope(
+    session: AsyncSession, community_id: int, kind: str, owner_id: int, starts_at: datetime
+) -> str:
+    """Where a check-in code can be typed: the same service point or event on the same local day
+    (`Slot.code_scope`, `Signup.code_scope`: a unique index with the code makes each one unique
+    there, so a code typed at the station finds one session and one person)."""
+    community = await session.get(Community, community_id)
+    zone = ZoneInfo(community.timezone if community else "Asia/Shanghai")
+    return f"{kind}:{owner_id}:{starts_at.astimezone(zone).date().isoformat()}"
 
 
 async def create_slot(
@@ -148,20 +168,36 @@ async def create_slot(
         raise DomainError("signup.bad_times")
     if capacity < 1 or max_party < 1 or claim_minutes < 1:
         raise DomainError("signup.bad_capacity")
-    slot = Slot(
-        community_id=community_id,
-        kind=kind,
-        owner_id=owner_id,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        capacity=capacity,
-        max_party=max_party,
-        claim_minutes=claim_minutes,
-        code=new_code(),
-        created_at=now,
-    )
-    session.add(slot)
-    await session.flush()
+    scope = await code_scope(session, community_id, kind, owner_id, starts_at)
+    for attempt in range(CODE_TRIES):
+        # ON CONFLICT DO NOTHING: the only unique index a new slot can meet is its code's.
+        inserted = (
+            await session.execute(
+                insert_ignoring_duplicates(session, Slot)
+                .values(
+                    community_id=community_id,
+                    kind=kind,
+                    owner_id=owner_id,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    capacity=capacity,
+                    held=0,
+                    max_party=max_party,
+                    claim_minutes=claim_minutes,
+                    status=SlotStatus.OPEN,
+                    code=new_code(attempt),
+                    code_scope=scope,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing()
+                .returning(col(Slot.id))
+            )
+        ).first()
+        if inserted is not None:
+            slot = await session.get(Slot, inserted[0])
+            assert slot is not None
+            return slot
+    raise DomainError("signup.bad_code")  # not reached: six digits have room for a million
     return slot
 
 
@@ -218,30 +254,36 @@ async def sign_up(
     if not waitlist and free_places(slot) < party:
         raise DomainError("signup.full")
     key = f"{slot_id}:{person_id}"
-    inserted = (
-        await session.execute(
-            insert_ignoring_duplicates(session, Signup)
-            .values(
-                slot_id=slot_id,
-                person_id=person_id,
-                party=party,
-                status=SignupStatus.WAITING,
-                active_key=key,
-                booked_by_id=booked_by_id,
-                booked_as=booked_as,
-                code=new_code(),
-                created_at=now,
-                updated_at=now,
+    for attempt in range(CODE_TRIES):
+        # ON CONFLICT DO NOTHING meets one of two unique indexes: the person's live sign-up
+        # (`active_key`) or their code taken in the slot's scope (then another code is drawn).
+        inserted = (
+            await session.execute(
+                insert_ignoring_duplicates(session, Signup)
+                .values(
+                    slot_id=slot_id,
+                    person_id=person_id,
+                    party=party,
+                    status=SignupStatus.WAITING,
+                    active_key=key,
+                    booked_by_id=booked_by_id,
+                    booked_as=booked_as,
+                    code=new_code(attempt),
+                    code_scope=slot.code_scope,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing()
+                .returning(col(Signup.id))
             )
-            .on_conflict_do_nothing(index_elements=["active_key"])
-            .returning(col(Signup.id))
-        )
-    ).first()
-    if inserted is None:  # the same person, at the same moment, from another chat
+        ).first()
+        if inserted is not None:
+            break
         again = await active_signup(session, slot_id, person_id)
-        if again is None:
-            raise DomainError("signup.not_found")
-        return SignupResult(again, slot, already=True)
+        if again is not None:  # the same person, at the same moment, from another chat
+            return SignupResult(again, slot, already=True)
+    else:
+        raise DomainError("signup.not_found")  # not reached: six digits have room for a million
     signup = await get_signup(session, inserted[0])
     if await _take(session, slot, party):
         signup.status = SignupStatus.BOOKED

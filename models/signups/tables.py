@@ -40,7 +40,11 @@ ACTIVE = (*HOLDING, SignupStatus.WAITING)
 class Slot(SQLModel, table=True):
     """Something with places at a time: a service-point session, an event."""
 
-    __table_args__ = (Index("ix_slot_kind_owner", "kind", "owner_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_slot_kind_owner", "kind", "owner_id", "starts_at"),
+        # A door code is unique among the slots where it can be typed (`code_scope`).
+        Index("ux_slot_code_scope", "code_scope", "code", unique=True),
+    )
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     kind: str = Field(max_length=16)  # a registered SlotKind: "service", "event", …
@@ -53,6 +57,7 @@ class Slot(SQLModel, table=True):
     claim_minutes: int = 10  # how long a waitlist offer stays open
     status: str = Field(default=SlotStatus.OPEN, max_length=16)
     code: str = Field(max_length=8)  # a check-in code shown at the door ("签到 3821")
+    code_scope: str | None = Field(default=None, max_length=48)  # kind:owner:local day
     closed_at: datetime | None = _ts(default=None)  # no-shows recorded, after_slot called
     created_at: datetime = _ts(default_factory=utcnow)
 
@@ -65,6 +70,8 @@ class Signup(SQLModel, table=True):
         Index("ix_signup_slot_status", "slot_id", "status", "created_at"),
         Index("ix_signup_person_status", "person_id", "status"),
         Index("ix_signup_offer", "status", "offer_expires_at"),  # the clock's lapsed offers
+        # A person's code is unique among the sign-ups where it can be typed (its slot's scope).
+        Index("ux_signup_code_scope", "code_scope", "code", unique=True),
     )
     id: int | None = Field(default=None, primary_key=True)
     slot_id: int = Field(foreign_key="slot.id")
@@ -75,6 +82,7 @@ class Signup(SQLModel, table=True):
     booked_by_id: int | None = Field(default=None, foreign_key="person.id")
     booked_as: str = Field(default="self", max_length=16)  # self / family / grid_leader / …
     code: str = Field(max_length=8)  # the person's own check-in code
+    code_scope: str | None = Field(default=None, max_length=48)  # the slot's `code_scope`
     offer_expires_at: datetime | None = _ts(default=None)
     checked_in_at: datetime | None = _ts(default=None)
     checked_in_by_id: int | None = Field(default=None, foreign_key="person.id")
