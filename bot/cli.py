@@ -1048,6 +1048,9 @@ def doctor() -> None:
 from bot.cli_open311 import group as open311_app  # noqa: E402
 
 app.add_typer(open311_app, name="open311")
+from bot.cli_surveys import import_survey  # noqa: E402  (linli import survey: its own module)
+
+import_app.command("survey")(import_survey)
 
 
 def main(argv: list[str] | None = None) -> None:
