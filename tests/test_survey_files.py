@@ -27,7 +27,7 @@ from tests.conftest import FakeClock
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 EXAMPLE = DOCS / "survey-example.csv"
-SURVEY_EXAMPLE = SURVEY_EXAMPLE  # the example files the docs show
+SURVEY_EXAMPLE = EXAMPLE.read_bytes()  # the example files the docs show
 POLL_EXAMPLE = (DOCS / "poll-example.csv").read_bytes()
 MANAGER = frozenset({(Role.MANAGER, None)})
 
