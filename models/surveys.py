@@ -158,6 +158,17 @@ async def open_surveys_for(
     return [(s, r) for s, r in rows.all() if await refusal(session, s, person) is None]
 
 
+async def recent_surveys(session: AsyncSession, community_id: int, limit: int = 6) -> list[Survey]:
+    """The community's newest surveys, open or closed (their results, for organisers)."""
+    rows = await session.execute(
+        select(Survey)
+        .where(col(Survey.community_id) == community_id)
+        .order_by(col(Survey.id).desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
 # --- answering --------------------------------------------------------------------------------
 
 

@@ -116,6 +116,12 @@ async def test_a_manager_uploads_a_survey_for_one_grid(chat: Chat, clock: FakeCl
     await wang.press_payload(f"sv:go:{survey.id}")
     assert "这份问卷只请本网格居民填写" in wang.last_text
     assert not wang.told("第 1/2 题")
+    # 刘芳 (乐清网格) answers nothing here, but as its organiser finds its results under 问卷.
+    await liu.send("问卷")
+    assert liu.told("乐美网格停车满意度调查")
+    await liu.press("结果：乐美网格停车")
+    await chat.deliver()  # WeChat: what is late for the passive reply comes through the API
+    assert liu.told("开始作答 1 人，完成 1 人") and liu.told("方便 0、有时难 1、很难 0")
 
 
 async def test_a_bad_survey_file_is_refused_line_by_line_and_creates_nothing(
