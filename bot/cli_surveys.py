@@ -1,36 +1,17 @@
 """`linli import survey FILE`: open a survey described in a file (.xlsx / .csv; the format is in
 docs/survey-file.md and models/survey_files.py), the same reader a manager's upload in the chat
-uses. Kept beside bot/cli.py (which is past 600 lines); it joins `linli import` there.
+uses. It joins `linli import` (bot/cli_import.py) in bot/cli.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from bot.config import SetupError, load_settings
-
-
-async def _community_id(session: Any, name: str | None) -> int:
-    """The community by name; the only one when there is one (as `linli import poll`)."""
-    from sqlalchemy import select
-    from sqlmodel import col
-
-    from models.tables import Community
-
-    rows = (await session.execute(select(Community).order_by(col(Community.id)))).scalars().all()
-    if name:
-        rows = [c for c in rows if c.name == name]
-    if len(rows) != 1:
-        names = "、".join(c.name for c in rows) or "-"
-        raise SetupError(
-            f"请用 --community 指明社区（现有：{names}） / name the community with --community "
-            f"(found: {names})"
-        )
-    return int(rows[0].id)
 
 
 def import_survey(
@@ -44,7 +25,7 @@ def import_survey(
 
     Example: linli import survey docs/examples/survey.csv
     """
-    from bot.doctor import require_database
+    from bot.cli_common import _community_id, _ready
     from bot.i18n import translate
     from models.db import Database, utcnow
     from models.errors import DomainError
@@ -54,7 +35,7 @@ def import_survey(
     from models.survey_files import announce_survey, create_survey, read_survey_file
 
     settings = load_settings()
-    asyncio.run(require_database(settings))
+    _ready(settings)
     path = Path(file)
     if not path.is_file():
         raise SetupError(f"找不到文件 {file} / there is no file {file}")
