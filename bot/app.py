@@ -40,6 +40,7 @@ from handlers import (
     surveys,
     tasks,
     teams,
+    vote_files,
 )
 from handlers.core import Incoming, Media, Reply
 from handlers.feature import Feature, FeatureSet
@@ -67,6 +68,7 @@ FEATURES: tuple[Feature, ...] = (
     reports.feature,
     tasks.feature,
     teams.feature,
+    vote_files.feature,  # a poll / survey file sent in the chat (before the register's upload)
     benefits.feature,
     bookings.feature,  # before events: its "签到 1234" hook passes on what is not a service code
     events.feature,

@@ -27,6 +27,7 @@ from bot.cli_db import db_app, jobs_app, keys_app, seed_app
 from bot.cli_export import export_app
 from bot.cli_import import import_app, sessions_app
 from bot.cli_open311 import group as open311_app
+from bot.cli_surveys import import_survey
 from bot.cli_wechat import wechat_app
 from bot.config import SetupError, load_settings
 
@@ -307,6 +308,7 @@ def doctor() -> None:
 
 
 app.add_typer(open311_app, name="open311")  # after the commands, as `linli --help` lists it
+import_app.command("survey")(import_survey)  # linli import survey (bot/cli_surveys.py)
 
 
 def main(argv: list[str] | None = None) -> None:

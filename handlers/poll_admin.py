@@ -49,7 +49,8 @@ async def new_poll(ctx: Context) -> Outcome:
 @router.flow
 class NewPollFlow(Flow):
     """Question → options (text, or a photo with its caption) → audience → per person or
-    household → anonymous or named → deadline → reminder → confirm."""
+    household → anonymous or named → deadline → reminder → results early or at the close →
+    confirm."""
 
     name = "poll_new"
 
@@ -146,6 +147,17 @@ class NewPollFlow(Flow):
         if answer.payload not in ("rem:yes", "rem:no"):
             return ask(ctx, "remind", "polls.new_remind", self._yes_no(ctx), error="polls.new_pick")
         ctx.flow_data["remind"] = answer.payload == "rem:yes"
+        return ask(ctx, "early", "polls.new_early", self._early(ctx))
+
+    def _early(self, ctx: Context) -> list[Choice]:
+        return [Choice(ctx.t("polls.new_early_no"), "early:no"),
+                Choice(ctx.t("polls.new_early_yes"), "early:yes")]  # fmt: skip
+
+    async def step_early(self, ctx: Context, answer: Answer) -> StepResult:
+        """When the results show: after the close (the default), or while the poll is open."""
+        if answer.payload not in ("early:no", "early:yes"):
+            return ask(ctx, "early", "polls.new_early", self._early(ctx), error="polls.new_pick")
+        ctx.flow_data["early"] = answer.payload == "early:yes"
         d = ctx.flow_data
         summary = ctx.t(
             "polls.new_summary",
@@ -157,6 +169,7 @@ class NewPollFlow(Flow):
                           "anon": "polls.new_anonymous"}[d["secret"]]),
             days=d["days"],
         )  # fmt: skip
+        summary += "\n" + ctx.t("polls.new_early_shown" if d["early"] else "polls.new_early_hidden")
         return ask(ctx, "confirm", "polls.new_confirm",
                    [Choice(ctx.t("polls.new_btn_open"), "open")], note=summary)  # fmt: skip
 
@@ -177,6 +190,7 @@ class NewPollFlow(Flow):
             anonymous=d["secret"] == "anon",
             changeable=d["secret"] == "change",
             remind=bool(d["remind"]),
+            results_before_close=bool(d.get("early", False)),
         )
         try:
             poll = await create_poll(ctx.session, draft, ctx.person, ctx.roles, ctx.now)

@@ -21,6 +21,7 @@ from models.surveys import (
     get_survey,
     open_surveys_for,
     question_chart,
+    recent_surveys,
     results,
     results_xlsx,
     start_or_resume,
@@ -43,10 +44,11 @@ async def surveys(ctx: Context, _arg: str) -> Outcome:
     assert ctx.person is not None
     found = await open_surveys_for(ctx.session, ctx.person, ctx.now)
     staff = may_create(ctx.roles)
-    if not found:
+    # Organisers see the results of the community's recent surveys, theirs to answer or not.
+    managed = await recent_surveys(ctx.session, ctx.person.community_id) if staff else []
+    if not found and not managed:
         return with_menu(ctx, ctx.t("surveys.none"))
     todo = [(s, r) for s, r in found if r is None or r.finished_at is None]
-    replies: list[Reply] = []
     if len(todo) == 1 and not staff:
         return await _begin(ctx, todo[0][0].id or 0)
     lines = [ctx.t("surveys.list_title")]
@@ -57,11 +59,14 @@ async def surveys(ctx: Context, _arg: str) -> Outcome:
         lines.append(f"· {s.title}（{state}）")
         if not (r and r.finished_at):
             choices.append(Choice(ctx.t("surveys.btn_answer", title=s.title[:16]), f"sv:go:{s.id}"))
-        if staff:
-            choices.append(Choice(ctx.t("surveys.btn_results", title=s.title[:12]),
-                                  f"sv:results:{s.id}"))  # fmt: skip
-    replies.append(Reply("\n".join(lines), choices))
-    return replies
+    mine = {s.id for s, _ in found}
+    for s in managed:
+        if s.id not in mine:
+            lines.append(f"· {s.title}")
+        choices.append(
+            Choice(ctx.t("surveys.btn_results", title=s.title[:12]), f"sv:results:{s.id}")
+        )
+    return [Reply("\n".join(lines), choices)]
 
 
 @router.payload("sv:go", survey=int, refuse="surveys.not_found")

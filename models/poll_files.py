@@ -14,7 +14,9 @@ bytes. Names in Chinese or English:
     提醒 / reminder        是 (default) / 否
     说明 / description     free text
 
-Unknown names and bad values are refused with the line number; nothing is written then.
+Unknown names and bad values are refused with the line number (every bad line is reported:
+`FileRejected.problems`); nothing is written then. The same reader serves a manager's upload
+in the chat (handlers/vote_files.py).
 """
 
 from __future__ import annotations
@@ -53,6 +55,17 @@ FIELDS = {
 YES = {"是", "yes", "y", "true", "1", "对"}
 NO = {"否", "no", "n", "false", "0", "不"}
 DAYS = re.compile(r"^(\d{1,2})\s*(天|days?)$", re.IGNORECASE)
+MAX_PROBLEMS = 20  # a file with more bad lines than this is reported by its first ones
+
+
+class FileRejected(DomainError):
+    """A file that describes no poll (or survey): every problem found, each a DomainError with
+    its line; the error itself is the first of them (callers that show one show that)."""
+
+    def __init__(self, problems: list[DomainError]) -> None:
+        first = problems[0]
+        super().__init__(first.key, **first.values)
+        self.problems = problems
 
 
 def _rows(data: bytes) -> Iterator[tuple[int, list[Any]]]:
@@ -105,29 +118,39 @@ async def read_poll_file(
 ) -> PollDraft:
     """The poll a file describes; DomainError (with the line) when it describes none."""
     values: dict[str, Any] = {"options": []}
+    problems: list[DomainError] = []
+    seen_closes = False
     for line, cells in _rows(data):
         texts = [str(c).strip() if c is not None else "" for c in cells]
         if not any(texts):
             continue
         name, value = texts[0], (texts[1] if len(texts) > 1 else "")
         key = FIELDS.get(name.strip().lower().rstrip("：:"))
-        if key is None:
-            raise DomainError("pollfile.unknown_name", line=line, name=name[:20])
-        if key == "option":
-            if value:
-                values["options"].append((value[:100], None))
-        elif key == "closes":
-            values["closes_at"] = _closes(value, line, now, zone)
-        elif key in ("per_household", "anonymous", "changeable", "results_early", "remind"):
-            values[key] = _flag(value, line)
-        elif key == "audience":
-            values["audience"] = await _audience(session, value, line, community_id)
-        else:
-            values[key] = value or None
+        try:
+            if key is None:
+                raise DomainError("pollfile.unknown_name", line=line, name=name[:20])
+            if key == "option":
+                if value:
+                    values["options"].append((value[:100], None))
+            elif key == "closes":
+                seen_closes = True
+                values["closes_at"] = _closes(value, line, now, zone)
+            elif key in ("per_household", "anonymous", "changeable", "results_early", "remind"):
+                values[key] = _flag(value, line)
+            elif key == "audience":
+                values["audience"] = await _audience(session, value, line, community_id)
+            else:
+                values[key] = value or None
+        except DomainError as err:
+            problems.append(err)
+            if len(problems) >= MAX_PROBLEMS:
+                break
     if not values.get("question"):
-        raise DomainError("pollfile.no_question")
-    if "closes_at" not in values:
-        raise DomainError("pollfile.no_deadline")
+        problems.append(DomainError("pollfile.no_question"))
+    if not seen_closes:
+        problems.append(DomainError("pollfile.no_deadline"))
+    if problems:
+        raise FileRejected(problems)
     audience, grid_id = values.get("audience", (PollAudience.RESIDENTS, None))
     return PollDraft(
         question=values["question"],

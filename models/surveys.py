@@ -25,6 +25,7 @@ from sqlmodel import Field, SQLModel, col
 from models.charts import bar_chart
 from models.db import UTCDateTime, utcnow
 from models.errors import DomainError
+from models.polls import refusal
 from models.tables import Person, Team
 
 
@@ -37,19 +38,31 @@ class QuestionKind(StrEnum):
     MULTIPLE = "multiple"
     STARS = "stars"
     TEXT = "text"  # free text or a voice note
+    VOICE = "voice"  # the same answer, asked for as a voice note ("说一说")
 
 
 class Survey(SQLModel, table=True):
-    """A questionnaire for the verified residents of a community, open until `closes_at`."""
+    """A questionnaire for an audience of a community (the rules polls use: verified residents,
+    representatives only, a grid, an estate), open until `closes_at`."""
 
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     title: str = Field(max_length=200)
     intro: str | None = Field(default=None, max_length=1000)
+    audience: str = Field(
+        default="residents", max_length=16, sa_column_kwargs={"server_default": "residents"}
+    )
+    grid_id: int | None = Field(default=None, foreign_key="grid.id")
+    estate: str | None = Field(default=None, max_length=64)
     opens_at: datetime = _ts(default_factory=utcnow)
     closes_at: datetime = _ts()
     created_by_id: int = Field(foreign_key="person.id")
     created_at: datetime = _ts(default_factory=utcnow)
+
+    @property
+    def per_household(self) -> bool:
+        """Everyone in the audience answers (the audience rules are the polls')."""
+        return False
 
 
 class SurveyQuestion(SQLModel, table=True):
@@ -88,6 +101,15 @@ class SurveyAnswer(SQLModel, table=True):
     text: str | None = Field(default=None, max_length=1000)
     voice_ref: str | None = Field(default=None, max_length=256)
     answered_at: datetime = _ts(default_factory=utcnow)
+
+
+# The audience rules are the polls' (`models.polls.refusal`); their reasons, for a survey.
+WHY = {
+    "polls.verify_first": "surveys.verify_first",
+    "polls.representatives_only": "surveys.representatives_only",
+    "polls.other_grid": "surveys.other_grid",
+    "polls.other_estate": "surveys.other_estate",
+}
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -133,7 +155,18 @@ async def open_surveys_for(
         )
         .order_by(col(Survey.closes_at))
     )
-    return [(s, r) for s, r in rows.all()]
+    return [(s, r) for s, r in rows.all() if await refusal(session, s, person) is None]
+
+
+async def recent_surveys(session: AsyncSession, community_id: int, limit: int = 6) -> list[Survey]:
+    """The community's newest surveys, open or closed (their results, for organisers)."""
+    rows = await session.execute(
+        select(Survey)
+        .where(col(Survey.community_id) == community_id)
+        .order_by(col(Survey.id).desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
 
 
 # --- answering --------------------------------------------------------------------------------
@@ -173,8 +206,9 @@ async def start_or_resume(
 ) -> Progress:
     """The person's place in the survey: a new response, or the one they left half-way."""
     survey = await get_survey(session, survey_id)
-    if survey.community_id != person.community_id or not person.verified:
-        raise DomainError("surveys.not_for_you")
+    why = await refusal(session, survey, person)
+    if why is not None:  # the polls' reason, in a survey's words
+        raise DomainError(WHY.get(why, "surveys.not_for_you"))
     if not is_open(survey, now):
         raise DomainError("surveys.closed")
     found = (
@@ -220,7 +254,7 @@ def check_answer(question: SurveyQuestion, given: Given) -> None:
     elif question.kind == QuestionKind.STARS:
         if given.stars is None or not 1 <= given.stars <= 5:
             raise DomainError("surveys.bad_stars")
-    elif not (given.text and given.text.strip()) and not given.voice_ref:
+    elif not (given.text and given.text.strip()) and not given.voice_ref:  # text or voice
         raise DomainError("surveys.bad_text")
 
 
@@ -382,7 +416,7 @@ async def results_xlsx(session: AsyncSession, survey_id: int) -> bytes:
     for name, avg, n in await team_scores(session, survey_id):
         teams.append([name, round(avg, 2), n])
     raw = book.create_sheet("全部回答")
-    raw.append(["答卷", "题号", "选择", "星级", "文字", "语音"])
+    raw.append(["答卷", "题号", "选择", "星级", "文字", "语音（媒体引用）"])
     questions = {q.id: q for q in await questions_of(session, survey_id)}
     rows = await session.execute(
         select(SurveyAnswer)
@@ -396,7 +430,7 @@ async def results_xlsx(session: AsyncSession, survey_id: int) -> bytes:
         number = numbers.setdefault(a.response_id, len(numbers) + 1)  # no person, no id
         picked = "、".join(q.options[c - 1] for c in a.choices if 0 < c <= len(q.options))
         raw.append([number, q.position, picked, a.stars or "", a.text or "",
-                    "有" if a.voice_ref else ""])  # fmt: skip
+                    a.voice_ref or ""])  # fmt: skip
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

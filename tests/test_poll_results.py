@@ -64,7 +64,7 @@ async def test_the_close_sends_the_chart_to_the_audience_once(chat: Chat, clock:
     await chen.press("投给 方案三")
     # Before the close the results are not shown (the poll does not say so).
     await chen.press_payload(f"poll:result:{poll}")
-    assert "投票截止后才公布结果" in chen.last_text
+    assert "结果将在截止后公布" in chen.last_text
     await chat.deliver()
     before = {p.name: p.pictures for p in (wang, li, chen)}
 

@@ -225,7 +225,12 @@ async def test_a_manager_creates_a_poll_in_the_chat(chat: Chat, clock: FakeClock
     await liu.press("实名，截止前可改投")
     await liu.send("5")  # typed days
     await liu.press("提醒")
+    assert "什么时候公布结果" in liu.last_text
+    await liu.send("好的")  # not a choice: asked again
+    assert "什么时候公布结果" in liu.last_text
+    await liu.press("投票中也能看")
     assert "开放 5 天" in liu.last_text and "装、方案2" in liu.last_text
+    assert "结果：投票中也能看" in liu.last_text
     await liu.press("✅ 发起投票")
     assert "投票已发起：小区东门装不装快递柜？" in liu.last_text
     async with chat.db.session() as s:
@@ -237,6 +242,7 @@ async def test_a_manager_creates_a_poll_in_the_chat(chat: Chat, clock: FakeClock
                              .order_by(col(PollOption.position)))).scalars()
         )  # fmt: skip
     assert poll.per_household and poll.changeable and not poll.anonymous
+    assert poll.results_before_close
     assert poll.closes_at == clock() + timedelta(days=5)
     assert poll.remind_at == poll.closes_at - timedelta(hours=24)
     assert [o.label for o in options] == ["装", "方案2"]
