@@ -22,6 +22,7 @@ from bot.console_web import (
     bookings,
     cases,
     dashboard,
+    event_form,
     events,
     notices,
     polls,
@@ -41,6 +42,7 @@ def console_app(linli: Linli) -> Starlette:
         *applications.routes(desk),
         *register.routes(desk),
         *notices.routes(desk),
+        *event_form.routes(desk),  # /events/new before /events/{id}
         *events.routes(desk),
         *bookings.routes(desk),
         *polls.routes(desk),

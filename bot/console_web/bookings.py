@@ -1,6 +1,7 @@
 """预约: the service points a viewer runs, their sessions this week and next (places held,
 waitlist, the no-show rate), one session's list of who booked, and cancelling a session — the
-chat's use cases (`session_board`, `cancel_session`: everyone booked or waiting is told)."""
+chat's use cases (`session_board`, `cancel_session`: everyone booked or waiting is told).
+A grid leader's page is read-only: their grids' residents' bookings (models/desk_grid_bookings)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,26 @@ from starlette.routing import Route
 from bot.console_web.desk import Desk, Forbidden, NotFound, int_or_none, see_other
 from models.booking_desk import cancel_session
 from models.desk_bookings import may_see_bookings, session_people, two_weeks
+from models.desk_grid_bookings import grid_bookings, may_see_grid_bookings
 from models.errors import DomainError
 
 
 def routes(desk: Desk) -> list[Route]:
     async def index(request: Request) -> Response:
         async with desk.signed(request) as s:
-            if not may_see_bookings(s.viewer):
+            runs_points = may_see_bookings(s.viewer)
+            if not runs_points and not may_see_grid_bookings(s.viewer):
                 raise Forbidden()
-            boards = await two_weeks(s.session, s.viewer, desk.now())
-            return s.render("bookings.html", boards=boards, now=desk.now())
+            boards = await two_weeks(s.session, s.viewer, desk.now()) if runs_points else []
+            # A grid leader's residents; a manager already sees every point's lists.
+            grid = (
+                await grid_bookings(s.session, s.viewer, desk.now())
+                if s.viewer.is_grid_leader and not s.viewer.is_manager
+                else None
+            )
+            return s.render(
+                "bookings.html", boards=boards, grid=grid, runs_points=runs_points, now=desk.now()
+            )
 
     async def detail(request: Request) -> Response:
         slot_id = int_or_none(request.path_params["id"]) or 0
