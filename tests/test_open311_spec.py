@@ -118,7 +118,7 @@ async def test_service_definitions_list_the_questions_and_other_has_none(
     assert attribute["variable"] is True and attribute["required"] is False
     assert attribute["description"].startswith("具体位置")
     assert clutter_xml.tag == "service_definition"
-    [xml_attribute] = list(clutter_xml.iter("attributes"))[0]
+    [xml_attribute] = next(clutter_xml.iter("attributes"))
     assert xml_attribute.tag == "attribute" and xml_attribute.findtext("required") == "false"
     assert other.status_code == 404 and "metadata" in other.json()[0]["description"]
     assert unknown.status_code == 404 and _xml(unknown)[0].findtext("code") == "404"
