@@ -35,7 +35,7 @@ feature = Feature(
     keywords=(
         Keywords(
             "web",
-            zh="网页版 电脑版 后台 管理后台 网页后台 工作台 打开工作台 网页工作台 登录后台 控制台",
+            zh="网页版 电脑版 后台 管理后台 网页后台 工作台 打开工作台 网页工作台 控制台",
             en="web console, staff desk, web desk, the desk, admin console, console link, web version",
             rank=4,
         ),
