@@ -25,6 +25,7 @@ from bot.console_web import (
     event_form,
     events,
     notices,
+    poll_form,
     polls,
     register,
     signin,
@@ -45,6 +46,7 @@ def console_app(linli: Linli) -> Starlette:
         *event_form.routes(desk),  # /events/new before /events/{id}
         *events.routes(desk),
         *bookings.routes(desk),
+        *poll_form.routes(desk),  # /polls/new before /polls/{id}
         *polls.routes(desk),
         *audit.routes(desk),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -1,0 +1,66 @@
+"""A poll opened from the desk: the chat's questions as one form and the chat's `create_poll`, so
+a grid leader's poll is their grid's, a refused form is rolled back and comes back filled in,
+and a resident or a team leader cannot open one."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.app import Linli
+from bot.config import Settings
+from models.db import Database
+from models.polls import Poll, PollOption
+from models.tables import Person
+from tests.desk_client import Desk
+
+FORM = {"question": "外墙选哪一款设计？", "options": "青砖\n米白\n\n浅灰", "audience": "grid",
+        "count": "household", "secret": "named", "days": "7", "remind": "yes"}  # fmt: skip
+
+
+async def test_a_grid_leader_opens_a_poll_of_their_grid_from_the_desk(
+    linli: Linli, settings: Settings, demo: Database
+) -> None:
+    async with Desk(linli, settings) as zhu:
+        await zhu.sign_in("朱凡")
+        listing = await zhu.get("/console/polls")
+        assert 'href="/console/polls/new"' in listing.text
+        blank = await zhu.get("/console/polls/new")
+        assert "本网格居民" in blank.text and "每户一票" in blank.text
+        assert (await zhu.post("/console/polls/new", FORM, csrf=False)).status_code == 403
+
+        one_option = await zhu.post("/console/polls/new", {**FORM, "options": "青砖"})
+        assert one_option.status_code == 400 and "2 到 9 个选项" in one_option.text
+        assert "外墙选哪一款设计？" in one_option.text, "the form comes back filled in"
+        too_long = await zhu.post("/console/polls/new", {**FORM, "days": "365"})
+        assert too_long.status_code == 400 and "1 到 90" in too_long.text
+        forged = await zhu.post("/console/polls/new", {**FORM, "secret": "secret-ballot"})
+        assert forged.status_code == 400 and "请从列出的选项里选一个" in forged.text
+        async with demo.session() as s:
+            assert (await s.execute(select(Poll))).first() is None, "nothing was opened"
+
+        opened = await zhu.post("/console/polls/new", FORM)
+        assert opened.status_code == 303
+        page = await zhu.get(opened.headers["location"])
+        assert page.status_code == 200 and "外墙选哪一款设计？" in page.text
+    async with demo.session() as s:
+        poll = (await s.execute(select(Poll))).scalar_one()
+        zhu_person = (await s.execute(select(Person).where(Person.name == "朱凡"))).scalar_one()
+        labels = (
+            await s.execute(
+                select(PollOption.label).where(PollOption.poll_id == poll.id)
+                .order_by(PollOption.position)
+            )
+        ).scalars().all()  # fmt: skip
+    assert poll.grid_id == zhu_person.grid_id and poll.per_household and not poll.anonymous
+    assert poll.remind_at is not None and list(labels) == ["青砖", "米白", "浅灰"]
+
+
+async def test_a_team_leader_opens_no_poll(
+    linli: Linli, settings: Settings, demo: Database
+) -> None:
+    async with Desk(linli, settings) as li:  # 李红 leads a volunteer team: no polls
+        await li.sign_in("李红")
+        assert (await li.get("/console/polls/new")).status_code == 403
+        assert (await li.post("/console/polls/new", FORM)).status_code == 403
+    async with demo.session() as s:
+        assert (await s.execute(select(Poll))).first() is None
