@@ -15,7 +15,8 @@ from starlette.responses import JSONResponse, Response
 FORMATS = ("json", "xml")
 XML_TYPE = "text/xml; charset=utf-8"
 # The element of one item of a list-valued field (a service definition's attributes, values).
-ITEM_OF = {"attributes": "attribute", "values": "value"}
+ITEM_OF = {"attributes": "attribute", "values": "value", "endpoints": "endpoint",
+           "formats": "format"}  # fmt: skip
 
 
 def _value(value: Any) -> str:
@@ -31,7 +32,10 @@ def _fields(item: dict[str, Any]) -> str:
     for key, value in item.items():
         if isinstance(value, list):
             child = ITEM_OF.get(key, "item")
-            inner = "".join(f"<{child}>{_fields(v)}</{child}>" for v in value)
+            inner = "".join(
+                f"<{child}>{_fields(v) if isinstance(v, dict) else _value(v)}</{child}>"
+                for v in value
+            )
             parts.append(f"<{key}>{inner}</{key}>")
         elif isinstance(value, dict):
             parts.append(f"<{key}>{_fields(value)}</{key}>")

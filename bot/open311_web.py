@@ -49,6 +49,7 @@ from models.open311 import (
 PREFIX = "/open311/v2"
 MAX_BODY = 64 * 1024  # a form without a picture
 MAX_FIELDS = 40
+CHANGESET = "2026-12-03T00:00:00Z"  # when these endpoints last changed (service discovery)
 
 
 class BadRequest(Exception):
@@ -375,7 +376,30 @@ def open311_routes(linli: Linli) -> list[Route]:
         row = {"service_request_id": str(report_id), "token": raw}
         return answer(fmt, [row], root="service_requests", item="request")
 
+    async def discovery(request: Request) -> Response:
+        """Service discovery (the spec's companion): where the v2 endpoint is, in which formats."""
+        fmt = format_of(request)
+        if fmt is None:
+            return errors(404, "the formats are json and xml")
+        base = linli.settings.console_base_url.rstrip("/")
+        body = {
+            "changeset": CHANGESET,
+            "contact": "",
+            "key_service": "linli open311 key CLIENT --community NAME",
+            "endpoints": [
+                {
+                    "specification": "http://wiki.open311.org/GeoReport_v2",
+                    "url": f"{base}{PREFIX}",
+                    "changeset": CHANGESET,
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
+        }
+        return answer(fmt, body, root="discovery")
+
     return [
+        Route("/open311/discovery.{fmt}", discovery, methods=["GET"]),
         Route(f"{PREFIX}/services.{{fmt}}", services, methods=["GET"]),
         Route(f"{PREFIX}/services/{{code}}.{{fmt}}", service_definition, methods=["GET"]),
         Route(f"{PREFIX}/requests.{{fmt}}", requests_list, methods=["GET", "POST"]),

@@ -74,6 +74,8 @@ async def test_every_answer_comes_as_the_specs_xml_too(
         by_token = _xml(await http.get(f"{V2}/tokens/{token}.xml"))
         missing = await http.get(f"{V2}/requests/99999.xml")
         bad_format = await http.get(f"{V2}/requests.csv")
+        discovery = _xml(await http.get("/open311/discovery.xml"))
+        discovery_json = (await http.get("/open311/discovery.json")).json()
 
     assert no_key.status_code == 403
     errors = _xml(no_key)
@@ -90,6 +92,10 @@ async def test_every_answer_comes_as_the_specs_xml_too(
     assert by_token[0].findtext("service_request_id") == request_id
     assert missing.status_code == 404 and _xml(missing)[0].findtext("code") == "404"
     assert bad_format.status_code == 404 and bad_format.json()[0]["code"] == 404
+    [endpoint] = next(discovery.iter("endpoints"))
+    assert endpoint.findtext("url", "").endswith("/open311/v2")
+    assert [f.text for f in endpoint.iter("format")] == ["text/xml", "application/json"]
+    assert discovery_json["endpoints"][0]["specification"] == "http://wiki.open311.org/GeoReport_v2"
 
 
 async def test_service_definitions_list_the_questions_and_other_has_none(
