@@ -212,8 +212,9 @@ def open311_routes(linli: Linli) -> list[Route]:
         fmt = request.path_params.get("fmt", "")
         return fmt if fmt in FORMATS else None
 
-    async def community_asked(request: Request, given: str | None) -> int | None:
-        """The jurisdiction_id's community; BadRequest-like 404 is raised by the caller."""
+    async def community_asked(given: str | None) -> int | None:
+        """The community a jurisdiction_id names (None when not given); LookupError when unknown
+        (the caller answers the spec's 404)."""
         if not (given or "").strip():
             return None
         async with linli.db.session() as session:
@@ -227,7 +228,7 @@ def open311_routes(linli: Linli) -> list[Route]:
         if fmt is None:
             return errors(404, "the formats are json and xml")
         try:
-            await community_asked(request, request.query_params.get("jurisdiction_id"))
+            await community_asked(request.query_params.get("jurisdiction_id"))
         except LookupError:
             return errors(404, "jurisdiction_id not found", fmt)
         return answer(fmt, services_list(_locale(request)), root="services", item="service")
@@ -251,7 +252,7 @@ def open311_routes(linli: Linli) -> list[Route]:
             return await post_request(request, fmt)
         q = request.query_params
         try:
-            community_id = await community_asked(request, q.get("jurisdiction_id"))
+            community_id = await community_asked(q.get("jurisdiction_id"))
         except LookupError:
             return errors(404, "jurisdiction_id not found", fmt)
         try:
@@ -350,9 +351,7 @@ def open311_routes(linli: Linli) -> list[Route]:
             return errors(404, "the formats are json and xml")
         raw = request.path_params["id"]
         try:
-            community_id = await community_asked(
-                request, request.query_params.get("jurisdiction_id")
-            )
+            community_id = await community_asked(request.query_params.get("jurisdiction_id"))
         except LookupError:
             return errors(404, "jurisdiction_id not found", fmt)
         if not raw.isdigit() or len(raw) > 9:
