@@ -31,7 +31,7 @@ from models.reports import (
     place_label,
     report_problem,
 )
-from models.tables import Community, Person
+from models.tables import Building, Community, Person
 
 MAX_LISTED = 1000
 DEFAULT_WINDOW = timedelta(days=90)  # the spec: "a span of 90 days or first 1000 requests"
@@ -236,7 +236,18 @@ async def list_requests(session: AsyncSession, filters: Filters, now: datetime) 
         if end is not None:
             query = query.where(col(Report.created_at) <= end)
     rows = await session.execute(query.order_by(col(Report.id).desc()).limit(MAX_LISTED))
-    return [Request(r, await place_label(session, r)) for r in rows.scalars()]
+    reports = list(rows.scalars())
+    # The buildings in one query, held here: the session's identity map keeps objects only
+    # while referenced, so place_label's `session.get` would otherwise query once per report.
+    ids = {r.building_id for r in reports if r.building_id is not None}
+    held = (
+        list((await session.execute(select(Building).where(col(Building.id).in_(ids)))).scalars())
+        if ids
+        else []
+    )
+    listed = [Request(r, await place_label(session, r)) for r in reports]
+    del held
+    return listed
 
 
 async def request_of(
