@@ -261,12 +261,25 @@ class MediaKeeper:
             log.warning("%s %s not fetched: %s", media.channel, media.kind, err)
             return media
         try:
-            body, content_type = checked_image(data, limit) if photo else checked_voice(data, limit)
+            return await self.keep_bytes(data, media)
         except NotKept as err:
             log.info("%s %s not kept: %s", media.channel, media.kind, err)
             if len(data) > limit:
                 return dataclasses.replace(media, size=len(data))  # "too big", said by the handler
             return None if photo else media
+
+    async def keep_file(self, media: Media) -> Media | None:
+        """One file into the store outside a message (the picture an Open311 POST points at):
+        the stored Media, the original when it cannot be fetched, None for a refused picture."""
+        if media.channel not in self.fetchers:
+            return media
+        return await self._keep_one(media)
+
+    async def keep_bytes(self, data: bytes, media: Media) -> Media:
+        """Bytes received as `media` into the store, checked as at receipt (NotKept if refused)."""
+        photo = media.kind == "photo"
+        limit = self.max_photo_bytes if photo else self.max_voice_bytes
+        body, content_type = checked_image(data, limit) if photo else checked_voice(data, limit)
         key = content_key(body, content_type)
         await self.store.put(key, body, content_type)
         now = self.clock()

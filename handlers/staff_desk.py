@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.core import Context
 from handlers.feature import Feature
+from handlers.intents import Keywords
 from handlers.router import Outcome, Router
 from handlers.ui import with_menu
 from models.console import LINK_TTL, issue_link
@@ -26,5 +27,17 @@ async def web_link(ctx: Context, _arg: str) -> Outcome:
     return with_menu(ctx, ctx.t("web.link", link=link, minutes=minutes))
 
 
-# No menu item and no published command: residents never see it; staff are told of it.
-feature = Feature(name="staff_desk", router=router)
+# No menu item and no published command: residents never see it; staff are told of it. Free
+# text ("打开工作台", "web console") reaches it too; a resident who types it gets the polite no.
+feature = Feature(
+    name="staff_desk",
+    router=router,
+    keywords=(
+        Keywords(
+            "web",
+            zh="网页版 电脑版 后台 管理后台 网页后台 工作台 打开工作台 网页工作台 控制台",
+            en="web console, staff desk, web desk, the desk, admin console, console link, web version",
+            rank=4,
+        ),
+    ),
+)

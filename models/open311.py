@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,9 +31,10 @@ from models.reports import (
     place_label,
     report_problem,
 )
-from models.tables import Community, Person
+from models.tables import Building, Community, Person
 
 MAX_LISTED = 1000
+DEFAULT_WINDOW = timedelta(days=90)  # the spec: "a span of 90 days or first 1000 requests"
 # Open311 has two statuses; a case that is done waits only for the resident's rating.
 CLOSED_STATES = STATE_GROUPS["done"] + STATE_GROUPS["closed"]
 
@@ -62,6 +63,38 @@ class Open311Token(SQLModel, table=True):
 def service_codes() -> tuple[str, ...]:
     """The report categories other apps may file (not disputes)."""
     return tuple(c for c in CATEGORIES if c != DISPUTE)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One question of a service definition (GeoReport's `attribute`): what the chat also asks."""
+
+    code: str
+    datatype: str  # string | number | datetime | text | singlevaluelist | multivaluelist
+    required: bool
+    order: int
+    description_key: str  # the catalog key of the question
+
+
+# Where exactly: the chat asks it as "which building / where" for a place it cannot pin on the
+# map. A report of "other" is all description, so it has no questions (metadata=false).
+PLACE_DETAIL = Attribute("place_detail", "string", False, 1, "open311.attr_place_detail")
+ATTRIBUTES: dict[str, tuple[Attribute, ...]] = {
+    code: (() if code == "other" else (PLACE_DETAIL,)) for code in service_codes()
+}
+
+
+async def jurisdiction(session: AsyncSession, given: str | None) -> Community | None:
+    """The community a `jurisdiction_id` names (its number or its name); None when unknown."""
+    given = (given or "").strip()
+    if not given:
+        return None
+    query = select(Community)
+    if given.isdigit() and len(given) <= 9:
+        query = query.where(col(Community.id) == int(given))
+    else:
+        query = query.where(col(Community.name) == given[:64])
+    return (await session.execute(query)).scalars().first()
 
 
 async def issue_key(session: AsyncSession, community_name: str, client: str, now: datetime) -> str:
@@ -114,11 +147,19 @@ async def file_request(
     lat: float | None = None,
     long: float | None = None,
     address: str | None = None,
+    photos: list[tuple[str, str]] | None = None,
 ) -> tuple[Report, str]:
-    """A report filed by a client app exactly as the chat files one; the report and its token."""
+    """A report filed by a client app exactly as the chat files one; the report and its token.
+
+    `address` is the spec's address_string or the place_detail attribute (the finer one wins
+    as the place's words); `photos` are media-store references, like a chat photo's."""
     if service_code not in service_codes():
         raise DomainError("open311.bad_service_code")
-    if lat is None and long is None and not (address or "").strip():
+    if (lat is None) != (long is None):
+        raise DomainError("open311.lat_and_long")
+    if lat is not None and long is not None and not (-90 <= lat <= 90 and -180 <= long <= 180):
+        raise DomainError("open311.bad_lat_long")
+    if lat is None and not (address or "").strip():
         raise DomainError("open311.no_location")
     reporter = await session.get(Person, client.person_id)
     if reporter is None:
@@ -135,7 +176,7 @@ async def file_request(
         category=service_code,
         description=description,
         place=place,
-        photos=[],
+        photos=photos or [],
         now=now,
     )
     assert report.id is not None and client.id is not None
@@ -166,11 +207,21 @@ class Filters:
     start: datetime | None = None
     end: datetime | None = None
     ids: tuple[int, ...] = ()
+    community_id: int | None = None  # the jurisdiction asked for (None: every community)
+
+    def window(self, now: datetime) -> tuple[datetime, datetime | None]:
+        """The span listed: the one asked for, else the 90 days up to its end (or now)."""
+        if self.start is not None:
+            return self.start, self.end
+        return (self.end or now) - DEFAULT_WINDOW, self.end
 
 
-async def list_requests(session: AsyncSession, filters: Filters) -> list[Request]:
-    """Reports (never disputes) newest first, by the spec's filters; at most MAX_LISTED."""
+async def list_requests(session: AsyncSession, filters: Filters, now: datetime) -> list[Request]:
+    """Reports (never disputes) newest first, by the spec's filters; at most MAX_LISTED, and
+    without a start_date only the last 90 days (asked by number: any age)."""
     query = select(Report).where(col(Report.category) != DISPUTE)
+    if filters.community_id is not None:
+        query = query.where(col(Report.community_id) == filters.community_id)
     if filters.ids:
         query = query.where(col(Report.id).in_(filters.ids))
     else:
@@ -180,18 +231,33 @@ async def list_requests(session: AsyncSession, filters: Filters) -> list[Request
             query = query.where(col(Report.state).not_in(CLOSED_STATES))
         elif filters.statuses == ("closed",):
             query = query.where(col(Report.state).in_(CLOSED_STATES))
-        if filters.start is not None:
-            query = query.where(col(Report.created_at) >= filters.start)
-        if filters.end is not None:
-            query = query.where(col(Report.created_at) <= filters.end)
+        start, end = filters.window(now)
+        query = query.where(col(Report.created_at) >= start)
+        if end is not None:
+            query = query.where(col(Report.created_at) <= end)
     rows = await session.execute(query.order_by(col(Report.id).desc()).limit(MAX_LISTED))
-    return [Request(r, await place_label(session, r)) for r in rows.scalars()]
+    reports = list(rows.scalars())
+    # The buildings in one query, held here: the session's identity map keeps objects only
+    # while referenced, so place_label's `session.get` would otherwise query once per report.
+    ids = {r.building_id for r in reports if r.building_id is not None}
+    held = (
+        list((await session.execute(select(Building).where(col(Building.id).in_(ids)))).scalars())
+        if ids
+        else []
+    )
+    listed = [Request(r, await place_label(session, r)) for r in reports]
+    del held
+    return listed
 
 
-async def request_of(session: AsyncSession, report_id: int) -> Request | None:
-    """One report, unless it does not exist or is a dispute."""
+async def request_of(
+    session: AsyncSession, report_id: int, community_id: int | None = None
+) -> Request | None:
+    """One report, unless it does not exist, is a dispute, or is another jurisdiction's."""
     report = await session.get(Report, report_id)
     if report is None or report.category == DISPUTE:
+        return None
+    if community_id is not None and report.community_id != community_id:
         return None
     return Request(report, await place_label(session, report))
 

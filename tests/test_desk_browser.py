@@ -111,3 +111,44 @@ async def test_liu_fang_signs_in_sees_the_dashboard_and_approves_an_application(
         assert app.status == ApplicationStatus.APPROVED
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
     assert (ARTIFACTS / "case.png").stat().st_size > 10_000
+
+
+async def test_a_grid_leader_creates_an_event_in_the_browser_and_a_refusal_keeps_the_form(
+    browser: object, linli: Linli, settings: Settings, demo: Database
+) -> None:
+    from playwright.async_api import Browser
+
+    from models.events import Event
+
+    assert isinstance(browser, Browser)
+    ARTIFACTS.mkdir(exist_ok=True)
+    link = await link_for(linli, "朱凡")
+    async with serving(create_web_app(linli, settings)) as base:
+        page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
+        await page.goto(link.replace(BASE, base))
+        await page.click("#sign-in")
+        await page.wait_for_url(f"{base}/console/")
+        await page.goto(f"{base}/console/events")
+        await page.click("#new-event")
+        await page.fill("input[name=title]", "社区义诊")
+        await page.fill("input[name=date]", "2026-03-20")
+        await page.fill("input[name=start]", "11:00")
+        await page.fill("input[name=end]", "09:00")  # ends before it starts
+        await page.fill("input[name=place]", "社区服务中心")
+        await page.select_option("select[name=audience]", "families")
+        await page.click("#event-form button[type=submit]")
+        await page.wait_for_selector("#form-error")
+        assert await page.input_value("input[name=title]") == "社区义诊", "kept"
+        assert await page.input_value("select[name=audience]") == "families"
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, "the form fits a phone"
+        await page.screenshot(path=str(ARTIFACTS / "event-form.png"), full_page=True)
+
+        await page.fill("input[name=start]", "09:00")
+        await page.fill("input[name=end]", "11:00")
+        await page.click("#event-form button[type=submit]")
+        await page.wait_for_selector("#done")
+        assert "社区义诊" in (await page.text_content("h1") or "")
+    async with demo.session() as s:
+        event = (await s.execute(select(Event))).scalar_one()
+        assert event.audience == "families" and event.place == "社区服务中心"

@@ -123,8 +123,8 @@ def test_the_project_menu_commands_and_keywords_are_derived() -> None:
         "register", "team", "mute", "link", "lang", "cancel", "help",
     ]  # fmt: skip
     assert features.detector.intents[-1] == "unknown"
-    # myteam (20), my_events (11), my_bookings and today_list (10), link and survey (12)
-    assert len(features.detector.intents) == 19
+    # myteam (20), my_events (11), my_bookings and today_list (10), link and survey (12), web (14)
+    assert len(features.detector.intents) == 20
     # The WeChat channel's copy of the item names (until its split reads them) is the same set.
     assert {(i.intent, i.label_key) for i in features.menu_items} == set(menu.ALL_ITEMS)
 

@@ -195,8 +195,8 @@ def test_detect_intent_returns_member(text: str) -> None:
 def test_intents_tuple() -> None:
     assert INTENTS[-1] == "unknown"
     assert (
-        len(set(INTENTS)) == len(INTENTS) == 19
-    )  # + my_bookings, today_list (10); link, survey (12)
+        len(set(INTENTS)) == len(INTENTS) == 20
+    )  # + my_bookings, today_list (10); link, survey (12); web (14)
 
 
 @pytest.mark.parametrize(

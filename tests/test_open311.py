@@ -84,7 +84,7 @@ async def test_a_report_filed_by_another_app_reaches_a_volunteer_and_follows_the
         assert [s["service_code"] for s in services] == [
             "clutter", "hygiene", "safety", "facility", "other",
         ]  # fmt: skip
-        assert services[0]["service_name"] == "杂物堆放" and services[0]["metadata"] is False
+        assert services[0]["service_name"] == "杂物堆放" and services[0]["metadata"] is True
         xml = ET.fromstring((await http.get(f"{V2}/services.xml")).content)
         assert [s.findtext("service_code") for s in xml] == [s["service_code"] for s in services]
 

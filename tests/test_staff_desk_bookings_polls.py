@@ -116,11 +116,11 @@ async def test_a_team_leader_of_another_team_cannot_cancel_and_grid_leaders_see_
         assert "志愿理发" in page.text and "民生普法" not in page.text
         assert 'href="/console/polls"' not in page.text
         assert (await zhang.get("/console/polls")).status_code == 403
-    async with Desk(linli, settings) as zhu:  # a grid leader: the chat shows them no board
-        await zhu.sign_in("朱凡")
-        home = await zhu.get("/console/")
-        assert 'href="/console/bookings"' not in home.text
-        assert (await zhu.get("/console/bookings")).status_code == 403
+    async with Desk(linli, settings) as zhu:  # a grid leader: no point's board, and no session
+        await zhu.sign_in("朱凡")  # (their grid's residents' bookings: test_desk_grid_and_events)
+        page = await zhu.get("/console/bookings")
+        assert page.status_code == 200 and "爽约率" not in page.text
+        assert (await zhu.get(f"/console/bookings/{first.id}")).status_code == 403
     async with demo.session() as s:
         slot = await s.get(Slot, first.id)
         assert slot is not None and slot.status == "open" and slot.held == 2

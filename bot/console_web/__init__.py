@@ -22,8 +22,10 @@ from bot.console_web import (
     bookings,
     cases,
     dashboard,
+    event_form,
     events,
     notices,
+    poll_form,
     polls,
     register,
     signin,
@@ -41,8 +43,10 @@ def console_app(linli: Linli) -> Starlette:
         *applications.routes(desk),
         *register.routes(desk),
         *notices.routes(desk),
+        *event_form.routes(desk),  # /events/new before /events/{id}
         *events.routes(desk),
         *bookings.routes(desk),
+        *poll_form.routes(desk),  # /polls/new before /polls/{id}
         *polls.routes(desk),
         *audit.routes(desk),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -11,9 +11,11 @@ from starlette.routing import Route
 from bot.console_web.desk import Desk, NotFound, int_or_none
 from models.console_views import week_events
 from models.errors import DomainError
-from models.events import get_event, may_organise, roster, roster_xlsx
+from models.events import get_event, may_create_events, may_organise, roster, roster_xlsx
 
 PAST_DAYS = 30
+# What ?done= may name after a form (anything else shows nothing).
+DONE = {k: k for k in ("event_created", "event_changed", "event_cancelled")}
 
 
 def routes(desk: Desk) -> list[Route]:
@@ -21,7 +23,8 @@ def routes(desk: Desk) -> list[Route]:
         async with desk.signed(request) as s:
             since = desk.now() - timedelta(days=PAST_DAYS)
             rows = await week_events(s.session, s.viewer, since, None)
-            return s.render("events.html", rows=rows)
+            may_create = await may_create_events(s.session, s.viewer.person)
+            return s.render("events.html", rows=rows, may_create=may_create)
 
     async def detail(request: Request) -> Response:
         event_id = int_or_none(request.path_params["id"])
@@ -34,9 +37,11 @@ def routes(desk: Desk) -> list[Route]:
                 raise NotFound()
             organiser = await may_organise(s.session, event, s.viewer.id)
             people = await roster(s.session, event.id, s.viewer.id) if organiser else []  # type: ignore[arg-type]
+            told = int_or_none(request.query_params.get("told")) or 0
             return s.render(
-                "event.html", event=event, slot=slot, organiser=organiser, people=people
-            )
+                "event.html", event=event, slot=slot, organiser=organiser, people=people,
+                done=DONE.get(request.query_params.get("done", "")), told=told, now=desk.now(),
+            )  # fmt: skip
 
     async def export(request: Request) -> Response:
         event_id = int_or_none(request.path_params["id"])
