@@ -96,8 +96,9 @@ CASES_STEP = 100
 CASES_PER_TICK = 500
 
 
-async def cases(db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow) -> None:
-    """The escalation ladder (reports past a rung's time) and volunteer hours due for credit."""
+async def cases(db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow) -> int:
+    """The escalation ladder (reports past a rung's time) and volunteer hours due for credit;
+    returns how many rungs were climbed and tasks credited."""
     now = clock()
     escalated = 0
     while escalated < CASES_PER_TICK:
@@ -112,6 +113,7 @@ async def cases(db: Database, wake: Callable[[], None] | None = None, clock: Now
         log.info("cases: %s escalated, %s hours credited", escalated, credited)
         if wake:
             wake()
+    return escalated + credited
 
 
 async def progress(db: Database, wake: Callable[[], None] | None = None) -> None:
