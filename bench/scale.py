@@ -13,7 +13,9 @@ database given, left as found), `models.scale.generate` (timed), `ANALYZE` on Po
    `Linli.handle` in this process (no Telegram stack: the bot's own work per message);
    rate, p50/p95 and CPU per message;
 2. the clock's jobs once each (reminders, sign-ups, notices, cases = escalation + hours credit,
-   progress, housekeeping, the daily outreach scan), wall and CPU seconds;
+   progress, housekeeping, the daily outreach scan), wall and CPU seconds; the cases tick
+   again until it has nothing to do (`cases_backlog`: ticks, the slowest); then every job
+   once more (`jobs_again`: an ordinary tick);
 3. every statement of 1 and 2 explained as the planner really chooses at this size
    (tests/plans.py): the large tables read in full;
 4. the RSS of this process after the messages and after the jobs.
@@ -137,6 +139,26 @@ async def clock_jobs(db: Database, outreach: bool = True) -> dict[str, dict[str,
     return out
 
 
+async def cases_until_caught_up(db: Database, most: int = 100) -> dict[str, float]:
+    """The cases tick again and again until one has nothing to do (a backlog is worked off
+    `jobs.CASES_PER_TICK` rungs a tick): how many ticks it took and the slowest of them."""
+    ticks, walls, cpus = 0, [0.0], [0.0]
+    for _ in range(most):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        done = await jobs.cases(db)
+        walls.append(time.perf_counter() - wall0)
+        cpus.append(time.process_time() - cpu0)
+        ticks += 1
+        if not done:
+            break
+    return {
+        "ticks": ticks,
+        "slowest_wall_s": round(max(walls), 3),
+        "slowest_cpu_s": round(max(cpus), 3),
+        "total_wall_s": round(sum(walls), 3),
+    }
+
+
 BIG = 10_000
 
 
@@ -181,6 +203,8 @@ async def one_size(url: str, residents: int, args: argparse.Namespace) -> dict[s
         rss_after_messages = rss_mb()
         with recording(db) as ticks:
             timed = await clock_jobs(db, outreach=not args.no_outreach)
+        # The cases tick works a backlog off a bounded number of rungs a tick.
+        backlog = await cases_until_caught_up(db)
         rss_after_jobs = rss_mb()
         # The first ticks work off what the generator left (every overdue report escalated,
         # everyone of age approached); the second is a tick of an ordinary day.
@@ -195,6 +219,7 @@ async def one_size(url: str, residents: int, args: argparse.Namespace) -> dict[s
             "seed_s": round(seed_s, 1),
             **measured,
             "jobs": timed,
+            "cases_backlog": backlog,
             "jobs_again": again,
             "hot_path_full_scans": hot_scans,
             "clock_full_scans": tick_scans,

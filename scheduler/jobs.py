@@ -88,16 +88,32 @@ async def notices(
             wake()
 
 
-async def cases(db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow) -> None:
-    """The escalation ladder (reports past a rung's time) and volunteer hours due for credit."""
+# The escalation ladder climbs at most CASES_STEP rungs a transaction (SQLite's write lock is
+# never held long behind the bot's messages) and CASES_PER_TICK a tick: a backlog (the first
+# tick over an imported year, a clock that was stopped) clears over the next ticks, each of
+# them well inside the job's 30 s interval.
+CASES_STEP = 100
+CASES_PER_TICK = 500
+
+
+async def cases(db: Database, wake: Callable[[], None] | None = None, clock: Now = utcnow) -> int:
+    """The escalation ladder (reports past a rung's time) and volunteer hours due for credit;
+    returns how many rungs were climbed and tasks credited."""
+    now = clock()
+    escalated = 0
+    while escalated < CASES_PER_TICK:
+        async with db.session() as session:
+            step = await escalate(session, now, limit=min(CASES_STEP, CASES_PER_TICK - escalated))
+        escalated += step
+        if step < CASES_STEP:
+            break
     async with db.session() as session:
-        now = clock()
-        escalated = await escalate(session, now)
         credited = await credit_hours(session, now)
     if escalated or credited:
         log.info("cases: %s escalated, %s hours credited", escalated, credited)
         if wake:
             wake()
+    return escalated + credited
 
 
 async def progress(db: Database, wake: Callable[[], None] | None = None) -> None:

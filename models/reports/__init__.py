@@ -6,6 +6,7 @@ task kind's hooks, rating, 催办, escalation), `views` (what people see of repo
 
 from __future__ import annotations
 
+from models.reports.escalation import ESCALATE_LIMIT, escalate, ladders
 from models.reports.filing import (
     ACTIVE,
     CATEGORIES,
@@ -43,7 +44,6 @@ from models.reports.progress import (
     REPORT_TASKS,
     chase,
     comment_rating,
-    escalate,
     hours_due,
     on_task_finished,
     on_task_released,
@@ -82,6 +82,7 @@ __all__ = [
     "CHASE_EVERY",
     "DEFAULT_LADDER",
     "DISPUTE",
+    "ESCALATE_LIMIT",
     "HOURS_WAIT_FOR_RATING",
     "MAX_DESCRIPTION",
     "MAX_PHOTOS",
@@ -119,6 +120,7 @@ __all__ = [
     "hours_due",
     "join_report",
     "ladder",
+    "ladders",
     "locate",
     "may_view_report",
     "new_task",

@@ -13,20 +13,16 @@ from sqlmodel import col
 from models.errors import DomainError
 from models.outbox import enqueue
 from models.reports.filing import (
-    ACTIVE,
     CHASE_EVERY,
-    STATE_GROUPS,
     case_no,
     event,
     first_response_minutes,
     group_of,
-    ladder,
     new_task,
     task_of,
     tell_followers,
 )
 from models.reports.tables import (
-    EscalationStep,
     Rating,
     Report,
     ReportFollower,
@@ -299,64 +295,3 @@ async def chase(session: AsyncSession, report_id: int, person: Person, now: date
         )
     event(session, report, "chased", now, person.id, note=f"→{len(targets)}")
     return len(targets)
-
-
-async def escalate(session: AsyncSession, now: datetime) -> int:
-    """Climb the ladder: reports past a rung's time in its condition go to the rung's role."""
-    communities = (
-        await session.execute(
-            select(col(Report.community_id)).where(col(Report.state).in_(ACTIVE)).distinct()
-        )
-    ).scalars()
-    moved = 0
-    for community_id in list(communities):
-        # A report's clock starts at respond_by minus the first response time (its creation,
-        # or its reopening).
-        first = await first_response_minutes(session, community_id)
-        for step in await ladder(session, community_id):
-            states = STATE_GROUPS["open"] if step.condition == "untaken" else ACTIVE
-            due = (
-                await session.execute(
-                    select(Report)
-                    .where(
-                        col(Report.community_id) == community_id,
-                        col(Report.state).in_(states),
-                        col(Report.escalation_level) < step.level,
-                        col(Report.respond_by)
-                        <= now - timedelta(minutes=step.after_minutes - first),
-                    )
-                    .order_by(col(Report.id))
-                    .limit(200)
-                )
-            ).scalars()
-            for report in list(due):
-                await _climb(session, report, step, now)
-                moved += 1
-    return moved
-
-
-async def _climb(
-    session: AsyncSession, report: Report, step: EscalationStep, now: datetime
-) -> None:
-    assert report.id is not None
-    report.escalation_level = step.level
-    event(session, report, "escalated", now, None, note=f"{step.level}:{step.role}")
-    grid = report.grid_id if step.role == "grid_leader" else None
-    task = await task_of(session, report)
-    for target in await role_holders(session, step.role, report.community_id, grid):
-        await enqueue(
-            session,
-            person_id=target,
-            kind="report",
-            dedupe_key=f"report:{report.id}:escalated:{step.level}:{target}",
-            now=now,
-            text_key=f"escalate.{step.condition}",
-            values={
-                "no": case_no(report.id),
-                "title": task.title if task else "",
-                "hours": round(step.after_minutes / 60),
-            },
-            choices=leader_buttons(task.id) if task else None,
-            priority=2,
-        )
-    await tell_followers(session, report, f"escalate.resident_{step.role}", now)
