@@ -1,6 +1,6 @@
 """`linli open311 key`: issue an api_key for another app to file reports through Open311.
 
-Kept beside bot/cli.py (which is past 600 lines); it joins the `linli` command there.
+One of the `linli` command groups (bot/cli_*.py); bot/cli.py adds it to the `linli` command.
 """
 
 from __future__ import annotations

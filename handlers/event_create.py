@@ -3,7 +3,7 @@
 Title, kind (an activity or a 议事协商会), time, place, then for an activity: places, audience,
 helpers needed; for a meeting: the agenda and the invitees (groups and names); last, the
 reminders (48 h and 2 h before by default). An activity is shown as its card; a meeting's
-invitations go out with the RSVP buttons. The rules are `models/events.py` and
+invitations go out with the RSVP buttons. The rules are `models/events/` and
 `models/meetings.py`; choices are only the offered buttons (a forged one is asked again).
 """
 

@@ -1,7 +1,7 @@
 """Events and meetings (活动、议事协商会): the list by audience, one-tap sign-up with companions,
 我的活动, 加入日历, check-in at the door, the organiser's list, RSVP and a short create flow.
 
-The rules are `models/events.py` and the sign-up engine's (`models/signups.py`); every button
+The rules are `models/events/` and the sign-up engine's (`models/signups/`); every button
 here is re-checked there (a forged organiser button answers "not allowed", a forged sign-up id
 "not found").
 """

@@ -3,7 +3,7 @@
 manager, new points and series made in the chat, cancelling a session.
 
 The rules themselves are `models/bookings.py` (the point's data) and the sign-up engine's
-(`models/signups.py`); everything here goes through them and re-checks who may act.
+(`models/signups/`); everything here goes through them and re-checks who may act.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A service point is data: its team, place, what to bring, and its booking rules (places per
 session, at most N bookings per person per period, booking opens X days ahead and closes Y
 minutes before, a pause after repeated no-shows). Its sessions are slots of the sign-up engine
-(`models/signups.py`, kind "service"); a `SessionSeries` ("每周六 9:00–11:30，每 30 分钟一场，
+(`models/signups/`, kind "service"); a `SessionSeries` ("每周六 9:00–11:30，每 30 分钟一场，
 每场 3 人") makes them, as far ahead as booking is open, and the clock keeps extending it.
 """
 

@@ -1,6 +1,6 @@
 """Meetings (议事协商会): invitees answer yes / no / maybe, are reminded once, and get the minutes.
 
-A meeting is an event (`models/events.py`) of kind "meeting" whose audience is its invitees.
+A meeting is an event (`models/events/`) of kind "meeting" whose audience is its invitees.
 An organiser creates it with an agenda and invitees chosen by group (the residents'
 representatives, one grid's residents, a team such as a partner unit's) and by name; each invitee
 gets the invitation with yes / maybe / no buttons. "Yes" and "maybe" take a place of the meeting's
