@@ -51,7 +51,7 @@ from models.benefits import load_catalogue
 from models.db import Database, connection_lost, lost_insert_race, utcnow
 from models.direct_messages import offer_choices_first, take_held
 from models.inbox import first_delivery
-from models.people import locale_of
+from models.people import locale_of, record_and_load_chat
 
 log = logging.getLogger("linli")
 
@@ -240,9 +240,21 @@ class Linli:
     async def _answer(self, inc: Incoming, now: datetime) -> list[Reply] | None:
         """One transaction: record the update, answer it; None when it was seen before."""
         async with self.db.session() as session:
-            if inc.message_id is not None and not await self._first_time(session, inc, now):
-                return None
-            replies = await self.dispatcher.dispatch(session, inc, now)
+            chat = None
+            if inc.message_id is not None:
+                # The inbox key and the chat together: on PostgreSQL one statement.
+                chat = await record_and_load_chat(
+                    session,
+                    str(inc.message_id),
+                    inc.channel,
+                    inc.user_id,
+                    inc.chat_id,
+                    now,
+                    inc.display_name,
+                )
+                if chat is None:
+                    return None
+            replies = await self.dispatcher.dispatch(session, inc, now, chat)
             return await self._held_first(session, inc, now) + replies
 
     async def _held_first(self, session: AsyncSession, inc: Incoming, now: datetime) -> list[Reply]:

@@ -17,7 +17,7 @@ from handlers.intents import normalize
 from handlers.nlu import Understanding, understand
 from handlers.nlu.model import default_model
 from models.errors import DomainError
-from models.people import load_chat
+from models.people import Chat, load_chat
 from models.tables import Conversation
 
 if TYPE_CHECKING:  # the features are built from routers; only the annotation needs the type
@@ -271,10 +271,13 @@ class Dispatcher:
         understood = self.understand(stripped)
         return understood.intent, understood.rule or "model", understood
 
-    async def _context(self, session: AsyncSession, inc: Incoming, now: datetime) -> Context:
-        chat = await load_chat(
-            session, inc.channel, inc.user_id, inc.chat_id, now, inc.display_name
-        )
+    async def _context(
+        self, session: AsyncSession, inc: Incoming, now: datetime, chat: Chat | None
+    ) -> Context:
+        if chat is None:
+            chat = await load_chat(
+                session, inc.channel, inc.user_id, inc.chat_id, now, inc.display_name
+            )
         account, person, conv = chat.account, chat.person, chat.conversation
         locale = (person.locale if person else None) or account.locale or "zh"
         return Context(
@@ -294,9 +297,11 @@ class Dispatcher:
             features=self.features,
         )
 
-    async def dispatch(self, session: AsyncSession, inc: Incoming, now: datetime) -> list[Reply]:
-        """Route one incoming message and return what to say."""
-        ctx = await self._context(session, inc, now)
+    async def dispatch(
+        self, session: AsyncSession, inc: Incoming, now: datetime, chat: Chat | None = None
+    ) -> list[Reply]:
+        """Route one incoming message and return what to say (`chat`: loaded already)."""
+        ctx = await self._context(session, inc, now, chat)
         conv = ctx.conversation
         notes: list[Reply] = []
         if conv.flow and conv.expires_at and conv.expires_at <= now:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, exists, literal_column, select
+from sqlalchemy import Select, and_, bindparam, exists, func, literal_column, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models.errors import DomainError
+from models.inbox import first_delivery
 from models.tables import (
     Building,
     ChannelAccount,
@@ -21,6 +25,7 @@ from models.tables import (
     Outbox,
     OutboxStatus,
     Person,
+    ProcessedUpdate,
     Role,
     RoleGrant,
 )
@@ -91,34 +96,63 @@ _HELD_WAITING = (
     )
     .label("held_waiting")
 )
-_LOAD_CHAT = (
-    select(
-        ChannelAccount,
-        Person,
-        Conversation,
-        col(RoleGrant.role),
-        col(RoleGrant.grid_id),
-        _HELD_WAITING,
-    )
-    .outerjoin(Person, col(Person.id) == col(ChannelAccount.person_id))
-    .outerjoin(
+_JOINS = (
+    (Person, col(Person.id) == col(ChannelAccount.person_id)),
+    (
         Conversation,
         and_(
             col(Conversation.channel) == bindparam("channel"),
             col(Conversation.chat_id) == bindparam("chat_id"),
         ),
-    )
-    .outerjoin(
+    ),
+    (
         RoleGrant,
         and_(
             col(RoleGrant.person_id) == col(Person.id),
             col(RoleGrant.revoked_at).is_(None),
         ),
-    )
-    .where(
-        col(ChannelAccount.channel) == bindparam("channel"),
-        col(ChannelAccount.external_id) == bindparam("external_id"),
-    )
+    ),
+)
+_THE_ACCOUNT = and_(
+    col(ChannelAccount.channel) == bindparam("channel"),
+    col(ChannelAccount.external_id) == bindparam("external_id"),
+)
+_COLUMNS = (
+    ChannelAccount,
+    Person,
+    Conversation,
+    col(RoleGrant.role),
+    col(RoleGrant.grid_id),
+    _HELD_WAITING,
+)
+
+
+def _joined(query: Select[Any]) -> Select[Any]:
+    for entity, on in _JOINS:
+        query = query.outerjoin(entity, on)
+    return query
+
+
+_LOAD_CHAT = _joined(select(*_COLUMNS).select_from(ChannelAccount)).where(_THE_ACCOUNT)
+
+# PostgreSQL: the inbox insert and the load in one statement (every statement is a round trip
+# to the server): `WITH fresh AS (INSERT … ON CONFLICT DO NOTHING RETURNING 1)`, one row
+# counting it, the account outer-joined to that row (so a first contact still gives a row,
+# its account columns NULL). A message is BEGIN, this, COMMIT. A data-modifying CTE runs
+# once, whatever the outer query reads; SQLite has none, so it keeps two statements there
+# (models/inbox.py: the insert, one hop to its thread in the same transaction).
+_FRESH = (
+    pg_insert(ProcessedUpdate)
+    .values(channel=bindparam("channel"), key=bindparam("key"), processed_at=bindparam("at"))
+    .on_conflict_do_nothing()
+    .returning(literal_column("1").label("one"))
+    .cte("fresh")
+)
+_FRESH_COUNT = select(func.count().label("fresh")).select_from(_FRESH).subquery("f")
+_RECORD_AND_LOAD_CHAT = _joined(
+    select(_FRESH_COUNT.c.fresh, *_COLUMNS)
+    .select_from(_FRESH_COUNT)
+    .outerjoin(ChannelAccount, _THE_ACCOUNT)
 )
 
 # session.info key: (channel, external_id) → whether held messages wait (set by load_chat).
@@ -146,6 +180,49 @@ async def load_chat(
     """Account, person, flow state and roles of one chat in one query (created on first contact)."""
     params = {"channel": channel, "external_id": external_id, "chat_id": chat_id}
     rows = (await session.execute(_LOAD_CHAT, params)).all()
+    return await _chat_from(session, rows, channel, external_id, chat_id, now, display_name)
+
+
+async def record_and_load_chat(
+    session: AsyncSession,
+    update_key: str,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    now: datetime,
+    display_name: str | None = None,
+) -> Chat | None:
+    """Record the update (models/inbox.py) and load the chat; None, and nothing changed, when
+    the update was recorded before (a redelivery). On PostgreSQL one statement, else two."""
+    conn = await session.connection()
+    if conn.dialect.name != "postgresql":
+        if not await first_delivery(session, channel, update_key, now):
+            return None
+        return await load_chat(session, channel, external_id, chat_id, now, display_name)
+    params = {
+        "channel": channel,
+        "external_id": external_id,
+        "chat_id": chat_id,
+        "key": update_key,
+        "at": now,
+    }
+    rows = (await session.execute(_RECORD_AND_LOAD_CHAT, params)).all()
+    if not rows[0][0]:
+        return None
+    found = [row[1:] for row in rows] if rows[0][1] is not None else []
+    return await _chat_from(session, found, channel, external_id, chat_id, now, display_name)
+
+
+async def _chat_from(
+    session: AsyncSession,
+    rows: Sequence[Any],
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    now: datetime,
+    display_name: str | None,
+) -> Chat:
+    """The chat from load_chat's rows (none: the account is created now)."""
     if not rows:
         account = await get_or_create_account(
             session, channel, external_id, chat_id, now, display_name
