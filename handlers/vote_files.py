@@ -4,7 +4,10 @@ line or header row (类型, 题目), a poll's names (问题, 选项, 截止) —
 button; anything else (the resident register) goes on to its own handler (handlers/benefits/
 review.py). Organisers only (managers, grid leaders); every bad line is reported with its
 number, and nothing is created then. WeChat official accounts receive no files: there the CLI
-or the staff desk takes the file (docs/survey-file.md)."""
+or the staff desk takes the file (docs/survey-file.md).
+
+Both are kinds of file in the chat's one document routing (handlers/uploads.py): the role is
+checked before anything is downloaded, and the register stays the fallback."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from handlers.core import Choice, Context, Reply
 from handlers.feature import Feature
 from handlers.polls import deadline_text
 from handlers.router import Outcome, Router
+from handlers.uploads import FileKind, register_file_kind
 from handlers.ui import with_menu
 from models.errors import DomainError
 from models.people import community_zone
@@ -40,31 +44,42 @@ def _refused(ctx: Context, filename: str, err: DomainError) -> Outcome:
     return with_menu(ctx, "\n".join(lines))
 
 
-@router.before_intents
-async def poll_or_survey_file(ctx: Context, _text: str) -> Outcome | None:
-    """A manager's document that is a poll or a survey: create it; anything else passes on."""
-    doc = ctx.incoming.document
-    if doc is None or ctx.person is None or ctx.person.id is None:
-        return None
-    if doc.size is not None and doc.size > MAX_FILE_BYTES:
-        return None
-    fetch = ctx.data.get("fetch_media")
-    if not callable(fetch):
-        return None
-    data = await fetch(doc)
-    kind = file_kind(data)
-    if kind is None:
-        return None  # the register, or something the register handler refuses politely
-    if not may_create(ctx.roles):
-        return with_menu(ctx, ctx.t("votefile.organisers_only"))
-    filename = doc.name or ("survey" if kind == "survey" else "poll")
+async def _may_send(ctx: Context) -> bool:
+    return may_create(ctx.roles)
+
+
+async def _create(ctx: Context, data: bytes, filename: str, kind: str) -> Outcome:
+    assert ctx.person is not None
     zone = await community_zone(ctx.session, ctx.person.community_id)
     try:
         if kind == "poll":
             return await _poll(ctx, data, zone)
         return await _survey(ctx, data, zone)
     except DomainError as err:  # raised before anything is written: nothing is half-made
-        return _refused(ctx, filename, err)
+        return _refused(ctx, filename or kind, err)
+
+
+async def _poll_file(ctx: Context, data: bytes, filename: str) -> Outcome:
+    return await _create(ctx, data, filename, "poll")
+
+
+async def _survey_file(ctx: Context, data: bytes, filename: str) -> Outcome:
+    return await _create(ctx, data, filename, "survey")
+
+
+def _is(kind: str) -> object:
+    def recognise(data: bytes, _filename: str) -> bool:
+        return len(data) <= MAX_FILE_BYTES and file_kind(data) == kind
+
+    return recognise
+
+
+SURVEY_FILE = register_file_kind(
+    FileKind("survey", "uploads.kind_survey", _may_send, _is("survey"), _survey_file)  # type: ignore[arg-type]
+)
+POLL_FILE = register_file_kind(
+    FileKind("poll", "uploads.kind_poll", _may_send, _is("poll"), _poll_file)  # type: ignore[arg-type]
+)
 
 
 async def _poll(ctx: Context, data: bytes, zone: object) -> Outcome:

@@ -52,10 +52,10 @@ async def test_a_grid_leader_sends_an_events_table_and_gets_a_report_per_row(cha
     data = CSV.encode("utf-8")
     wang = await chat.person("王建国")  # a resident
     await wang.document(data, "活动.csv")
-    assert "只有社区工作人员可以导入" in wang.last_text
+    assert "只有社区工作人员可以用文件导入" in wang.last_text
     li = await chat.person("李红")  # a volunteer: organising is not hers either
     await li.document(data, "活动.csv")
-    assert "只有社区工作人员可以导入" in li.last_text
+    assert "只有社区工作人员可以用文件导入" in li.last_text
     assert await _titles(chat) == set()
 
     zhu = await chat.person("朱凡")  # the grid leader

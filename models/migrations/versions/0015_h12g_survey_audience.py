@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0015_h12g_survey_audience"
-down_revision: str | None = "0014_register_rejections"
+down_revision: str | None = "0015_h11g_codes_and_routes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
