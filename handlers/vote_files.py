@@ -15,8 +15,8 @@ from handlers.core import Choice, Context, Reply
 from handlers.feature import Feature
 from handlers.polls import deadline_text
 from handlers.router import Outcome, Router
-from handlers.uploads import FileKind, register_file_kind
 from handlers.ui import with_menu
+from handlers.uploads import FileKind, register_file_kind
 from models.errors import DomainError
 from models.people import community_zone
 from models.poll_files import FileRejected, read_poll_file
