@@ -55,3 +55,12 @@ def test_chinese_is_the_default_and_unknown_locales_fall_back_to_it() -> None:
     assert translate("zh", "flow.cancelled") == "已取消。"
     assert translate("fr", "flow.cancelled") == "已取消。"
     assert translate("en", "flow.cancelled") == "Cancelled."
+
+
+def test_no_key_is_defined_twice_in_a_catalog() -> None:
+    """A second definition silently wins: two engineers' blocks could disagree unseen."""
+    for locale in LOCALES:
+        po = ROOT / "bot" / "locale" / locale / "LC_MESSAGES" / "linli.po"
+        keys = re.findall(r'^msgid "(.+)"$', po.read_text(encoding="utf-8"), re.M)
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        assert twice == [], f"{po.name} ({locale}) defines these keys twice: {twice}"
