@@ -34,12 +34,14 @@ def import_residents(
 ) -> None:
     """Import the resident register (居民底册): adds or updates people, reports every row.
 
-    Importing the same file again changes nothing.
+    Importing the same file again changes nothing. A long list of rejected rows is also
+    written as an .xlsx next to the file (its path is printed).
 
     Example: linli import residents residents.xlsx
     """
     from pathlib import Path
 
+    from bot.cli_register import cli_report
     from bot.i18n import translate
     from handlers.benefits import render_import_report
     from models.benefits import community_today
@@ -61,6 +63,11 @@ def import_residents(
 
     async def go() -> str:
         db = Database(settings.database_url)
+        audit: list[int] = []
+
+        async def kept(_s: Any, _report: Any, import_id: int) -> None:
+            audit.append(import_id)
+
         try:
             async with db.session() as s:
                 cid = await _community_id(s, community)
@@ -68,9 +75,10 @@ def import_residents(
                 today = await community_today(s, cid, now)
             report = await import_register(
                 db, cipher, community_id=cid, data=data, filename=path.name, now=now,
-                today=today, source="cli",
+                today=today, source="cli", on_finish=kept,
             )  # fmt: skip
-            return render_import_report(t, report, path.name)
+            # A long list of rejected rows: also as a file (the chat's), its path printed.
+            return cli_report(t, report, path, audit[0] if audit else None, render_import_report)
         except DomainError as err:
             english = translate("en", err.key)
             english = english.format(**err.values) if err.values else english
