@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.config import Settings, SetupError, id_cipher
@@ -82,10 +83,33 @@ async def _community_id(session: Any, name: str | None) -> int:
     return int(rows[0].id)
 
 
-def _refusal(err: Any) -> SetupError:
+def _input_file(file: str) -> tuple[Path, bytes]:
+    """A file named on the command line, read whole; a clear refusal when it is not there."""
+    path = Path(file)
+    if not path.is_file():
+        raise SetupError(f"找不到文件 {file} / there is no file {file}")
+    return path, path.read_bytes()
+
+
+def _both_languages(key: str, **values: Any) -> str:
+    """A catalog text in Chinese, then English (what the CLI prints)."""
     from bot.i18n import translate
 
-    zh, en = translate("zh", err.key), translate("en", err.key)
-    if err.values:
-        zh, en = zh.format(**err.values), en.format(**err.values)
-    return SetupError(f"{zh} / {en}")
+    zh, en = translate("zh", key), translate("en", key)
+    if values:
+        zh, en = zh.format(**values), en.format(**values)
+    return f"{zh} / {en}"
+
+
+def _refusal(err: Any) -> SetupError:
+    return SetupError(_both_languages(err.key, **err.values))
+
+
+def _file_refusal(file: str, err: Any) -> SetupError:
+    """A rejected poll or survey file: every bad line (FileRejected), or the one error."""
+    problems = getattr(err, "problems", None)
+    if not problems:
+        return _refusal(err)
+    lines = [f"{file}: 没有导入 / not imported"]
+    lines += [f"  {_both_languages(p.key, **p.values)}" for p in problems]
+    return SetupError("\n".join(lines))

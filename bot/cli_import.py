@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from bot.cli_common import _cipher_or_exit, _community_id, _ready, _refusal
+from bot.cli_common import (
+    _both_languages,
+    _cipher_or_exit,
+    _community_id,
+    _file_refusal,
+    _input_file,
+    _ready,
+    _refusal,
+)
 from bot.config import SetupError, load_settings
 
 import_app = typer.Typer(
@@ -39,7 +46,6 @@ def import_residents(
 
     Example: linli import residents residents.xlsx
     """
-    from pathlib import Path
 
     from bot.cli_register import cli_report
     from bot.i18n import translate
@@ -52,10 +58,7 @@ def import_residents(
     settings = load_settings()
     cipher = _cipher_or_exit(settings)
     _ready(settings, keys=True)
-    path = Path(file)
-    if not path.is_file():
-        raise SetupError(f"找不到文件 {file} / there is no file {file}")
-    data = path.read_bytes()
+    path, data = _input_file(file)
 
     def t(key: str, **values: Any) -> str:
         text = translate("zh", key)
@@ -80,9 +83,7 @@ def import_residents(
             # A long list of rejected rows: also as a file (the chat's), its path printed.
             return cli_report(t, report, path, audit[0] if audit else None, render_import_report)
         except DomainError as err:
-            english = translate("en", err.key)
-            english = english.format(**err.values) if err.values else english
-            raise SetupError(f"{t(err.key, **err.values)} / {english}") from None
+            raise _refusal(err) from None
         finally:
             await db.dispose()
 
@@ -100,7 +101,6 @@ def import_stations_file(
 
     Example: linli import stations stations.csv
     """
-    from pathlib import Path
 
     from bot.i18n import translate
     from models.db import Database
@@ -108,10 +108,8 @@ def import_stations_file(
 
     settings = load_settings()
     _ready(settings)
-    path = Path(file)
-    if not path.is_file():
-        raise SetupError(f"找不到文件 {file} / there is no file {file}")
-    rows = read_table(path.read_bytes(), path.name)
+    path, data = _input_file(file)
+    rows = read_table(data, path.name)
 
     async def go() -> str:
         db = Database(settings.database_url)
@@ -198,14 +196,7 @@ def import_events_file(
     load_all()  # every table the events touch (tasks, reports …) is known to the mapper
     settings = load_settings()
     _ready(settings)
-    path = Path(file)
-    if not path.is_file():
-        raise SetupError(f"找不到文件 {file} / there is no file {file}")
-    data = path.read_bytes()
-
-    def both(key: str, **values: Any) -> str:
-        zh, en = translate("zh", key), translate("en", key)
-        return f"{zh.format(**values)} / {en.format(**values)}"
+    path, data = _input_file(file)
 
     async def go() -> str:
         db = Database(settings.database_url)
@@ -225,7 +216,7 @@ def import_events_file(
                 db, organiser_id=organiser, data=data, filename=path.name, now=utcnow()
             )
         except DomainError as err:
-            raise SetupError(both(err.key, **err.values)) from None
+            raise _refusal(err) from None
         finally:
             await db.dispose()
         lines = []
@@ -233,7 +224,7 @@ def import_events_file(
             text = translate("zh", row.key).format(**row.values)
             lines.append(translate("zh", "events.import_row").format(row=row.row, text=text))
         lines.append(
-            both(
+            _both_languages(
                 "events.import_summary",
                 created=report.count("created"),
                 exists=report.count("exists"),
@@ -255,9 +246,7 @@ def import_poll(
 
     Example: linli import poll 外墙投票.xlsx
     """
-    from pathlib import Path
 
-    from bot.i18n import translate
     from models.db import Database, utcnow
     from models.errors import DomainError
     from models.people import community_zone
@@ -266,10 +255,7 @@ def import_poll(
 
     settings = load_settings()
     _ready(settings)
-    path = Path(file)
-    if not path.is_file():
-        raise SetupError(f"找不到文件 {file} / there is no file {file}")
-    data = path.read_bytes()
+    _, data = _input_file(file)
 
     async def go() -> str:
         db = Database(settings.database_url)
@@ -287,10 +273,8 @@ def import_poll(
                     f"投票 {poll.id} 已发起：{poll.question}（{len(draft.options)} 个选项，"
                     f"{poll.closes_at.astimezone(zone):%Y-%m-%d %H:%M} 截止） / poll {poll.id} is open"
                 )
-        except DomainError as err:
-            zh = translate("zh", err.key).format(**err.values)
-            en = translate("en", err.key).format(**err.values)
-            raise SetupError(f"{zh} / {en}") from None
+        except DomainError as err:  # a poll file: every bad line, as the chat lists them
+            raise _file_refusal(file, err) from None
         finally:
             await db.dispose()
 

@@ -6,7 +6,6 @@ uses. It joins `linli import` (bot/cli_import.py) in bot/cli.py.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,28 +22,18 @@ def import_survey(
     its audience is told (sent by the running bot); every bad line is listed and nothing is
     created then.
 
-    Example: linli import survey docs/examples/survey.csv
+    Example: linli import survey docs/survey-example.csv
     """
-    from bot.cli_common import _community_id, _ready
-    from bot.i18n import translate
+    from bot.cli_common import _community_id, _file_refusal, _input_file, _ready
     from models.db import Database, utcnow
     from models.errors import DomainError
     from models.people import community_zone
-    from models.poll_files import FileRejected
     from models.poll_results import first_manager
     from models.survey_files import announce_survey, create_survey, read_survey_file
 
     settings = load_settings()
     _ready(settings)
-    path = Path(file)
-    if not path.is_file():
-        raise SetupError(f"找不到文件 {file} / there is no file {file}")
-    data = path.read_bytes()
-
-    def both(err: DomainError) -> str:
-        zh = translate("zh", err.key).format(**err.values)
-        en = translate("en", err.key).format(**err.values)
-        return f"{zh} / {en}"
+    _, data = _input_file(file)
 
     async def go() -> str:
         db = Database(settings.database_url)
@@ -64,11 +53,8 @@ def import_survey(
                     f"{survey.closes_at.astimezone(zone):%Y-%m-%d %H:%M} 截止），已通知 {told} 人"
                     f" / survey {survey.id} is open, {told} people told"
                 )
-        except FileRejected as err:
-            lines = [f"{file}: 没有导入 / not imported", *(f"  {both(p)}" for p in err.problems)]
-            raise SetupError("\n".join(lines)) from None
-        except DomainError as err:
-            raise SetupError(both(err)) from None
+        except DomainError as err:  # a FileRejected lists every bad line
+            raise _file_refusal(file, err) from None
         finally:
             await db.dispose()
 
