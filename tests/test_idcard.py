@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import date
 
 import pytest
+from cryptography.fernet import Fernet
 
 from models.errors import DomainError
 from models.idcard import (
@@ -105,6 +108,35 @@ def test_encryption_round_trips_and_the_hash_is_keyed() -> None:
     assert cipher.lookup_hash(number) == cipher.lookup_hash("110105 19491231 002x")
     other = IdCipher(enc, new_keys()[1])
     assert other.lookup_hash(number) != cipher.lookup_hash(number)
+
+
+def test_the_lookup_hash_is_hmac_sha256_of_the_prefixed_number() -> None:
+    # The hash is computed from precomputed keyed states: it must stay the HMAC it always was
+    # (stored hashes find their people), for a short key and one longer than SHA-256's block.
+    for key in (new_keys()[1], "k" * 100):
+        number = parse_id_number("11010519491231002X", TODAY)
+        expected = hmac.new(key.encode(), b"linli-id:" + number.value.encode(), hashlib.sha256)
+        assert IdCipher(new_keys()[0], key).lookup_hash(number) == expected.hexdigest()
+
+
+def test_tokens_encrypted_together_are_fernet_tokens_of_each_number() -> None:
+    enc, hashing = new_keys()
+    old, _ = new_keys()
+    cipher = IdCipher(f"{enc},{old}", hashing)
+    numbers = [
+        parse_id_number(
+            compose_id_number("110105", date(1950 + i, 1 + i % 12, 1), i, female=i % 2 == 0), TODAY
+        )
+        for i in range(40)
+    ]
+    tokens = cipher.encrypt_many(numbers)
+    assert len(set(tokens)) == len(numbers)  # each its own IV
+    fernet = Fernet(enc.encode())  # the first key encrypts; plain Fernet reads every token
+    assert [fernet.decrypt(t.encode()).decode() for t in tokens] == [n.value for n in numbers]
+    assert [cipher.decrypt(t) for t in tokens] == [n.value for n in numbers]
+    assert cipher.encrypt_many(numbers[:1]) != tokens[:1]  # randomised, like encrypt
+    assert cipher.encrypt_many([]) == []
+    assert not any(n.value in t for n, t in zip(numbers, tokens, strict=True))
 
 
 def test_keys_rotate_new_first_old_still_decrypts() -> None:

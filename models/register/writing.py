@@ -22,7 +22,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.db import Database
-from models.idcard import IdCipher
+from models.idcard import IdCipher, IdNumber
 from models.register.bulk import PlannerStatistics, import_cache, insert_rows, reserve_ids
 from models.register.matching import (
     Known,
@@ -249,7 +249,7 @@ async def _match_and_write(
         await places.load_homes(session, homes)
     with phase("match"):
         new_people, new_records, person_updates, record_updates = _match(
-            cipher, places, loose, placed, known, community_id, now, by_id, taken, out
+            places, loose, placed, known, community_id, now, by_id, taken, out
         )
     if new_people:
         with phase("insert_people"):
@@ -264,11 +264,21 @@ async def _match_and_write(
                     for pid, (row, grid_id, household_id) in zip(ids, new_people, strict=True)
                 ],
             )  # fmt: skip
-        with phase("encrypt"):
-            new_records += [
-                _new_record(cipher, row, pid, community_id, now)
-                for pid, (row, _, _) in zip(ids, new_people, strict=True)
-            ]
+        new_records += [
+            _new_record(row, pid, community_id, now)
+            for pid, (row, _, _) in zip(ids, new_people, strict=True)
+        ]
+    with phase("encrypt"):
+        # The numbers to encrypt are in the records' and updates' id_cipher: all in one call.
+        rehashed = [u for u in record_updates if isinstance(u["id_cipher"], IdNumber)]
+        tokens = cipher.encrypt_many(
+            [r[3] for r in new_records] + [u["id_cipher"] for u in rehashed]
+        )
+        for update, token in zip(rehashed, tokens[len(new_records) :], strict=True):
+            update["id_cipher"] = token
+        new_records = [
+            (*r[:3], token, *r[4:]) for r, token in zip(new_records, tokens, strict=False)
+        ]
     with phase("update"):
         if person_updates:
             await session.execute(
@@ -285,7 +295,6 @@ async def _match_and_write(
 
 
 def _match(
-    cipher: IdCipher,
     places: Places,
     loose: dict[str, list[Known]],
     placed: list[tuple[ParsedRow, Place]],
@@ -332,7 +341,7 @@ def _match(
         notes = _record_values(row)
         changed = not person.verified or any(getattr(person, k) != v for k, v in wanted.items())
         if record is None:
-            new_records.append(_new_record(cipher, row, person.id, community_id, now))
+            new_records.append(_new_record(row, person.id, community_id, now))
             changed = True
         else:
             rehash = record.id_hash != row.digest
@@ -344,7 +353,8 @@ def _match(
                         "id_hash": row.digest,
                         # Encrypted once; an unchanged number is not re-encrypted (Fernet
                         # output differs each time, so that would be a change every import).
-                        "id_cipher": cipher.encrypt(row.number) if rehash else record.id_cipher,
+                        # A new number is encrypted with the chunk's others (`encrypt_many`).
+                        "id_cipher": row.number if rehash else record.id_cipher,
                         "id_masked": row.number.masked,
                         **notes,
                         "updated_at": now,
@@ -367,10 +377,12 @@ def _match(
 
 
 def _new_record(
-    cipher: IdCipher, row: ParsedRow, person_id: int, community_id: int, now: datetime
+    row: ParsedRow, person_id: int, community_id: int, now: datetime
 ) -> tuple[Any, ...]:
+    """A new record's values, with the ID number itself where its ciphertext goes (encrypted
+    with the chunk's others before the insert)."""
     return (
-        person_id, community_id, row.digest, cipher.encrypt(row.number), row.number.masked,
+        person_id, community_id, row.digest, row.number, row.number.masked,
         row.relation, row.lives_alone, row.limited_mobility, row.notes, now,
     )  # fmt: skip
 
