@@ -18,6 +18,7 @@ from models.register import (
     ResidentRecord,
     find_by_id_number,
     import_register,
+    record_of,
     register_rows,
     write_register,
 )
@@ -161,6 +162,14 @@ async def test_a_known_person_without_an_id_is_completed_not_duplicated(
     report = await _import(demo, xlsx([row]), clock)
     assert report.rows[0].status == "updated"
     assert await _people(demo) == before
+    # His record now carries the number, encrypted with the chunk's others (encrypt_many).
+    async with demo.session() as s:
+        cid = (await s.execute(select(Community.id))).scalar_one()
+        person = await find_by_id_number(s, CIPHER, cid, wang)
+        assert person is not None and person.name == "王建国"
+        record = await record_of(s, person.id)
+        assert record is not None and record.id_cipher is not None
+        assert CIPHER.decrypt(record.id_cipher) == wang
 
 
 async def test_gbk_csv_from_excel_is_read(demo: Database, clock: FakeClock) -> None:
