@@ -277,7 +277,8 @@ async def _match_and_write(
         for update, token in zip(rehashed, tokens[len(new_records) :], strict=True):
             update["id_cipher"] = token
         new_records = [
-            (*r[:3], token, *r[4:]) for r, token in zip(new_records, tokens, strict=False)
+            (*r[:3], token, *r[4:])
+            for r, token in zip(new_records, tokens[: len(new_records)], strict=True)
         ]
     with phase("update"):
         if person_updates:
