@@ -5,7 +5,8 @@ residents, and in proportion (per community of 10,000 unless said otherwise):
 
 - 20 grids of 500 residents, 5 buildings (幢) per grid in estates of 4 grids, 40 households
   (户) per building, 2.5 residents per household; 95 % verified, ages 0–94;
-- channel accounts for 85 % of residents (70 % Telegram, 15 % WeChat);
+- channel accounts for 85 % of residents (70 % Telegram, 15 % WeChat; every role holder on
+  Telegram);
 - role grants: a grid leader per grid, a manager per community, a volunteer per 50 residents
   (each grid's volunteers form its team);
 - a year of reports, 1 per 20 residents, spread evenly over the 365 days before `now`: older
@@ -353,12 +354,21 @@ async def generate(
         convert=False,
     )
 
-    # Channel accounts: 70 % Telegram, 15 % WeChat, 15 % none.
+    # Roles: the first resident of each grid leads it; the first of each community manages it.
+    leaders: dict[int, int] = {}
+    for i in range(residents):
+        leaders.setdefault(grid_of(i), p0 + i)
+    managers = {community_of_grid(g): pid for g, pid in sorted(leaders.items(), reverse=True)}
+    out.manager_ids = sorted(managers.values())
+    volunteers = list(range(0, residents, VOLUNTEER_EVERY))
+    # Channel accounts: 70 % Telegram, 15 % WeChat, 15 % none; everyone holding a role (grid
+    # leaders, managers, volunteers: 2 % of residents) is on Telegram, as staff use the bot.
+    staff = {pid - p0 for pid in leaders.values()} | set(volunteers)
     a0 = await _next_id(session, ChannelAccount)
     accounts: list[tuple[int, str, str]] = []  # (person index, channel, chat)
     for i in range(residents):
         k = below()
-        if k < 0.70:
+        if k < 0.70 or i in staff:
             accounts.append((i, "telegram", str(TELEGRAM_BASE + p0 + i)))
         elif k < 0.85:
             accounts.append((i, "wechat", f"oScale{p0 + i:012d}"))
@@ -385,13 +395,6 @@ async def generate(
         convert=False,
     )
 
-    # Roles: the first resident of each grid leads it; the first of each community manages it.
-    leaders: dict[int, int] = {}
-    for i in range(residents):
-        leaders.setdefault(grid_of(i), p0 + i)
-    managers = {community_of_grid(g): pid for g, pid in sorted(leaders.items(), reverse=True)}
-    out.manager_ids = sorted(managers.values())
-    volunteers = list(range(0, residents, VOLUNTEER_EVERY))
     granted = now - timedelta(days=200)
 
     def grants() -> Iterator[tuple[Any, ...]]:
