@@ -24,8 +24,10 @@ import cProfile
 import dataclasses
 import logging
 import math
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ from bot.cli import run_async
 from bot.config import Settings
 from models.db import Database, utcnow
 from models.demo import seed_demo
-from models.scale import TELEGRAM_BASE, seed
+from models.scale import TELEGRAM_BASE, Generated, seed
 from tests.fakes.telegram import TOKEN
 from tests.fakes.telegram_server import serve_in_subprocess, stop_server
 from tests.plans import explain, recording
@@ -289,18 +291,21 @@ async def linli_phase(
     residents talking), wired exactly as `linli run` wires it for polling. On a district, then
     on the same database: the clock's jobs (`clock`; the outreach scan with `outreach`), RSS,
     and every statement of the messages and the ticks explained (bench/scale.py)."""
-    db = Database(settings.database_url)
     made = None
-    try:
-        if district is None:
+    if district is None:
+        db = Database(settings.database_url)
+        try:
             async with db.session() as session:
                 await seed_demo(session, utcnow())
-        else:
-            # The benchmark's own scratch database: the fast load settings (models/scale.py).
-            made = await seed(db, residents=district, now=utcnow(), scratch=True)
-            first_person = made.first_person_id
-    finally:
-        await db.dispose()
+        finally:
+            await db.dispose()
+    else:
+        # In a child process, so that the RSS measured here is the bot's, not what the
+        # generator's million tuples and the load's page cache leave in the heap.
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            made = await loop.run_in_executor(pool, seed_district, settings.database_url, district)
+        first_person = made.first_person_id
     if district is not None:
         # The register's people by person id (models/scale.py: a Telegram account's chat is
         # TELEGRAM_BASE + person id): warm-up first, then a block of its own per round.
@@ -331,6 +336,20 @@ async def linli_phase(
         return phase
     finally:
         await linli.close()
+
+
+def seed_district(url: str, residents: int) -> Generated:
+    """The generated district of `residents` on the scratch database `url` (models/scale.py,
+    with the fast load settings of a benchmark's own database); run in a child process."""
+
+    async def go() -> Generated:
+        db = Database(url)
+        try:
+            return await seed(db, residents=residents, now=utcnow(), scratch=True)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
 
 
 async def district_figures(
