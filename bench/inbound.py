@@ -24,8 +24,10 @@ import cProfile
 import dataclasses
 import logging
 import math
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +36,12 @@ if __package__ in (None, ""):  # `python bench/inbound.py`: make the project imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from sqlalchemy import event, func, select
-from sqlalchemy import text as sql_text
+from sqlalchemy import event
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.harness import emit
+from bench.scale import big_scans, cases_until_caught_up, clock_jobs, rss_mb
 from bench.scratch import ScratchDatabase
 from bot.app import Linli
 from bot.channels.telegram_channel import build_application, start_polling
@@ -47,10 +49,10 @@ from bot.cli import run_async
 from bot.config import Settings
 from models.db import Database, utcnow
 from models.demo import seed_demo
-from models.scale import TELEGRAM_BASE, generate
-from models.tables import Person
+from models.scale import TELEGRAM_BASE, Generated, seed
 from tests.fakes.telegram import TOKEN
 from tests.fakes.telegram_server import serve_in_subprocess, stop_server
+from tests.plans import explain, recording
 
 log = logging.getLogger("bench.inbound")
 
@@ -108,6 +110,8 @@ class Phase:
     client_connections: int = 0
     sql_statements: int | None = None
     round_rates: list[float] = field(default_factory=list)
+    # With a generated district (--residents): the seeding, the clock's jobs, RSS, full scans.
+    district: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -276,24 +280,32 @@ async def echo_phase(base_url: str, concurrency: int, load: Load) -> Phase:
 
 
 async def linli_phase(
-    settings: Settings, load: Load, profile: cProfile.Profile | None, district: int | None = None
+    settings: Settings,
+    load: Load,
+    profile: cProfile.Profile | None,
+    district: int | None = None,
+    clock: bool = True,
+    outreach: bool = True,
 ) -> Phase:
     """Linli on the demo community (or a generated district of `district` residents, its
-    residents talking), wired exactly as `linli run` wires it for polling."""
-    db = Database(settings.database_url)
-    try:
-        async with db.session() as session:
-            if district is None:
+    residents talking), wired exactly as `linli run` wires it for polling. On a district, then
+    on the same database: the clock's jobs (`clock`; the outreach scan with `outreach`), RSS,
+    and every statement of the messages and the ticks explained (bench/scale.py)."""
+    made = None
+    if district is None:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
                 await seed_demo(session, utcnow())
-            else:
-                await generate(session, residents=district, now=utcnow())
-                first_person = (await session.execute(select(func.min(Person.id)))).scalar_one()
-        if district is not None and not db.is_sqlite:
-            async with db.engine.connect() as conn:
-                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await auto.execute(sql_text("ANALYZE"))
-    finally:
-        await db.dispose()
+        finally:
+            await db.dispose()
+    else:
+        # In a child process, so that the RSS measured here is the bot's, not what the
+        # generator's million tuples and the load's page cache leave in the heap.
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            made = await loop.run_in_executor(pool, seed_district, settings.database_url, district)
+        first_person = made.first_person_id
     if district is not None:
         # The register's people by person id (models/scale.py: a Telegram account's chat is
         # TELEGRAM_BASE + person id): warm-up first, then a block of its own per round.
@@ -314,9 +326,59 @@ async def linli_phase(
     try:
         app = build_application(linli, settings)
         base_url = settings.telegram_api_base_url.removesuffix("/bot")
-        return await drive(app, "linli", base_url, load, profile, statements, settings)
+        rss_before = rss_mb()
+        with recording(linli.db) as hot:
+            phase = await drive(app, "linli", base_url, load, profile, statements, settings)
+        if made is not None:
+            phase.district = await district_figures(
+                linli.db, made, hot, rss_before, clock, outreach
+            )
+        return phase
     finally:
         await linli.close()
+
+
+def seed_district(url: str, residents: int) -> Generated:
+    """The generated district of `residents` on the scratch database `url` (models/scale.py,
+    with the fast load settings of a benchmark's own database); run in a child process."""
+
+    async def go() -> Generated:
+        db = Database(url)
+        try:
+            return await seed(db, residents=residents, now=utcnow(), scratch=True)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+async def district_figures(
+    db: Database, made: Any, hot: Any, rss_before: float, clock: bool, outreach: bool
+) -> dict[str, Any]:
+    """After the messages, on the same generated database: the clock's jobs once each (the
+    first run works off what the generator left), the cases tick until caught up, every job
+    once more (an ordinary tick), RSS, and the large tables any statement read in full."""
+    figures: dict[str, Any] = {
+        "seed_s": made.seconds.get("total"),
+        "seed_phases_s": made.seconds,
+        "rows": made.rows,
+    }
+    rss_after_messages = rss_mb()
+    tick_scans: list[str] = []
+    if clock:
+        with recording(db) as ticks:
+            figures["jobs"] = await clock_jobs(db, outreach=outreach)
+        figures["cases_backlog"] = await cases_until_caught_up(db)
+        figures["jobs_again"] = await clock_jobs(db, outreach=outreach)
+        tick_scans = await big_scans(db, await explain(db, ticks, force_index=False))
+    figures["rss_mb"] = {
+        "before_messages": rss_before,
+        "after_messages": rss_after_messages,
+        "after_jobs": rss_mb(),
+    }
+    figures["hot_path_full_scans"] = await big_scans(db, await explain(db, hot, force_index=False))
+    figures["clock_full_scans"] = tick_scans
+    return figures
 
 
 def classify_us(rounds: int = 200) -> float:
@@ -391,6 +453,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--profile", metavar="FILE", help="write cProfile stats of the Linli phase to FILE"
     )
+    parser.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="with --residents: skip the clock's jobs after the messages (measured by default)",
+    )
+    parser.add_argument(
+        "--no-outreach",
+        action="store_true",
+        help="with --residents: skip the daily outreach scan among the jobs (its first run "
+        "over a never-approached register is minutes at 100,000)",
+    )
     return parser
 
 
@@ -455,7 +528,16 @@ def main(argv: list[str] | None = None) -> int:
                     # Linli runs the way `linli run` runs it (uvloop when installed); the echo
                     # bot the way a bare PTB bot runs (asyncio).
                     settings = _settings(database.url, base_url)
-                    linli = run_async(linli_phase(settings, load, profile, size))
+                    linli = run_async(
+                        linli_phase(
+                            settings,
+                            load,
+                            profile,
+                            size,
+                            clock=not args.no_jobs,
+                            outreach=not args.no_outreach,
+                        )
+                    )
                 finally:
                     database.cleanup()
                     left_as_found = left_as_found and database.left_as_found()
@@ -463,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
                 took = time.perf_counter() - started
                 print(f"[{database.kind}, {label}, {took:.0f} s with the seeding]")
                 print(linli.summary(), flush=True)
+                if linli.district:
+                    print(_district_summary(linli.district), flush=True)
                 runs[index].append((size, echo, linli))
     finally:
         stop_server(proc)
@@ -508,6 +592,11 @@ def main(argv: list[str] | None = None) -> int:
             "no_failed_calls": not any(p.failed_calls for p in everything),
             "no_unexpected_answers": not any(p.unexpected_answers for p in everything),
             "scratch_left_as_found": left_as_found,
+            # Every statement of the messages reads the large tables through an index, as the
+            # planner chooses at each generated size (tables of 10,000 rows or more).
+            "no_full_scan_on_the_hot_path": not any(
+                f.get("hot_path_full_scans") for sizes_ in per_db for f in sizes_
+            ),
         },
     }
     if len(urls) > 1:
@@ -577,7 +666,24 @@ def _size_figures(size: int | None, echo: Phase, linli: Phase) -> dict[str, Any]
         "echo_cpu_ms_per_message": round(echo_cpu, 3),
         "ratio": round(linli.rate / echo.rate, 4) if echo.rate else 0.0,
         "cpu_vs_echo": round(cpu / echo_cpu, 3) if echo_cpu else 0.0,
+        **{k: v for k, v in linli.district.items() if k != "rows"},
     }
+
+
+def _district_summary(d: dict[str, Any]) -> str:
+    """The seeding, the jobs and RSS of one generated size, in a few lines."""
+    lines = [f"       seeded in {d['seed_s']} s; RSS MB {d['rss_mb']}"]
+    for key in ("jobs", "jobs_again"):
+        if key in d:
+            ticks = ", ".join(f"{n} {t['wall_s']}/{t['cpu_s']}" for n, t in d[key].items())
+            lines.append(f"       {key} (wall/CPU s): {ticks}")
+    if "cases_backlog" in d:
+        lines.append(f"       cases backlog: {d['cases_backlog']}")
+    lines.append(
+        f"       full scans: messages {d['hot_path_full_scans'] or 'none'}, "
+        f"ticks {d['clock_full_scans'] or 'none'}"
+    )
+    return "\n".join(lines)
 
 
 def loop_name() -> str:

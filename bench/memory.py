@@ -188,6 +188,20 @@ def measure(url: str, base_url: str, args: argparse.Namespace, log: Path) -> dic
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if unanswered:
+        # Late or lost? The bot's own account of it: its warnings and errors, the last ones.
+        problems = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if " WARNING " in line or " ERROR " in line or "Traceback" in line
+        ]
+        print(
+            f"{unanswered} messages unanswered within the fake's answer timeout; the bot's "
+            f"log has {len(problems)} warning/error lines, the last ones:",
+            flush=True,
+        )
+        for line in problems[-15:]:
+            print("   ", line[:300], flush=True)
     message_samples = [s for s in samples if s[0] == "messages"]
     growth = 0.0
     if len(message_samples) >= 2 and message_samples[-1][1] > message_samples[0][1]:

@@ -84,7 +84,7 @@ def seed_scale(
     import time
 
     from models.db import Database, utcnow
-    from models.scale import generate
+    from models.scale import seed
 
     settings = load_settings()
     _ready(settings)
@@ -92,10 +92,8 @@ def seed_scale(
     async def go() -> dict[str, int]:
         db = Database(settings.database_url)
         try:
-            async with db.session() as s:
-                made = await generate(
-                    s, residents=residents, now=utcnow(), outbox_months=outbox_months
-                )
+            # Not a scratch file: the journal and syncing stay as they are (models/scale.py).
+            made = await seed(db, residents=residents, now=utcnow(), outbox_months=outbox_months)
             return made.rows
         finally:
             await db.dispose()

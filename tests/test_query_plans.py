@@ -172,6 +172,15 @@ async def test_the_events_hot_queries_use_indexes(district: Database, clock: Fak
             now=clock(),
         )  # fmt: skip
         token = (await poster_of(s, activity.id or 0, manager_id)).token
+        # The invitees a reminder can reach: those with a channel account (85 % of residents).
+        reachable = (
+            await s.execute(
+                text(
+                    "SELECT COUNT(DISTINCT person_id) FROM channelaccount"
+                    f" WHERE person_id IN ({', '.join(str(p) for p in people[:10])})"
+                )
+            )
+        ).scalar_one()
         resident = await s.get(Person, people[0])
         assert resident is not None
     with recording(district) as rec:
@@ -182,6 +191,6 @@ async def test_the_events_hot_queries_use_indexes(district: Database, clock: Fak
             await event_of_token(s, token)
             assert await meetings_of(s, people[0], clock())
             await roster(s, activity.id or 0, manager_id)
-            assert await remind_unanswered(s, clock()) == 10
+            assert await remind_unanswered(s, clock()) == reachable > 0
     assert len(rec.statements) >= 6
     assert _scans(await explain(district, rec)) == []
