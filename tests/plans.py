@@ -55,7 +55,7 @@ LARGE = frozenset(
 )
 
 _SKIP = re.compile(
-    r"^\s*(PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SELECT 1$|SET |SHOW )", re.I
+    r"^\s*(PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|SELECT 1$|SET |SHOW |ANALYZE\b)", re.I
 )
 _PLAIN_INSERT = re.compile(r"^\s*INSERT\b(?!.*\bSELECT\b)", re.I | re.S)
 
