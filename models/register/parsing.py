@@ -207,10 +207,7 @@ class ParsedRow:
 def _flag(cells: dict[str, str], column: str, label: str) -> bool | None:
     if column not in cells:
         return None
-    value = cells[column]
-    if value == "否" or value == "是":  # the usual answers, already stripped
-        return value == "是"
-    value = value.strip().lower()
+    value = cells[column].strip().lower()
     if not value:
         return None
     if value in YES:
@@ -252,21 +249,13 @@ def building_number(text: str) -> str:
 
 def parse_row(line: int, raw: dict[str, Any], today: date, cipher: IdCipher) -> ParsedRow:
     """Check one row without the database; Rejected says why not."""
-    # Most cells are text: stripped here, the rest converted by `_cell_text`.
-    cells = {
-        column: value.strip() if value.__class__ is str else _cell_text(value, column)
-        for column, value in raw.items()
-    }
-    text = cells.get("name")
-    if not text:
+    cells = {column: _cell_text(value, column) for column, value in raw.items()}
+    if not cells.get("name"):
         raise Rejected("roster.no_name")
-    if len(text) <= 20 and text.isalpha():  # letters only: clean_name would keep it as it is
-        name = text
-    else:
-        try:
-            name = clean_name(text)
-        except DomainError:
-            raise Rejected("roster.bad_name") from None
+    try:
+        name = clean_name(cells["name"])
+    except DomainError:
+        raise Rejected("roster.bad_name") from None
     if not cells.get("id_number"):
         raise Rejected("roster.no_id")
     try:
@@ -289,7 +278,7 @@ def parse_row(line: int, raw: dict[str, Any], today: date, cipher: IdCipher) -> 
     grid = cells.get("grid", "").strip() or None
     if address is None and grid is None:
         raise Rejected("roster.no_place")
-    notes = cells.get("notes", "")[:MAX_NOTES].strip() or None
+    notes = cells.get("notes", "").strip()[:MAX_NOTES].strip() or None
     lives_alone = _flag(cells, "lives_alone", "独居")
     mobility = _flag(cells, "limited_mobility", "行动不便")
     return ParsedRow(
@@ -300,11 +289,10 @@ def parse_row(line: int, raw: dict[str, Any], today: date, cipher: IdCipher) -> 
         phone=_phone(cells.get("phone", "")),
         address=address,
         grid=grid,
-        relation=cells.get("relation", "")[:MAX_RELATION].strip() or None,
-        lives_alone=bool(lives_alone)
-        or (lives_alone is None and notes is not None and "独居" in notes),
+        relation=cells.get("relation", "").strip()[:MAX_RELATION].strip() or None,
+        lives_alone=bool(lives_alone) or (lives_alone is None and "独居" in (notes or "")),
         limited_mobility=bool(mobility)
-        or (mobility is None and notes is not None and any(w in notes for w in MOBILITY_WORDS)),
+        or (mobility is None and any(w in (notes or "") for w in MOBILITY_WORDS)),
         notes=notes,
     )
 
