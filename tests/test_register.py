@@ -322,6 +322,78 @@ async def test_statements_per_chunk_do_not_grow_with_the_rows(
     assert one_chunk < 25 and six_chunks <= 6 * one_chunk, per_size
 
 
+def _grid_row(name: str, number: str) -> list[object]:
+    return [name, number, "", "", "", "", "", "乐清网格", "", "", "", ""]
+
+
+async def test_rows_sharing_an_id_in_different_chunks_are_all_rejected(
+    demo: Database, clock: FakeClock
+) -> None:
+    """The rows are checked and written two at a time; twins far apart are still caught."""
+    twin, triple, lone = (id_for(date(1950, 1, 1), n) for n in (31, 32, 33))
+    rows = [
+        _grid_row("甲一", twin),  # line 3
+        _grid_row("乙", id_for(date(1951, 1, 1), 34)),
+        _grid_row("丙一", triple),
+        _grid_row("丁", id_for(date(1952, 1, 1), 35)),
+        _grid_row("", lone),  # line 7: no name, so rejected; its number's twin stands alone
+        _grid_row("甲二", twin),
+        _grid_row("丙二", triple),
+        _grid_row("戊", lone),  # line 10
+        _grid_row("丙三", triple),
+    ]
+    before = await _people(demo)
+    cid = await _community(demo)
+    report = await import_register(
+        demo, CIPHER, community_id=cid, data=xlsx(rows), filename="x.xlsx", now=clock(),
+        today=TODAY, chunk_rows=2,
+    )  # fmt: skip
+    outcome = {r.line: (r.status, r.reason, r.values.get("lines")) for r in report.rows}
+    assert outcome == {
+        3: ("rejected", "roster.duplicate", "8"),
+        4: ("added", None, None),
+        5: ("rejected", "roster.duplicate", "9、11"),
+        6: ("added", None, None),
+        7: ("rejected", "roster.no_name", None),
+        8: ("rejected", "roster.duplicate", "3"),
+        9: ("rejected", "roster.duplicate", "5、11"),
+        10: ("added", None, None),
+        11: ("rejected", "roster.duplicate", "5、9"),
+    }
+    assert await _people(demo) == before + 3
+    async with demo.session() as s:
+        assert await find_by_id_number(s, CIPHER, cid, twin) is None
+        assert await find_by_id_number(s, CIPHER, cid, triple) is None
+        lone_person = await find_by_id_number(s, CIPHER, cid, lone)
+        assert lone_person is not None and lone_person.name == "戊"
+
+
+async def test_a_chunk_that_fails_keeps_the_chunks_before_and_a_second_import_completes(
+    demo: Database, clock: FakeClock
+) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from tests.register_files import many_rows
+
+    cid = await _community(demo)
+    data = xlsx(many_rows(50))
+    before = await _people(demo)
+
+    async def fail_on_the_third(session: AsyncSession, done: int, total: int) -> None:
+        if done == 30:
+            raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        await import_register(
+            demo, CIPHER, community_id=cid, data=data, filename="x.xlsx", now=clock(),
+            today=TODAY, chunk_rows=10, on_chunk=fail_on_the_third,
+        )  # fmt: skip
+    assert await _people(demo) == before + 20  # two chunks committed, the third rolled back
+    again = await _import(demo, data, clock)
+    assert (again.count("unchanged"), again.count("added")) == (20, 30)
+    assert await _people(demo) == before + 50
+
+
 @pytest.mark.parametrize("kind", ["shared-strings", "write-only", "sparse"])
 def test_the_xlsx_reader_reads_what_openpyxl_reads(kind: str) -> None:
     from openpyxl import Workbook

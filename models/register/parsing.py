@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from models.errors import DomainError
-from models.idcard import IdCipher, IdNumber, parse_id_number
+from models.idcard import IdCipher, IdNumber, normalize_id, parse_id_number
 from models.onboarding import PHONE_RE, clean_name, clean_phone, clean_room_part
 from models.register.xlsx import NotAWorkbook, xlsx_rows
 
@@ -309,43 +309,119 @@ class CheckedFile:
         return len(self.parsed) + len(self.rejected)
 
 
-async def check_file(data: bytes, today: date, cipher: IdCipher) -> CheckedFile:
-    """Read and check every row (no database); rows sharing an ID number are all rejected.
+@dataclass
+class ReadFile:
+    """A register read through once (the first of an import's two passes).
+
+    `rows` are the data rows' cells in `fields` order (a tuple a row, not a dict: a third of the
+    memory); `twice` the ID numbers (normalised as `parse_row` does) that more than one row
+    gives, so that the second pass can check and write the other rows chunk by chunk and hold
+    those back until the end, where `apart_from_twins` applies the rule for them.
+    """
+
+    fields: tuple[str, ...]
+    rows: list[tuple[int, tuple[Any, ...]]]
+    twice: frozenset[str]
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+
+def _id_key(value: Any) -> str | None:
+    """The ID number a cell gives, normalised as `parse_row` normalises it (None: no number)."""
+    try:
+        text = _cell_text(value, "id_number")
+    except Rejected:
+        return None
+    return normalize_id(text) if text else None
+
+
+async def read_file(data: bytes) -> ReadFile:
+    """Read every row (no checks beyond the file's own): DomainError when the file is not a
+    register, too big, has too many rows or none, so that nothing is written for it.
 
     Gives the event loop a turn every few hundred rows, so a big file does not stall the chat.
-    DomainError: not a register, too big, too many rows, or no rows at all.
     """
-    parsed: list[ParsedRow] = []
-    rejected: list[RowResult] = []
+    fields: tuple[str, ...] = ()
+    rows: list[tuple[int, tuple[Any, ...]]] = []
+    seen: set[str] = set()
+    twice: set[str] = set()
     for count, (line, raw) in enumerate(read_register(data), 1):
         if count > MAX_ROWS:
             raise DomainError("roster.too_many_rows", max=MAX_ROWS)
         if count % YIELD_EVERY == 0:
             await asyncio.sleep(0)
+        if not fields:
+            fields = tuple(raw)
+        rows.append((line, tuple(raw.values())))
+        key = _id_key(raw.get("id_number"))
+        if key is not None:
+            if key in seen:
+                twice.add(key)
+            else:
+                seen.add(key)
+    if not rows:
+        raise DomainError("roster.empty")
+    return ReadFile(fields, rows, frozenset(twice))
+
+
+def check_rows(
+    fields: tuple[str, ...],
+    rows: list[tuple[int, tuple[Any, ...]]],
+    today: date,
+    cipher: IdCipher,
+) -> tuple[list[ParsedRow], list[RowResult]]:
+    """`parse_row` for each row: the good ones, and the rejected ones with their reasons."""
+    parsed: list[ParsedRow] = []
+    rejected: list[RowResult] = []
+    for line, values in rows:
+        raw = dict(zip(fields, values, strict=True))
         try:
             parsed.append(parse_row(line, raw, today, cipher))
         except Rejected as err:
             name = str(raw.get("name") or "").strip()[:20]
             rejected.append(RowResult(line, "rejected", name, None, err.key, err.values))
-    if not parsed and not rejected:
-        raise DomainError("roster.empty")
-    # The same ID number twice in one file: which row is right is not ours to guess.
+    return parsed, rejected
+
+
+def apart_from_twins(parsed: list[ParsedRow]) -> tuple[list[ParsedRow], list[RowResult]]:
+    """The same ID number twice in one file: which row is right is not ours to guess, so every
+    row that shares its number with another good row is rejected, naming the others' lines."""
     lines_of: dict[str, list[int]] = {}
     for row in parsed:
         lines_of.setdefault(row.digest, []).append(row.line)
-    if any(len(lines) > 1 for lines in lines_of.values()):
-        unique: list[ParsedRow] = []
-        for row in parsed:
-            lines = lines_of[row.digest]
-            if len(lines) == 1:
-                unique.append(row)
-                continue
-            others = "、".join(str(n) for n in lines if n != row.line)
-            rejected.append(
-                RowResult(
-                    row.line, "rejected", row.name, row.number.masked, "roster.duplicate",
-                    {"lines": others},
-                )
-            )  # fmt: skip
-        parsed = unique
-    return CheckedFile(parsed, rejected)
+    unique: list[ParsedRow] = []
+    rejected: list[RowResult] = []
+    for row in parsed:
+        lines = lines_of[row.digest]
+        if len(lines) == 1:
+            unique.append(row)
+            continue
+        others = "、".join(str(n) for n in lines if n != row.line)
+        rejected.append(
+            RowResult(
+                row.line, "rejected", row.name, row.number.masked, "roster.duplicate",
+                {"lines": others},
+            )
+        )  # fmt: skip
+    return unique, rejected
+
+
+async def check_file(data: bytes, today: date, cipher: IdCipher) -> CheckedFile:
+    """Read and check every row (no database); rows sharing an ID number are all rejected.
+
+    Both passes of an import in one go (`import_register` interleaves the second with the
+    writes); gives the event loop a turn every few hundred rows.
+    DomainError: not a register, too big, too many rows, or no rows at all.
+    """
+    sheet = await read_file(data)
+    parsed: list[ParsedRow] = []
+    rejected: list[RowResult] = []
+    for start in range(0, sheet.total, YIELD_EVERY):
+        good, bad = check_rows(sheet.fields, sheet.rows[start : start + YIELD_EVERY], today, cipher)
+        parsed += good
+        rejected += bad
+        await asyncio.sleep(0)
+    parsed, twins = apart_from_twins(parsed)
+    return CheckedFile(parsed, rejected + twins)
