@@ -394,6 +394,55 @@ async def test_a_chunk_that_fails_keeps_the_chunks_before_and_a_second_import_co
     assert await _people(demo) == before + 50
 
 
+async def test_a_flat_registered_by_someone_else_during_the_import_is_the_one_used(
+    demo: Database, clock: FakeClock
+) -> None:
+    """Between two chunks someone registers a flat that the second chunk's rows live in:
+    the import leaves its own insert of that flat out and puts the people in that one."""
+    from tests.register_files import many_rows
+
+    cid = await _community(demo)
+    theirs: list[int] = []
+
+    async def someone_registers_a_flat(done: int, total: int) -> None:
+        if done != 10:
+            return
+        async with demo.session() as s:
+            building = (
+                await s.execute(
+                    select(Building).where(Building.estate == "虹桥南村", Building.number == "1")
+                )
+            ).scalar_one()
+            flat = Household(
+                grid_id=building.grid_id, building_id=building.id, unit="2", room="101"
+            )
+            s.add(flat)
+            await s.flush()
+            assert flat.id is not None
+            theirs.append(flat.id)
+
+    rows = many_rows(20)  # rows 13-15 of the file (the 13th to 15th people): 1幢 2单元 101
+    report = await import_register(
+        demo, CIPHER, community_id=cid, data=xlsx(rows), filename="x.xlsx", now=clock(),
+        today=TODAY, chunk_rows=10, committed=someone_registers_a_flat,
+    )  # fmt: skip
+    assert report.count("added") == 20 and theirs
+    async with demo.session() as s:
+        for row in rows[12:15]:
+            person = await find_by_id_number(s, CIPHER, cid, str(row[1]))
+            assert person is not None and person.household_id == theirs[0], row[0]
+        flats = (
+            await s.execute(
+                select(func.count())
+                .select_from(Household)
+                .where(Household.unit == "2", Household.room == "101")
+                .join(Building, Building.id == Household.building_id)
+                .where(Building.estate == "虹桥南村", Building.number == "1")
+            )
+        ).scalar_one()
+        assert flats == 1
+
+
 @pytest.mark.parametrize("kind", ["shared-strings", "write-only", "sparse"])
 def test_the_xlsx_reader_reads_what_openpyxl_reads(kind: str) -> None:
     from openpyxl import Workbook

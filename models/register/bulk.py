@@ -39,13 +39,16 @@ async def reserve_ids(session: AsyncSession, table: Table, count: int) -> list[i
     if count == 0:
         return []
     name = table.name
-    if session.get_bind().dialect.name == "postgresql":
-        rows = await session.execute(
-            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-            {"t": name, "n": count},
-        )
-        return [r[0] for r in rows]
     driver = await _driver(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # One array, not a row an id: 5,000 rows through SQLAlchemy's result took ~14 µs an id.
+        ids: list[int] = await driver.fetchval(
+            "SELECT array_agg(nextval(pg_get_serial_sequence($1, 'id'))) "
+            "FROM generate_series(1, $2)",
+            name,
+            count,
+        )
+        return ids
     if not driver.in_transaction:
         # Take the write lock now: no other connection can insert between the read and ours.
         await driver.execute("BEGIN IMMEDIATE")
@@ -60,14 +63,17 @@ async def insert_rows(
     rows: list[tuple[Any, ...]],
     *,
     skip_conflicts_on: Sequence[str] = (),
-) -> None:
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]] | None:
     """Insert `rows` (Python values in the order of `columns`) in one driver call.
 
     `skip_conflicts_on`: the columns of a unique constraint; a row that would break it is left
     out (ON CONFLICT DO NOTHING), as when someone registered the same flat meanwhile.
+    `returning` (with `skip_conflicts_on`): on PostgreSQL these columns of the rows inserted
+    come back; None where the driver cannot say (SQLite's executemany), so read them back.
     """
     if not rows:
-        return
+        return [] if returning else None
     driver = await _driver(session)
     names = ", ".join(columns)
     conflict = (
@@ -77,7 +83,7 @@ async def insert_rows(
     if dialect.name == "postgresql":
         if not conflict:
             await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
-            return
+            return None
         # One statement for the whole list, each column one array parameter: asyncpg's
         # executemany would run the INSERT once a row (measured: 14.7 s of a 100,000-row
         # import under load went to the 33,000 flats' inserts).
@@ -85,16 +91,19 @@ async def insert_rows(
             f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
             for i, name in enumerate(columns, 1)
         )
-        await driver.execute(
-            f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){conflict}",
-            *(list(values) for values in zip(*rows, strict=True)),
-        )
-        return
+        statement = f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}){conflict}"
+        values = [list(column) for column in zip(*rows, strict=True)]
+        if returning:
+            returned = await driver.fetch(f"{statement} RETURNING {', '.join(returning)}", *values)
+            return [tuple(r) for r in returned]
+        await driver.execute(statement, *values)
+        return None
     marks = ", ".join("?" * len(columns))
     await driver.executemany(
         f"INSERT INTO {table.name} ({names}) VALUES ({marks}){conflict}",
         _bound(session, table, columns, rows),
     )
+    return None
 
 
 def _bound(

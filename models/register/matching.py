@@ -177,23 +177,30 @@ class Places:
             return
         # Someone may have registered one of these flats since the import began: insert what
         # is missing (leaving out such a one), then read the ids of the buildings' flats back.
-        await insert_rows(
+        returned = await insert_rows(
             session,
             Household.__table__,  # type: ignore[attr-defined]
             ("grid_id", "building_id", "unit", "room"),
             [(ref.grid_id, *key) for key, ref in wanted.items()],
             skip_conflicts_on=("building_id", "unit", "room"),
+            returning=("id", "building_id", "unit", "room"),
         )
         buildings = {key[0]: ref for key, ref in wanted.items()}
         self._flats_read.update(buildings)
-        for hid, bid, unit, room in await session.execute(
-            select(
-                col(Household.id), col(Household.building_id), col(Household.unit),
-                col(Household.room),
-            ).where(col(Household.building_id).in_(list(buildings)))
-        ):  # fmt: skip
+        for hid, bid, unit, room in returned or ():
             self.households[(bid, unit, room)] = hid
             self.building_of_household[hid] = buildings[bid]
+        # SQLite's flats, and any flat someone else inserted first: read back by building.
+        unread = sorted({key[0] for key in wanted if key not in self.households})
+        for start in range(0, len(unread), 1000):
+            for hid, bid, unit, room in await session.execute(
+                select(
+                    col(Household.id), col(Household.building_id), col(Household.unit),
+                    col(Household.room),
+                ).where(col(Household.building_id).in_(unread[start : start + 1000]))
+            ):  # fmt: skip
+                self.households[(bid, unit, room)] = hid
+                self.building_of_household[hid] = buildings[bid]
 
     def household_id(self, place: Place) -> int | None:
         """The household of a place (after `write_new_places`)."""
