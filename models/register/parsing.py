@@ -1,7 +1,8 @@
 """Reading a register file and checking its rows: pure code, no database.
 
-The file is read streaming (our own .xlsx reader, `xlsx.py`, or the csv module); every row is
-checked before anything is written, so a file that is no register changes nothing.
+The file is read streaming (our own .xlsx reader, `xlsx.py`, or the csv module), all of it
+before anything is written (`read_file`), so a file that is no register changes nothing; the
+rows are then checked a slice at a time (`check_rows`) as the import writes them.
 """
 
 from __future__ import annotations
@@ -298,18 +299,6 @@ def parse_row(line: int, raw: dict[str, Any], today: date, cipher: IdCipher) -> 
 
 
 @dataclass
-class CheckedFile:
-    """Every row of a file checked: the good rows, the rejected ones, how many rows in all."""
-
-    parsed: list[ParsedRow]
-    rejected: list[RowResult]
-
-    @property
-    def total(self) -> int:
-        return len(self.parsed) + len(self.rejected)
-
-
-@dataclass
 class ReadFile:
     """A register read through once (the first of an import's two passes).
 
@@ -406,22 +395,3 @@ def apart_from_twins(parsed: list[ParsedRow]) -> tuple[list[ParsedRow], list[Row
             )
         )  # fmt: skip
     return unique, rejected
-
-
-async def check_file(data: bytes, today: date, cipher: IdCipher) -> CheckedFile:
-    """Read and check every row (no database); rows sharing an ID number are all rejected.
-
-    Both passes of an import in one go (`import_register` interleaves the second with the
-    writes); gives the event loop a turn every few hundred rows.
-    DomainError: not a register, too big, too many rows, or no rows at all.
-    """
-    sheet = await read_file(data)
-    parsed: list[ParsedRow] = []
-    rejected: list[RowResult] = []
-    for start in range(0, sheet.total, YIELD_EVERY):
-        good, bad = check_rows(sheet.fields, sheet.rows[start : start + YIELD_EVERY], today, cipher)
-        parsed += good
-        rejected += bad
-        await asyncio.sleep(0)
-    parsed, twins = apart_from_twins(parsed)
-    return CheckedFile(parsed, rejected + twins)
