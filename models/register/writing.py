@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -84,7 +84,11 @@ class Phases:
         try:
             yield
         finally:
-            self.into[name] = self.into.get(name, 0.0) + time.perf_counter() - start
+            self.add(name, time.perf_counter() - start)
+
+    def add(self, name: str, seconds: float) -> None:
+        if self.into is not None:
+            self.into[name] = self.into.get(name, 0.0) + seconds
 
 
 @dataclass(frozen=True)
@@ -135,29 +139,27 @@ async def import_register(
     statistics = PlannerStatistics(db)
     done = 0
 
-    async def write(rows: list[ParsedRow], read: int) -> None:
+    async def place(rows: list[ParsedRow], session: AsyncSession) -> Placed:
+        return await _place_rows(session, places, rows, phase)
+
+    async def write(placed: Placed, read: int, session: AsyncSession) -> None:
         nonlocal done
+        results.extend(placed.rejected)
+        if placed.rows:
+            results.extend(
+                await _write_chunk(
+                    session, cipher, places, loose, placed, community_id, now, by_id, taken, phase
+                )
+            )
+        done += read
+        if on_chunk is not None and (placed.rows or read):
+            await on_chunk(session, done, total)
+
+    async def finish(rows: int, read: int) -> None:
         if rows:
-            async with db.session() as session:
-                results.extend(
-                    await _write_chunk(
-                        session, cipher, places, loose, rows, community_id, now, by_id, taken,
-                        phase,
-                    )
-                )  # fmt: skip
-                done += read
-                if on_chunk is not None:
-                    await on_chunk(session, done, total)
-                ending = time.perf_counter()
-            if timings is not None:
-                timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - ending
             with phase("analyze"):
-                await statistics.written_rows(len(rows))
-        elif read:
-            done += read
-        else:
-            return
-        if committed is not None:
+                await statistics.written_rows(rows)
+        if committed is not None and (rows or read):
             await committed(done, total)
 
     def chunks() -> Iterator[tuple[list[ParsedRow], int] | None]:
@@ -184,50 +186,91 @@ async def import_register(
 
     async with import_cache(db):
         if db.is_sqlite:
-            # One process does all of SQLite's work: nothing to overlap, so chunk by chunk.
+            # One process does all of SQLite's work: nothing to overlap, so chunk after chunk,
+            # each one transaction.
             for item in chunks():
-                await (asyncio.sleep(0) if item is None else write(*item))
+                if item is None:
+                    await asyncio.sleep(0)
+                    continue
+                rows, read = item
+                async with _transaction(db, phase) as session:
+                    await write(await place(rows, session), read, session)
+                await finish(len(rows), read)
         else:
-            await _overlapped(chunks(), write)
+            await _overlapped(db, chunks(), place, write, finish, phase)
     report = ImportReport(sorted(results, key=lambda r: r.line))
     with phase("audit"):
         return await _audit(db, report, community_id, by_id, source, filename, now, on_finish)
 
 
+@asynccontextmanager
+async def _transaction(db: Database, phase: Phases) -> AsyncIterator[AsyncSession]:
+    """`db.session()`, its commit's seconds counted as the phase `commit`."""
+    async with db.session() as session:
+        yield session
+        ending = time.perf_counter()
+    phase.add("commit", time.perf_counter() - ending)
+
+
 async def _overlapped(
+    db: Database,
     chunks: Iterator[tuple[list[ParsedRow], int] | None],
-    write: Callable[[list[ParsedRow], int], Awaitable[None]],
+    place: Callable[[list[ParsedRow], AsyncSession], Awaitable[Placed]],
+    write: Callable[[Placed, int, AsyncSession], Awaitable[None]],
+    finish: Callable[[int, int], Awaitable[None]],
+    phase: Phases,
 ) -> None:
-    """Write chunk k while chunk k+1 is checked: PostgreSQL's server checks a chunk's foreign
-    keys and updates its indexes (its own process, the other core) while this one checks the
-    next rows. At most two checked chunks wait; the first failure stops the checking and is
-    raised here, after the writer has stopped."""
-    queue: asyncio.Queue[tuple[list[ParsedRow], int] | None] = asyncio.Queue(maxsize=2)
+    """Three stages at once, each a chunk behind the one before: this process checks chunk
+    k+2 while chunk k+1's new buildings and flats are written (and committed, in their own
+    transaction) and chunk k's people and records are written. PostgreSQL's server does most of
+    a chunk's writing (foreign-key checks, index upkeep) in its own processes, on the other core,
+    while this one goes on. At most two chunks wait between two stages; the first failure stops
+    the checking and is raised here, once the stages have stopped."""
+    to_place: asyncio.Queue[tuple[list[ParsedRow], int] | None] = asyncio.Queue(maxsize=2)
+    to_write: asyncio.Queue[tuple[Placed, int] | None] = asyncio.Queue(maxsize=2)
     failed: list[Exception] = []
 
-    async def writer() -> None:
-        while (item := await queue.get()) is not None:
+    async def placing() -> None:
+        while (item := await to_place.get()) is not None:
             if not failed:  # after a failure the rest is only taken off the queue
+                rows, read = item
                 try:
-                    await write(*item)
+                    async with _transaction(db, phase) as session:
+                        placed = await place(rows, session)
                 except Exception as err:
                     failed.append(err)
+                else:
+                    await to_write.put((placed, read))
             await asyncio.sleep(0)  # the chat's turn
+        await to_write.put(None)
 
-    writing = asyncio.create_task(writer())
+    async def writing() -> None:
+        while (item := await to_write.get()) is not None:
+            if not failed:
+                placed, read = item
+                try:
+                    async with _transaction(db, phase) as session:
+                        await write(placed, read, session)
+                    await finish(len(placed.rows), read)
+                except Exception as err:
+                    failed.append(err)
+            await asyncio.sleep(0)
+
+    stages = [asyncio.create_task(placing()), asyncio.create_task(writing())]
     try:
         for item in chunks:
             if failed:
                 break
             if item is None:
-                await asyncio.sleep(0)  # the writer's and the chat's turn
+                await asyncio.sleep(0)  # the stages' and the chat's turn
             else:
-                await queue.put(item)
-        await queue.put(None)
-        await writing
+                await to_place.put(item)
+        await to_place.put(None)
+        await asyncio.gather(*stages)
     finally:
-        if not writing.done():
-            writing.cancel()
+        for stage in stages:
+            if not stage.done():
+                stage.cancel()
     if failed:
         raise failed[0]
 
@@ -281,37 +324,53 @@ PERSON = Person.__table__  # type: ignore[attr-defined]
 RECORD = ResidentRecord.__table__  # type: ignore[attr-defined]
 
 
+@dataclass
+class Placed:
+    """A chunk's rows with their places (buildings and flats written), and the rows that have
+    none (an unknown grid or building, a building of another grid)."""
+
+    rows: list[tuple[ParsedRow, Place]]
+    rejected: list[RowResult]
+
+
+async def _place_rows(
+    session: AsyncSession, places: Places, rows: list[ParsedRow], phase: Phases
+) -> Placed:
+    """Each row's place; the new buildings and flats they need written (a fixed few statements)."""
+    placed = Placed([], [])
+    with phase("places"):
+        for row in rows:
+            try:
+                placed.rows.append((row, places.resolve(row)))
+            except Rejected as err:
+                placed.rejected.append(_rejected(row, err))
+        await places.load_flats(
+            session,
+            {p.building.id for _, p in placed.rows if p.building and p.building.id is not None},
+        )
+        await places.write_new_places(session, [p for _, p in placed.rows])
+    return placed
+
+
 async def _write_chunk(
     session: AsyncSession,
     cipher: IdCipher,
     places: Places,
     loose: dict[str, list[Known]],
-    rows: list[ParsedRow],
+    placed: Placed,
     community_id: int,
     now: datetime,
     by_id: int | None,
     taken: set[int],
     phase: Phases,
 ) -> list[RowResult]:
-    """One chunk, one transaction: a fixed number of statements, whatever the table holds."""
-    out: list[RowResult] = []
-    placed: list[tuple[ParsedRow, Place]] = []
-    with phase("places"):
-        for row in rows:
-            try:
-                placed.append((row, places.resolve(row)))
-            except Rejected as err:
-                out.append(_rejected(row, err))
-        await places.load_flats(
-            session,
-            {p.building.id for _, p in placed if p.building and p.building.id is not None},
-        )
-        await places.write_new_places(session, [p for _, p in placed])
+    """One chunk's people and records: a fixed number of statements, whatever the table holds."""
     with phase("lookup"):
-        known = await known_by_hash(session, community_id, [r.digest for r, _ in placed])
+        known = await known_by_hash(session, community_id, [r.digest for r, _ in placed.rows])
     return await _match_and_write(
-        session, cipher, places, loose, placed, known, community_id, now, by_id, taken, phase, out
-    )
+        session, cipher, places, loose, placed.rows, known, community_id, now, by_id, taken,
+        phase, [],
+    )  # fmt: skip
 
 
 async def _match_and_write(
