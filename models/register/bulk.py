@@ -29,9 +29,19 @@ from models.db import Database
 
 
 async def _driver(session: AsyncSession) -> Any:
+    """The driver's own connection, inside the session's transaction.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it runs itself: a driver
+    call made first would run outside the transaction and commit on its own (a chunk's people
+    written even though the chunk failed). So on PostgreSQL one statement goes through
+    SQLAlchemy first when none has yet (SQLite's driver begins by itself before a write).
+    """
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    return raw.driver_connection
+    driver = raw.driver_connection
+    if session.get_bind().dialect.name == "postgresql" and not driver.is_in_transaction():
+        await session.execute(text("SELECT 1"))
+    return driver
 
 
 async def reserve_ids(session: AsyncSession, table: Table, count: int) -> list[int]:

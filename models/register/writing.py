@@ -139,20 +139,19 @@ async def import_register(
     statistics = PlannerStatistics(db)
     done = 0
 
-    async def place(rows: list[ParsedRow], session: AsyncSession) -> Placed:
-        return await _place_rows(session, places, rows, phase)
+    async def prepare(rows: list[ParsedRow], session: AsyncSession) -> Plan:
+        placed = await _place_rows(session, places, rows, phase)
+        return await _prepare(
+            session, cipher, places, loose, placed, community_id, now, by_id, taken, phase
+        )
 
-    async def write(placed: Placed, read: int, session: AsyncSession) -> None:
+    async def write(plan: Plan, read: int, session: AsyncSession) -> None:
         nonlocal done
-        results.extend(placed.rejected)
-        if placed.rows:
-            results.extend(
-                await _write_chunk(
-                    session, cipher, places, loose, placed, community_id, now, by_id, taken, phase
-                )
-            )
+        results.extend(plan.out)
+        if plan.writes:
+            await _apply(session, plan, community_id, now, by_id, phase)
         done += read
-        if on_chunk is not None and (placed.rows or read):
+        if on_chunk is not None and (plan.out or read):
             await on_chunk(session, done, total)
 
     async def finish(rows: int, read: int) -> None:
@@ -194,10 +193,11 @@ async def import_register(
                     continue
                 rows, read = item
                 async with _transaction(db, phase) as session:
-                    await write(await place(rows, session), read, session)
-                await finish(len(rows), read)
+                    plan = await prepare(rows, session)
+                    await write(plan, read, session)
+                await finish(len(plan.out), read)
         else:
-            await _overlapped(db, chunks(), place, write, finish, phase)
+            await _overlapped(db, chunks(), prepare, write, finish, phase)
     report = ImportReport(sorted(results, key=lambda r: r.line))
     with phase("audit"):
         return await _audit(db, report, community_id, by_id, source, filename, now, on_finish)
@@ -215,48 +215,49 @@ async def _transaction(db: Database, phase: Phases) -> AsyncIterator[AsyncSessio
 async def _overlapped(
     db: Database,
     chunks: Iterator[tuple[list[ParsedRow], int] | None],
-    place: Callable[[list[ParsedRow], AsyncSession], Awaitable[Placed]],
-    write: Callable[[Placed, int, AsyncSession], Awaitable[None]],
+    prepare: Callable[[list[ParsedRow], AsyncSession], Awaitable[Plan]],
+    write: Callable[[Plan, int, AsyncSession], Awaitable[None]],
     finish: Callable[[int, int], Awaitable[None]],
     phase: Phases,
 ) -> None:
     """Three stages at once, each a chunk behind the one before: this process checks chunk
-    k+2 while chunk k+1's new buildings and flats are written (and committed, in their own
-    transaction) and chunk k's people and records are written. PostgreSQL's server does most of
+    k+2 while chunk k+1 is prepared (its new buildings and flats written and committed, its
+    people looked up and compared, new ID numbers encrypted) and chunk k's people and records
+    are written. PostgreSQL's server does most of
     a chunk's writing (foreign-key checks, index upkeep) in its own processes, on the other core,
     while this one goes on. At most two chunks wait between two stages; the first failure stops
     the checking and is raised here, once the stages have stopped."""
     to_place: asyncio.Queue[tuple[list[ParsedRow], int] | None] = asyncio.Queue(maxsize=2)
-    to_write: asyncio.Queue[tuple[Placed, int] | None] = asyncio.Queue(maxsize=2)
+    to_write: asyncio.Queue[tuple[Plan, int] | None] = asyncio.Queue(maxsize=2)
     failed: list[Exception] = []
 
-    async def placing() -> None:
+    async def preparing() -> None:
         while (item := await to_place.get()) is not None:
             if not failed:  # after a failure the rest is only taken off the queue
                 rows, read = item
                 try:
                     async with _transaction(db, phase) as session:
-                        placed = await place(rows, session)
+                        plan = await prepare(rows, session)
                 except Exception as err:
                     failed.append(err)
                 else:
-                    await to_write.put((placed, read))
+                    await to_write.put((plan, read))
             await asyncio.sleep(0)  # the chat's turn
         await to_write.put(None)
 
     async def writing() -> None:
         while (item := await to_write.get()) is not None:
             if not failed:
-                placed, read = item
+                plan, read = item
                 try:
                     async with _transaction(db, phase) as session:
-                        await write(placed, read, session)
-                    await finish(len(placed.rows), read)
+                        await write(plan, read, session)
+                    await finish(len(plan.out), read)
                 except Exception as err:
                     failed.append(err)
             await asyncio.sleep(0)
 
-    stages = [asyncio.create_task(placing()), asyncio.create_task(writing())]
+    stages = [asyncio.create_task(preparing()), asyncio.create_task(writing())]
     try:
         for item in chunks:
             if failed:
@@ -352,7 +353,25 @@ async def _place_rows(
     return placed
 
 
-async def _write_chunk(
+@dataclass
+class Plan:
+    """What a chunk will write, decided (and the new ID numbers encrypted) before any of it is:
+    the rows' outcomes, new people (with their records' ciphertexts), records for people known
+    without one, and the updates."""
+
+    out: list[RowResult]
+    new_people: list[tuple[ParsedRow, int, int | None]] = field(default_factory=list)
+    new_people_tokens: list[str] = field(default_factory=list)
+    new_records: list[tuple[Any, ...]] = field(default_factory=list)
+    person_updates: list[dict[str, Any]] = field(default_factory=list)
+    record_updates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        return len(self.new_people) + len(self.new_records) + len(self.person_updates)
+
+
+async def _prepare(
     session: AsyncSession,
     cipher: IdCipher,
     places: Places,
@@ -363,34 +382,14 @@ async def _write_chunk(
     by_id: int | None,
     taken: set[int],
     phase: Phases,
-) -> list[RowResult]:
-    """One chunk's people and records: a fixed number of statements, whatever the table holds."""
+) -> Plan:
+    """Compare each row with whom it names (one query for the chunk's ID hashes): the plan."""
+    rows = placed.rows
     with phase("lookup"):
-        known = await known_by_hash(session, community_id, [r.digest for r, _ in placed.rows])
-    return await _match_and_write(
-        session, cipher, places, loose, placed.rows, known, community_id, now, by_id, taken,
-        phase, [],
-    )  # fmt: skip
-
-
-async def _match_and_write(
-    session: AsyncSession,
-    cipher: IdCipher,
-    places: Places,
-    loose: dict[str, list[Known]],
-    placed: list[tuple[ParsedRow, Place]],
-    known: dict[str, tuple[KnownPerson, KnownRecord]],
-    community_id: int,
-    now: datetime,
-    by_id: int | None,
-    taken: set[int],
-    phase: Phases,
-    out: list[RowResult],
-) -> list[RowResult]:
-    """Compare each row with whom it names; new people and records inserted, the rest updated."""
+        known = await known_by_hash(session, community_id, [r.digest for r, _ in rows])
     # Rows without an address may name someone whose home is elsewhere: their homes' buildings.
     homes: set[int] = set()
-    for row, place in placed:
+    for row, place in rows:
         if place.building is None:
             match = known.get(row.digest)
             for person, _ in [match] if match else loose.get(row.name, []):
@@ -398,13 +397,40 @@ async def _match_and_write(
                     homes.add(person.household_id)
     with phase("places"):
         await places.load_homes(session, homes)
+    plan = Plan(list(placed.rejected))
     with phase("match"):
-        new_people, new_records, person_updates, record_updates = _match(
-            places, loose, placed, known, community_id, now, by_id, taken, out
+        (plan.new_people, plan.new_records, plan.person_updates, plan.record_updates) = _match(
+            places, loose, rows, known, community_id, now, by_id, taken, plan.out
         )
-    if new_people:
+    with phase("encrypt"):
+        # Every number to encrypt in one call: new people's, and those in the records' and
+        # updates' id_cipher.
+        rehashed = [u for u in plan.record_updates if isinstance(u["id_cipher"], IdNumber)]
+        numbers = [row.number for row, _, _ in plan.new_people]
+        tokens = cipher.encrypt_many(
+            numbers + [r[3] for r in plan.new_records] + [u["id_cipher"] for u in rehashed]
+        )
+        plan.new_people_tokens = tokens[: len(numbers)]
+        records = tokens[len(numbers) : len(numbers) + len(plan.new_records)]
+        for update, token in zip(
+            rehashed, tokens[len(numbers) + len(plan.new_records) :], strict=True
+        ):
+            update["id_cipher"] = token
+        plan.new_records = [
+            (*r[:3], token, *r[4:]) for r, token in zip(plan.new_records, records, strict=True)
+        ]
+    return plan
+
+
+async def _apply(
+    session: AsyncSession, plan: Plan, community_id: int, now: datetime, by_id: int | None,
+    phase: Phases,
+) -> None:  # fmt: skip
+    """Write a chunk's plan: a fixed number of statements, whatever the table holds."""
+    new_records = plan.new_records
+    if plan.new_people:
         with phase("insert_people"):
-            ids = await reserve_ids(session, PERSON, len(new_people))
+            ids = await reserve_ids(session, PERSON, len(plan.new_people))
             await insert_rows(
                 session,
                 PERSON,
@@ -412,38 +438,27 @@ async def _match_and_write(
                 [
                     (pid, community_id, grid_id, household_id, row.name, row.phone,
                      row.number.birth_date, "zh", True, by_id, now, now)
-                    for pid, (row, grid_id, household_id) in zip(ids, new_people, strict=True)
+                    for pid, (row, grid_id, household_id) in zip(ids, plan.new_people, strict=True)
                 ],
             )  # fmt: skip
-        new_records += [
-            _new_record(row, pid, community_id, now)
-            for pid, (row, _, _) in zip(ids, new_people, strict=True)
-        ]
-    with phase("encrypt"):
-        # The numbers to encrypt are in the records' and updates' id_cipher: all in one call.
-        rehashed = [u for u in record_updates if isinstance(u["id_cipher"], IdNumber)]
-        tokens = cipher.encrypt_many(
-            [r[3] for r in new_records] + [u["id_cipher"] for u in rehashed]
-        )
-        for update, token in zip(rehashed, tokens[len(new_records) :], strict=True):
-            update["id_cipher"] = token
         new_records = [
-            (*r[:3], token, *r[4:])
-            for r, token in zip(new_records, tokens[: len(new_records)], strict=True)
-        ]
-    with phase("update"):
-        if person_updates:
-            await session.execute(
-                PERSON.update().where(PERSON.c.id == bindparam("b_id")), person_updates
+            _new_record(row, pid, community_id, now, token)
+            for pid, (row, _, _), token in zip(
+                ids, plan.new_people, plan.new_people_tokens, strict=True
             )
-        if record_updates:
+        ] + new_records
+    with phase("update"):
+        if plan.person_updates:
+            await session.execute(
+                PERSON.update().where(PERSON.c.id == bindparam("b_id")), plan.person_updates
+            )
+        if plan.record_updates:
             await session.execute(
                 RECORD.update().where(RECORD.c.person_id == bindparam("b_person_id")),
-                record_updates,
+                plan.record_updates,
             )
     with phase("insert_records"):
         await insert_rows(session, RECORD, _NEW_RECORD, new_records)
-    return out
 
 
 def _match(
@@ -529,12 +544,12 @@ def _match(
 
 
 def _new_record(
-    row: ParsedRow, person_id: int, community_id: int, now: datetime
+    row: ParsedRow, person_id: int, community_id: int, now: datetime, token: str | None = None
 ) -> tuple[Any, ...]:
-    """A new record's values, with the ID number itself where its ciphertext goes (encrypted
-    with the chunk's others before the insert)."""
+    """A new record's values; without the `token` (the ciphertext), the ID number itself where
+    it goes (encrypted with the chunk's others before the insert)."""
     return (
-        person_id, community_id, row.digest, row.number, row.number.masked,
+        person_id, community_id, row.digest, token or row.number, row.number.masked,
         row.relation, row.lives_alone, row.limited_mobility, row.notes, now,
     )  # fmt: skip
 
