@@ -362,6 +362,7 @@ class Plan:
     out: list[RowResult]
     new_people: list[tuple[ParsedRow, int, int | None]] = field(default_factory=list)
     new_people_tokens: list[str] = field(default_factory=list)
+    new_people_ids: list[int] = field(default_factory=list)
     new_records: list[tuple[Any, ...]] = field(default_factory=list)
     person_updates: list[dict[str, Any]] = field(default_factory=list)
     record_updates: list[dict[str, Any]] = field(default_factory=list)
@@ -419,6 +420,10 @@ async def _prepare(
         plan.new_records = [
             (*r[:3], token, *r[4:]) for r, token in zip(plan.new_records, records, strict=True)
         ]
+    with phase("reserve"):
+        # PostgreSQL: from the sequence, whatever transaction asks (so here, a stage ahead of
+        # the inserts); SQLite: this chunk's transaction, which writes them too, holds the lock.
+        plan.new_people_ids = await reserve_ids(session, PERSON, len(plan.new_people))
     return plan
 
 
@@ -429,8 +434,8 @@ async def _apply(
     """Write a chunk's plan: a fixed number of statements, whatever the table holds."""
     new_records = plan.new_records
     if plan.new_people:
+        ids = plan.new_people_ids
         with phase("insert_people"):
-            ids = await reserve_ids(session, PERSON, len(plan.new_people))
             await insert_rows(
                 session,
                 PERSON,
