@@ -223,16 +223,16 @@ async def _overlapped(
     """Three stages at once, each a chunk behind the one before: this process checks chunk
     k+2 while chunk k+1 is prepared (its new buildings and flats written and committed, its
     people looked up and compared, new ID numbers encrypted) and chunk k's people and records
-    are written. PostgreSQL's server does most of
-    a chunk's writing (foreign-key checks, index upkeep) in its own processes, on the other core,
-    while this one goes on. At most two chunks wait between two stages; the first failure stops
-    the checking and is raised here, once the stages have stopped."""
-    to_place: asyncio.Queue[tuple[list[ParsedRow], int] | None] = asyncio.Queue(maxsize=2)
+    are written. PostgreSQL's server does most of a chunk's writing (foreign-key checks, index
+    upkeep) in its own processes, on the other core, while this one goes on. At most two chunks
+    wait between two stages; the first failure stops the checking and is raised here, once the
+    stages have stopped."""
+    to_prepare: asyncio.Queue[tuple[list[ParsedRow], int] | None] = asyncio.Queue(maxsize=2)
     to_write: asyncio.Queue[tuple[Plan, int] | None] = asyncio.Queue(maxsize=2)
     failed: list[Exception] = []
 
     async def preparing() -> None:
-        while (item := await to_place.get()) is not None:
+        while (item := await to_prepare.get()) is not None:
             if not failed:  # after a failure the rest is only taken off the queue
                 rows, read = item
                 try:
@@ -265,8 +265,8 @@ async def _overlapped(
             if item is None:
                 await asyncio.sleep(0)  # the stages' and the chat's turn
             else:
-                await to_place.put(item)
-        await to_place.put(None)
+                await to_prepare.put(item)
+        await to_prepare.put(None)
         await asyncio.gather(*stages)
     finally:
         for stage in stages:
