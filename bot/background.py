@@ -6,8 +6,11 @@ service's loop. The import writes in chunks of bounded size, one transaction eac
 one writer is free between chunks, so everybody else's messages are answered meanwhile), and
 its progress ("已处理 40,000 / 100,000 行") and final report are outbox rows committed with
 the chunk they describe: they reach the manager through the delivery worker, on whatever
-channel she uses, and a crash loses none of them. The file itself lives only in memory: after
-a restart in the middle, sending it again completes the import (it is idempotent).
+channel she uses, and a crash loses none of them. The file is kept too, encrypted with the ID
+keys (it holds raw ID numbers), in `RegisterUpload` until the final report's transaction
+deletes it: after a restart in the middle the leader starts the import again
+(`RegisterImports.resume`; the import is idempotent, so it goes through the file from its first
+row) and tells the manager.
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 
+from cryptography.fernet import InvalidToken
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot.i18n import translate
 from handlers.benefits import render_import_report
@@ -27,7 +34,13 @@ from models.db import Database
 from models.errors import DomainError
 from models.idcard import IdCipher
 from models.outbox import enqueue
-from models.register import CHUNK_ROWS, ImportReport, ImportRequest, import_register
+from models.register import (
+    CHUNK_ROWS,
+    ImportReport,
+    ImportRequest,
+    RegisterUpload,
+    import_register,
+)
 from models.register.report import LISTED_IN_CHAT
 from models.tables import Person
 
@@ -113,9 +126,72 @@ class RegisterImports:
         """Begin importing; False while this community's previous import still runs."""
         return self.jobs.start(f"register:{request.community_id}", lambda: self._run(request))
 
-    async def _run(self, request: ImportRequest) -> None:
+    async def resume(self) -> int:
+        """Start again the imports a restart interrupted (their files were kept, encrypted);
+        the manager is told. The number of imports resumed."""
+        if self.cipher is None:
+            return 0
+        async with self.db.session() as session:
+            uploads = (
+                (await session.execute(select(RegisterUpload).order_by(col(RegisterUpload.id))))
+                .scalars()
+                .all()
+            )
+        resumed = 0
+        for upload in uploads:
+            assert upload.id is not None
+            if self.jobs.running(f"register:{upload.community_id}"):
+                continue
+            request = ImportRequest(
+                community_id=upload.community_id, by_id=upload.by_id, data=b"",
+                filename=upload.filename, today=upload.today, source=upload.source,
+            )  # fmt: skip
+            kept = (upload.id, upload.run_id, upload.data)
+            if self.jobs.start(
+                f"register:{upload.community_id}", lambda r=request, k=kept: self._run(r, k)
+            ):
+                resumed += 1
+        return resumed
+
+    async def _keep(self, request: ImportRequest, run_id: str) -> int:
+        """The file, encrypted, until the import ends (a restart meanwhile resumes it)."""
         assert self.cipher is not None
-        run_id = uuid.uuid4().hex[:12]
+        async with self.db.session() as session:
+            upload = RegisterUpload(
+                community_id=request.community_id, by_id=request.by_id,
+                filename=request.filename[-128:], source=request.source[:16],
+                today=request.today, run_id=run_id,
+                data=self.cipher.encrypt_bytes(request.data), received_at=self.clock(),
+            )  # fmt: skip
+            session.add(upload)
+            await session.flush()
+            assert upload.id is not None
+            return upload.id
+
+    async def _run(
+        self, request: ImportRequest, kept: tuple[int, str, bytes] | None = None
+    ) -> None:
+        assert self.cipher is not None
+        if kept is None:
+            run_id = uuid.uuid4().hex[:12]
+            upload_id = await self._keep(request, run_id)
+        else:
+            upload_id, run_id, token = kept
+            try:
+                request = replace(request, data=self.cipher.decrypt_bytes(token))
+            except InvalidToken:  # the keys changed since: nothing to resume with
+                log.error("a kept register file (upload %s) no longer decrypts", upload_id)
+                async with self.db.session() as session:
+                    await self._done(session, upload_id)
+                    await self._tell(session, request, f"register:{run_id}:lost", lost=True)
+                self.wake()
+                return
+            async with self.db.session() as session:
+                await self._tell(
+                    session, request, f"register:{run_id}:resumed:{uuid.uuid4().hex[:8]}",
+                    resumed=True,
+                )  # fmt: skip
+            self.wake()
         every: list[int] = []
 
         async def on_chunk(session: AsyncSession, done: int, total: int) -> None:
@@ -130,6 +206,7 @@ class RegisterImports:
                 )  # fmt: skip
 
         async def on_finish(session: AsyncSession, report: ImportReport, import_id: int) -> None:
+            await self._done(session, upload_id)
             await self._tell(
                 session, request, f"register:{run_id}:done", report=report, import_id=import_id
             )
@@ -148,13 +225,20 @@ class RegisterImports:
             )  # fmt: skip
         except DomainError as err:
             async with self.db.session() as session:
+                await self._done(session, upload_id)
                 await self._tell(session, request, f"register:{run_id}:refused", error=err)
         except Exception:
             error_id = uuid.uuid4().hex[:8]
             log.exception("error %s importing the register %r", error_id, request.filename)
             async with self.db.session() as session:
+                await self._done(session, upload_id)
                 await self._tell(session, request, f"register:{run_id}:failed", failed=error_id)
         self.wake()
+
+    @staticmethod
+    async def _done(session: AsyncSession, upload_id: int) -> None:
+        """The kept file is no longer needed (in the transaction that tells the manager)."""
+        await session.execute(delete(RegisterUpload).where(col(RegisterUpload.id) == upload_id))
 
     async def _tell(
         self,
@@ -166,6 +250,8 @@ class RegisterImports:
         error: DomainError | None = None,
         failed: str | None = None,
         import_id: int | None = None,
+        resumed: bool = False,
+        lost: bool = False,
     ) -> None:
         person = await session.get(Person, request.by_id)
         locale = person.locale if person else "zh"
@@ -184,6 +270,10 @@ class RegisterImports:
             text = render_import_report(t, report, request.filename)
         elif error is not None:
             text = t(error.key, **error.values)
+        elif resumed:
+            text = t("roster.import_resumed", file=request.filename)
+        elif lost:
+            text = t("roster.import_lost", file=request.filename)
         else:
             text = t("roster.import_failed", file=request.filename, error=failed)
         await enqueue(

@@ -71,6 +71,10 @@ class Background:
         try:
             await self.worker.start_as_leader()
             clock.start()
+            # Register imports a restart interrupted: the leader starts them again.
+            resumed = await self.linli.register_imports.resume()
+            if resumed:
+                log.info("resumed %d interrupted register import(s)", resumed)
             self.leading.set()
             worker = asyncio.create_task(self.worker.run(self.stop_event))
             while not self.stop_event.is_set():

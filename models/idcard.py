@@ -166,6 +166,14 @@ class IdCipher:
         """Ciphertext (text) of the ID number."""
         return self._fernet.encrypt(number.value.encode()).decode()
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """A file that holds ID numbers (a register waiting to be imported), encrypted."""
+        return self._fernet.encrypt(data)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        """The file back; cryptography's InvalidToken when no key of the ring opens it."""
+        return self._fernet.decrypt(token)
+
     def encrypt_many(self, numbers: list[IdNumber]) -> list[str]:
         """Fernet tokens of many ID numbers at once, each exactly as `encrypt` makes it.
 

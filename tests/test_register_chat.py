@@ -16,8 +16,10 @@ from bot.app import Linli
 from bot.channels.telegram_channel import TelegramSender, build_application
 from bot.config import Settings
 from bot.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from bot.runtime import Background
 from models.db import Database
-from models.register import RegisterImport, ResidentRecord
+from models.idcard import IdCipher, new_keys
+from models.register import RegisterImport, RegisterUpload, ResidentRecord
 from models.tables import Outbox
 from tests.conftest import FakeClock
 from tests.fakes.telegram import FakeBotApi, RecordingRequest
@@ -206,3 +208,88 @@ async def assert_not_stored(db: Database, url: str, raw: str) -> None:
                 {"raw": f"%{raw}%"},
             )
             assert hit.first() is None, (table, column)
+
+
+async def test_an_import_a_restart_interrupts_goes_on_by_itself_after_the_restart(
+    bot: tuple[Linli, Application],  # type: ignore[type-arg]
+    api: FakeBotApi,
+    demo: Database,
+    clock: FakeClock,
+    settings: Settings,
+    database_url: str,
+) -> None:
+    linli, app = bot
+    linli.register_imports.chunk_rows = 500
+    linli.register_imports.progress_every = lambda total: 1000
+    halfway = asyncio.Event()
+
+    async def stop_after_the_second_chunk(done: int, total: int) -> None:
+        if done == 1000:
+            halfway.set()
+            await asyncio.Event().wait()  # the service stops here
+
+    linli.register_imports.after_chunk = stop_after_the_second_chunk
+    rows = many_rows(3000)
+    records_before = await _count(demo, ResidentRecord)
+    liu = TelegramUser(app, api, LIU)
+    started = await liu.deliver(api.document_update(LIU, xlsx(rows), "街道底册.xlsx"))
+    assert "正在后台导入" in texts(started)
+    await halfway.wait()
+    await linli.jobs.close()  # the restart: the import's task is cancelled half-way
+    assert await _count(demo, ResidentRecord) == records_before + 1000
+    assert await _count(demo, RegisterUpload) == 1  # the file is kept …
+    for row in (rows[0], rows[1500], rows[-1]):  # … encrypted: no raw ID number in the database
+        await assert_not_stored(demo, database_url, str(row[1]))
+
+    after_restart = Linli(settings, db=demo, clock=clock)
+    after_restart.register_imports.chunk_rows = 500
+    after_restart.register_imports.progress_every = lambda total: 1000
+    service = Background(after_restart, [], settings)  # what `linli run` starts beside the chat
+    service.start()
+    try:
+        await service.leading.wait()  # the leader has resumed the import by now
+        await after_restart.jobs.idle()
+    finally:
+        await service.stop()
+    before = len(api.sent)
+    await _deliver(app, demo, clock)
+    pushed = texts([s for s in api.sent[before:] if s.chat_id == str(LIU)])
+    assert "导入已自动继续" in pushed
+    # Through the file again from its first row: the first 1,000 are there already.
+    assert "新增 2000 人" in pushed and "没有变化 1000 人" in pushed
+    assert pushed.count("已处理 1,000 / 3,000 行") == 1  # not said twice
+    assert await _count(demo, ResidentRecord) == records_before + 3000
+    assert await _count(demo, RegisterUpload) == 0 and await _count(demo, RegisterImport) == 1
+    assert await after_restart.register_imports.resume() == 0  # nothing left to resume
+
+
+async def test_a_kept_file_the_new_keys_cannot_open_is_reported_and_dropped(
+    bot: tuple[Linli, Application],  # type: ignore[type-arg]
+    api: FakeBotApi,
+    demo: Database,
+    clock: FakeClock,
+    settings: Settings,
+) -> None:
+    linli, app = bot
+    halfway = asyncio.Event()
+
+    async def stop(done: int, total: int) -> None:
+        halfway.set()
+        await asyncio.Event().wait()
+
+    linli.register_imports.chunk_rows = 500
+    linli.register_imports.after_chunk = stop
+    liu = TelegramUser(app, api, LIU)
+    await liu.deliver(api.document_update(LIU, xlsx(many_rows(1000)), "街道底册.xlsx"))
+    await halfway.wait()
+    await linli.jobs.close()
+
+    after_restart = Linli(settings, db=demo, clock=clock)
+    after_restart.register_imports.cipher = IdCipher(*new_keys())  # the keys were changed
+    assert await after_restart.register_imports.resume() == 1
+    await after_restart.jobs.idle()
+    before = len(api.sent)
+    await _deliver(app, demo, clock)
+    pushed = texts([s for s in api.sent[before:] if s.chat_id == str(LIU)])
+    assert "无法继续" in pushed and "重新发送同一个文件" in pushed
+    assert await _count(demo, RegisterUpload) == 0

@@ -30,7 +30,7 @@ from models.register.parsing import (
     parse_row,
     read_register,
 )
-from models.register.tables import RegisterImport, ResidentRecord
+from models.register.tables import RegisterImport, RegisterUpload, ResidentRecord
 from models.register.writing import CHUNK_ROWS, ImportRequest, import_register
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "ImportReport",
     "ImportRequest",
     "RegisterImport",
+    "RegisterUpload",
     "Rejected",
     "ResidentRecord",
     "RowResult",

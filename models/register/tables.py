@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
 from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
@@ -49,3 +49,22 @@ class RegisterImport(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSON, nullable=False, server_default=sql_text("'[]'")),
     )
+
+
+class RegisterUpload(SQLModel, table=True):
+    """A register file sent in the chat whose import has not ended yet, so that a restart in
+    the middle resumes it (the import is idempotent: it starts again from the first row).
+
+    The file holds raw ID numbers, so it is kept only encrypted (`IdCipher.encrypt_bytes`), and
+    only until the import's last transaction, which deletes this row with the final report.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    by_id: int = Field(foreign_key="person.id")
+    filename: str = Field(max_length=128)
+    source: str = Field(max_length=16)
+    today: date
+    run_id: str = Field(max_length=12)  # the progress and report messages' dedupe keys
+    data: bytes = Field(sa_type=LargeBinary)  # the file, encrypted
+    received_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
