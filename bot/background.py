@@ -21,10 +21,10 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -48,6 +48,9 @@ log = logging.getLogger("linli.background")
 
 PROGRESS_STEPS = 5  # a progress line about every fifth of the file …
 MIN_PROGRESS_EVERY = 10_000  # … but not more often than every 10,000 rows
+# An import commits a chunk every second or so; one whose kept file has not moved for this long
+# runs nowhere (its process stopped) and is resumed by the leader.
+STALE_AFTER = timedelta(minutes=2)
 
 
 class BackgroundJobs:
@@ -127,13 +130,23 @@ class RegisterImports:
         return self.jobs.start(f"register:{request.community_id}", lambda: self._run(request))
 
     async def resume(self) -> int:
-        """Start again the imports a restart interrupted (their files were kept, encrypted);
-        the manager is told. The number of imports resumed."""
+        """Start again the imports a restart interrupted (their files were kept, encrypted):
+        those that have not committed a chunk for `STALE_AFTER` (another process may still be
+        importing a fresher one). The manager is told. The number of imports resumed.
+
+        The leader calls this at start and then every few seconds (`bot/runtime.Background`).
+        """
         if self.cipher is None:
             return 0
         async with self.db.session() as session:
             uploads = (
-                (await session.execute(select(RegisterUpload).order_by(col(RegisterUpload.id))))
+                (
+                    await session.execute(
+                        select(RegisterUpload)
+                        .where(col(RegisterUpload.beat_at) < self.clock() - STALE_AFTER)
+                        .order_by(col(RegisterUpload.id))
+                    )
+                )
                 .scalars()
                 .all()
             )
@@ -162,6 +175,7 @@ class RegisterImports:
                 filename=request.filename[-128:], source=request.source[:16],
                 today=request.today, run_id=run_id,
                 data=self.cipher.encrypt_bytes(request.data), received_at=self.clock(),
+                beat_at=self.clock(),
             )  # fmt: skip
             session.add(upload)
             await session.flush()
@@ -187,6 +201,7 @@ class RegisterImports:
                 self.wake()
                 return
             async with self.db.session() as session:
+                await self._beat(session, upload_id)
                 await self._tell(
                     session, request, f"register:{run_id}:resumed:{uuid.uuid4().hex[:8]}",
                     resumed=True,
@@ -195,6 +210,7 @@ class RegisterImports:
         every: list[int] = []
 
         async def on_chunk(session: AsyncSession, done: int, total: int) -> None:
+            await self._beat(session, upload_id)
             if not every:
                 every.append(self.progress_every(total))
             if done < total and done % every[0] < self.chunk_rows and done >= every[0]:
@@ -234,6 +250,14 @@ class RegisterImports:
                 await self._done(session, upload_id)
                 await self._tell(session, request, f"register:{run_id}:failed", failed=error_id)
         self.wake()
+
+    async def _beat(self, session: AsyncSession, upload_id: int) -> None:
+        """The import is alive (in the transaction of a chunk it has written)."""
+        await session.execute(
+            update(RegisterUpload)
+            .where(col(RegisterUpload.id) == upload_id)
+            .values(beat_at=self.clock())
+        )
 
     @staticmethod
     async def _done(session: AsyncSession, upload_id: int) -> None:

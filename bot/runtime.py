@@ -71,10 +71,7 @@ class Background:
         try:
             await self.worker.start_as_leader()
             clock.start()
-            # Register imports a restart interrupted: the leader starts them again.
-            resumed = await self.linli.register_imports.resume()
-            if resumed:
-                log.info("resumed %d interrupted register import(s)", resumed)
+            await self._resume_imports()
             self.leading.set()
             worker = asyncio.create_task(self.worker.run(self.stop_event))
             while not self.stop_event.is_set():
@@ -83,10 +80,22 @@ class Background:
                 if not await self.leadership.still_held():
                     log.error("leadership lost: stopping the clock and delivery")
                     self.stop_event.set()
+                else:
+                    await self._resume_imports()
             await worker
         finally:
             await clock.shutdown()
             await self.leadership.release()
+
+    async def _resume_imports(self) -> None:
+        """Register imports whose process stopped (a restart): the leader starts them again."""
+        try:
+            resumed = await self.linli.register_imports.resume()
+        except Exception:  # the loop that holds the leadership must not end on it
+            log.exception("resuming interrupted register imports failed")
+            return
+        if resumed:
+            log.info("resumed %d interrupted register import(s)", resumed)
 
     async def tick(self) -> None:
         """One run of the ticking jobs now (the piped console's last step, so that what became

@@ -244,6 +244,8 @@ async def test_an_import_a_restart_interrupts_goes_on_by_itself_after_the_restar
     after_restart = Linli(settings, db=demo, clock=clock)
     after_restart.register_imports.chunk_rows = 500
     after_restart.register_imports.progress_every = lambda total: 1000
+    assert await after_restart.register_imports.resume() == 0  # it may still run elsewhere …
+    clock.advance(minutes=3)  # … but no chunk for minutes: its process has stopped
     service = Background(after_restart, [], settings)  # what `linli run` starts beside the chat
     service.start()
     try:
@@ -286,6 +288,7 @@ async def test_a_kept_file_the_new_keys_cannot_open_is_reported_and_dropped(
 
     after_restart = Linli(settings, db=demo, clock=clock)
     after_restart.register_imports.cipher = IdCipher(*new_keys())  # the keys were changed
+    clock.advance(minutes=3)
     assert await after_restart.register_imports.resume() == 1
     await after_restart.jobs.idle()
     before = len(api.sent)

@@ -68,3 +68,6 @@ class RegisterUpload(SQLModel, table=True):
     run_id: str = Field(max_length=12)  # the progress and report messages' dedupe keys
     data: bytes = Field(sa_type=LargeBinary)  # the file, encrypted
     received_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)
+    # When the import last committed a chunk (or began): an upload whose import has not moved
+    # for a while belongs to no running import (the process importing it has stopped).
+    beat_at: datetime = Field(sa_type=UTCDateTime, default_factory=utcnow)

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("run_id", sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("received_at", models.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("beat_at", models.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["by_id"], ["person.id"]),
         sa.ForeignKeyConstraint(["community_id"], ["community.id"]),
         sa.PrimaryKeyConstraint("id"),
