@@ -84,6 +84,7 @@ async def test_liu_fang_signs_in_sees_the_dashboard_and_approves_an_application(
 
         await page.click("text=待审核申请")
         await page.click("a[href^='/console/applications/']")
+        await page.wait_for_selector("#approve")  # the application's page has loaded
         assert "钱桂兰" in await page.content()
         await page.click("#approve")
         await page.wait_for_selector("#decided")
