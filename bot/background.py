@@ -138,30 +138,30 @@ class RegisterImports:
         """
         if self.cipher is None:
             return 0
+        u = RegisterUpload
         async with self.db.session() as session:
+            # Not the files themselves: the job reads its own (a skipped one is not read at all).
             uploads = (
-                (
-                    await session.execute(
-                        select(RegisterUpload)
-                        .where(col(RegisterUpload.beat_at) < self.clock() - STALE_AFTER)
-                        .order_by(col(RegisterUpload.id))
+                await session.execute(
+                    select(
+                        col(u.id), col(u.run_id), col(u.community_id), col(u.by_id),
+                        col(u.filename), col(u.today), col(u.source),
                     )
+                    .where(col(u.beat_at) < self.clock() - STALE_AFTER)
+                    .order_by(col(u.id))
                 )
-                .scalars()
-                .all()
-            )
+            ).all()  # fmt: skip
         resumed = 0
-        for upload in uploads:
-            assert upload.id is not None
-            if self.jobs.running(f"register:{upload.community_id}"):
+        for upload_id, run_id, community_id, by_id, filename, today, source in uploads:
+            if self.jobs.running(f"register:{community_id}"):
                 continue
             request = ImportRequest(
-                community_id=upload.community_id, by_id=upload.by_id, data=b"",
-                filename=upload.filename, today=upload.today, source=upload.source,
+                community_id=community_id, by_id=by_id, data=b"", filename=filename,
+                today=today, source=source,
             )  # fmt: skip
-            kept = (upload.id, upload.run_id, upload.data)
             if self.jobs.start(
-                f"register:{upload.community_id}", lambda r=request, k=kept: self._run(r, k)
+                f"register:{community_id}",
+                lambda r=request, k=(upload_id, run_id): self._run(r, k),
             ):
                 resumed += 1
         return resumed
@@ -182,15 +182,21 @@ class RegisterImports:
             assert upload.id is not None
             return upload.id
 
-    async def _run(
-        self, request: ImportRequest, kept: tuple[int, str, bytes] | None = None
-    ) -> None:
+    async def _run(self, request: ImportRequest, kept: tuple[int, str] | None = None) -> None:
         assert self.cipher is not None
         if kept is None:
             run_id = uuid.uuid4().hex[:12]
             upload_id = await self._keep(request, run_id)
         else:
-            upload_id, run_id, token = kept
+            upload_id, run_id = kept
+            async with self.db.session() as session:
+                token = (
+                    await session.execute(
+                        select(col(RegisterUpload.data)).where(col(RegisterUpload.id) == upload_id)
+                    )
+                ).scalar_one_or_none()
+            if token is None:  # finished meanwhile
+                return
             try:
                 request = replace(request, data=self.cipher.decrypt_bytes(token))
             except InvalidToken:  # the keys changed since: nothing to resume with

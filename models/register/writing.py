@@ -369,7 +369,12 @@ class Plan:
 
     @property
     def writes(self) -> int:
-        return len(self.new_people) + len(self.new_records) + len(self.person_updates)
+        return (
+            len(self.new_people)
+            + len(self.new_records)
+            + len(self.person_updates)
+            + len(self.record_updates)
+        )
 
 
 async def _prepare(
